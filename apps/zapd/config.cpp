@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: MIT
+// zapd's startup configuration: layering (defaults < file < environment < flags), validation and printing.
+#include "config.hpp"
+
+#include "wa/core/bytes.hpp"
+
+#include <arpa/inet.h>
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+namespace wa::zapd {
+namespace {
+
+constexpr std::string_view kDefaultListen = "127.0.0.1:8080";
+constexpr std::string_view kDefaultDataDir = "./data";
+constexpr std::string_view kDefaultWaUrl = "wss://web.whatsapp.com/ws/chat";
+// Public key of WhatsApp's server certificate root (the Noise handshake checks the chain against it).
+constexpr std::string_view kDefaultWaRootKey = "142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b";
+constexpr std::size_t kRootKeyBytes = 32;
+constexpr std::size_t kGeneratedTokenBytes = 32;  // 256 bits, printed as 64 hex digits
+
+// One row per setting: its config-file key, environment variable and flag. The order is the print order.
+enum class Key : std::size_t { Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken };
+
+struct SettingInfo {
+  std::string_view file_key;
+  std::string_view env_var;
+  std::string_view flag;
+};
+
+constexpr std::array<SettingInfo, 6> kSettings{{
+    {"listen", "ZAPD_LISTEN", "--listen"},
+    {"data_dir", "ZAPD_DATA_DIR", "--data-dir"},
+    {"database", "ZAPD_DATABASE", "--database"},
+    {"wa_url", "ZAPD_WA_URL", "--wa-url"},
+    {"wa_root_key", "ZAPD_WA_ROOT_KEY", "--wa-root-key"},
+    {"admin_token", "ZAPD_ADMIN_TOKEN", "--admin-token"},
+}};
+
+// A raw value plus where it came from ("--listen", "ZAPD_LISTEN", "zapd.conf:3"), for error messages.
+struct Sourced {
+  std::string text;
+  std::string origin;
+};
+using Layer = std::array<std::optional<Sourced>, kSettings.size()>;
+
+struct CommandLine {
+  Command command = Command::Serve;
+  std::optional<std::string> config_file;
+  Layer flags;
+};
+
+constexpr std::size_t index_of(Key k) noexcept { return static_cast<std::size_t>(k); }
+
+std::string_view trim(std::string_view s) noexcept {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const auto first = s.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(kSpace);
+  return s.substr(first, last - first + 1);
+}
+
+std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::optional<std::size_t> find_flag(std::string_view flag) noexcept {
+  for (std::size_t i = 0; i < kSettings.size(); ++i) {
+    if (kSettings[i].flag == flag) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> find_file_key(std::string_view key) noexcept {
+  for (std::size_t i = 0; i < kSettings.size(); ++i) {
+    if (kSettings[i].file_key == key) return i;
+  }
+  return std::nullopt;
+}
+
+std::string known_file_keys() {
+  std::string out;
+  for (const auto& s : kSettings) {
+    if (!out.empty()) out += ", ";
+    out += s.file_key;
+  }
+  return out;
+}
+
+CommandLine parse_args(std::span<const char* const> args) {
+  CommandLine cl;
+  std::size_t i = 0;
+  if (!args.empty() && std::string_view(args[0]) == "serve") i = 1;
+  for (; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      cl.command = Command::Help;
+      return cl;
+    }
+    if (arg == "--version") {
+      cl.command = Command::Version;
+      return cl;
+    }
+    if (!arg.starts_with("--")) {
+      throw ConfigError("unexpected argument " + in_quotes(arg) + " (the only command is 'serve'; see zapd --help)");
+    }
+    std::string_view name = arg;
+    std::optional<std::string_view> value;
+    if (const auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    const auto setting = find_flag(name);
+    if (!setting && name != "--config") throw ConfigError("unknown option " + in_quotes(name) + " (see zapd --help)");
+    if (!value) {
+      if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
+        throw ConfigError("option " + std::string(name) + " needs a value");
+      }
+      value = args[++i];
+    }
+    if (setting) {
+      cl.flags[*setting] = Sourced{std::string(*value), std::string(name)};
+    } else {
+      cl.config_file = std::string(*value);
+    }
+  }
+  return cl;
+}
+
+// A '#' at the start of a line or after whitespace starts a comment; elsewhere it is part of the value.
+std::string_view strip_comment(std::string_view line) noexcept {
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return line.substr(0, i);
+  }
+  return line;
+}
+
+Layer read_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw ConfigError("config file " + in_quotes(path) + " is a directory");
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot open config file " + in_quotes(path) + ": " + std::strerror(errno));
+  Layer layer;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const std::string where = path + ":" + std::to_string(line_no);
+    const std::string_view text = trim(strip_comment(line));
+    if (text.empty()) continue;
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) throw ConfigError(where + ": expected 'key = value', got " + in_quotes(text));
+    const std::string_view key = trim(text.substr(0, eq));
+    const auto setting = find_file_key(key);
+    if (!setting) {
+      throw ConfigError(where + ": unknown key " + in_quotes(key) + " (known keys: " + known_file_keys() + ")");
+    }
+    layer[*setting] = Sourced{std::string(trim(text.substr(eq + 1))), where};
+  }
+  if (in.bad()) throw ConfigError("cannot read config file " + in_quotes(path));
+  return layer;
+}
+
+Layer read_environment(const EnvLookup& env) {
+  Layer layer;
+  for (std::size_t i = 0; i < kSettings.size(); ++i) {
+    const std::string name(kSettings[i].env_var);
+    if (auto v = env(name)) layer[i] = Sourced{std::move(*v), name};
+  }
+  return layer;
+}
+
+std::string invalid(const Sourced& v, std::string_view what, std::string_view expected) {
+  return "invalid " + std::string(what) + " " + in_quotes(v.text) + " from " + v.origin + " (expected " +
+         std::string(expected) + ")";
+}
+
+bool is_visible_ascii(std::string_view s) noexcept {
+  for (const char c : s) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
+bool has_url_scheme(std::string_view url, std::string_view scheme) noexcept {
+  return url.starts_with(scheme) && url.size() > scheme.size();
+}
+
+// postgresql://user:secret@host/db?password=x -> postgresql://user:<redacted>@host/db?password=<redacted>
+std::string redact_database_url(std::string url) {
+  constexpr std::string_view kRedacted = "<redacted>";
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  const auto authority = scheme_end + 3;
+  const auto at = url.find('@', authority);
+  const auto slash = url.find('/', authority);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    const auto colon = url.find(':', authority);
+    if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, kRedacted);
+  }
+  for (auto pos = url.find("password="); pos != std::string::npos; pos = url.find("password=", pos + 1)) {
+    const auto start = pos + std::string_view("password=").size();
+    const auto end = url.find('&', start);
+    url.replace(start, (end == std::string::npos ? url.size() : end) - start, kRedacted);
+  }
+  return url;
+}
+
+std::string generate_token() {
+  std::array<std::uint8_t, kGeneratedTokenBytes> bytes{};
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    const auto n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    filled += static_cast<std::size_t>(n);
+  }
+  return to_hex(bytes);
+}
+
+Config resolve(const Layer& file, const Layer& env, const Layer& flags) {
+  const auto pick = [&](Key k, std::string_view fallback) {
+    const auto i = index_of(k);
+    if (flags[i]) return *flags[i];
+    if (env[i]) return *env[i];
+    if (file[i]) return *file[i];
+    return Sourced{std::string(fallback), "default"};
+  };
+
+  Config c;
+  const Sourced listen = pick(Key::Listen, kDefaultListen);
+  auto address = parse_listen_address(listen.text);
+  if (!address) {
+    throw ConfigError(
+        invalid(listen, "listen address", "HOST:PORT with a numeric IPv4 host or [IPv6], port 0-65535"));
+  }
+  c.listen = std::move(*address);
+
+  const Sourced data_dir = pick(Key::DataDir, kDefaultDataDir);
+  if (data_dir.text.empty()) throw ConfigError(invalid(data_dir, "data directory", "a non-empty path"));
+  c.data_dir = data_dir.text;
+
+  const Sourced database = pick(Key::Database, "sqlite://" + (c.data_dir / "zapd.db").string());
+  const bool postgres = has_url_scheme(database.text, "postgres://") || has_url_scheme(database.text, "postgresql://");
+  if (!(has_url_scheme(database.text, "sqlite://") || (postgres && is_visible_ascii(database.text)))) {
+    throw ConfigError(invalid(Sourced{redact_database_url(database.text), database.origin}, "database URL",
+                              "sqlite://PATH or postgresql://..."));
+  }
+  c.database = database.text;
+
+  const Sourced wa_url = pick(Key::WaUrl, kDefaultWaUrl);
+  const bool websocket = has_url_scheme(wa_url.text, "wss://") || has_url_scheme(wa_url.text, "ws://");
+  if (!websocket || !is_visible_ascii(wa_url.text)) {
+    throw ConfigError(invalid(wa_url, "WhatsApp URL", "a wss:// or ws:// URL"));
+  }
+  c.wa_url = wa_url.text;
+
+  const Sourced root_key = pick(Key::WaRootKey, kDefaultWaRootKey);
+  auto key = from_hex(root_key.text);
+  if (root_key.text.size() != 2 * kRootKeyBytes || !key || key->size() != kRootKeyBytes) {
+    throw ConfigError(invalid(root_key, "WhatsApp root key", "64 hex digits"));
+  }
+  c.wa_root_key = to_hex(*key);
+
+  const Sourced token = pick(Key::AdminToken, "");
+  if (token.text.empty()) {
+    c.admin_token = generate_token();
+    c.admin_token_generated = true;
+  } else if (!is_visible_ascii(token.text)) {
+    throw ConfigError("invalid admin token from " + token.origin + " (expected printable ASCII without spaces)");
+  } else {
+    c.admin_token = token.text;
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string ListenAddress::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<ListenAddress> parse_listen_address(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  int family = AF_INET;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    family = AF_INET6;
+  } else {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos || text.find(':', colon + 1) != std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || end != port.data() + port.size() || value > 65535) return std::nullopt;
+
+  const std::string host_str(host);
+  std::array<unsigned char, 16> buf{};
+  if (host_str.empty() || ::inet_pton(family, host_str.c_str(), buf.data()) != 1) return std::nullopt;
+  return ListenAddress{host_str, static_cast<std::uint16_t>(value)};
+}
+
+EnvLookup process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): read once at startup
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Invocation parse_invocation(std::span<const char* const> args, const EnvLookup& env) {
+  CommandLine cl = parse_args(args);
+  Invocation inv;
+  inv.command = cl.command;
+  if (cl.command != Command::Serve) return inv;
+  const Layer file = cl.config_file ? read_config_file(*cl.config_file) : Layer{};
+  inv.config = resolve(file, read_environment(env), cl.flags);
+  inv.config.config_file = cl.config_file.value_or("");
+  return inv;
+}
+
+std::string usage() {
+  std::ostringstream out;
+  out << "zapd " << kVersion << ": a self-hosted, Z-API-compatible WhatsApp gateway\n"
+      << "\n"
+      << "usage: zapd [serve] [options]\n"
+      << "\n"
+      << "options (each overrides its environment variable, which overrides the config file):\n"
+      << "  --config FILE          read 'key = value' lines ('#' starts a comment); keys:\n"
+      << "                         " << known_file_keys() << "\n"
+      << "  --listen HOST:PORT     ZAPD_LISTEN       (default " << kDefaultListen << "; port 0 = any free port)\n"
+      << "  --data-dir DIR         ZAPD_DATA_DIR     (default " << kDefaultDataDir << ")\n"
+      << "  --database URL         ZAPD_DATABASE     (default sqlite://DATA_DIR/zapd.db)\n"
+      << "  --wa-url URL           ZAPD_WA_URL       (default " << kDefaultWaUrl << ")\n"
+      << "  --wa-root-key HEX      ZAPD_WA_ROOT_KEY  (default: WhatsApp's server root key)\n"
+      << "  --admin-token TOKEN    ZAPD_ADMIN_TOKEN  (default: a random token, printed once at start)\n"
+      << "  --version              print the version and exit\n"
+      << "  --help, -h             print this help and exit\n"
+      << "\n"
+      << "exit codes: 0 clean stop (SIGINT/SIGTERM), 1 runtime failure, 2 invalid configuration\n";
+  return out.str();
+}
+
+void print_config(std::ostream& out, const Config& config) {
+  if (!config.config_file.empty()) out << "config_file: " << config.config_file << '\n';
+  out << "listen: " << config.listen.to_string() << '\n'
+      << "data_dir: " << config.data_dir.string() << '\n'
+      << "database: " << redact_database_url(config.database) << '\n'
+      << "wa_url: " << config.wa_url << '\n'
+      << "wa_root_key: " << config.wa_root_key << '\n';
+  if (config.admin_token_generated) {
+    out << "admin_token: " << config.admin_token << " (generated; shown only this once)\n";
+  } else {
+    out << "admin_token: <set>\n";
+  }
+}
+
+}  // namespace wa::zapd

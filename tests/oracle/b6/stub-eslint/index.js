@@ -1,0 +1,1 @@
+// lint-only package, never loaded at run time
