@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Random binary nodes for the codec parity test, restricted to what Baileys represents faithfully
-// (tests/oracle/README.md lists the restrictions and why).
+// (docs/testing.md lists the restrictions and why).
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 // Node.js script can drive our codecs against Baileys' own:
 //   gen-nodes --dict D --count N --seed S   random nodes + our encoding, one JSON line each
 //   decode-nodes --dict D                   hex lines in, {"node"} or {"error"} lines out
-//   noise-responder --dict D                our Noise responder behind a line protocol (see README)
+//   noise-responder --dict D                our Noise responder behind a line protocol (see noise_responder below)
 //   media-encrypt TYPE KEYHEX IN OUT        prints {"fileSha256","fileEncSha256","fileLength"} (hex)
 //   media-decrypt TYPE KEYHEX IN OUT [SHA256HEX ENCSHA256HEX]
 #include <cstdio>

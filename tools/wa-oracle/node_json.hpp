@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// JSON form of a binary node shared with the oracle scripts (tests/oracle/README.md):
+// JSON form of a binary node shared with the oracle scripts (tests/oracle/lib.mjs, docs/testing.md):
 // {"tag": s, "attrs": [[key, {"s": str} | {"j": jid}]...],
 //  "content": null | {"text": s} | {"bytes": hex} | {"jid": s} | {"list": [node...]}}
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// JID parsing and formatting. Strict: every accepted string formats back to itself (docs/protocol/jid.md).
+// JID parsing and formatting. Strict: every accepted string formats back to itself (docs/protocol/binary-node.md).
 #include "wa/core/jid.hpp"
 
 #include <array>

@@ -169,8 +169,14 @@ class Decoder final {
     return s;
   }
 
+  static bool is_jid_tag(std::uint8_t t) {
+    return t == tag::kJidPair || t == tag::kAdJid || t == tag::kFbJid || t == tag::kInteropJid;
+  }
+
+  // A JID's parts are plain strings. The tag is checked before reading, so nested JID tags cannot recurse.
   Result<std::string> user_part() {
     WA_TRY(std::uint8_t t, u8());
+    if (is_jid_tag(t)) return err(errc::invalid_jid, "JID inside a JID");
     WA_TRY(StrOrJid v, string_or_jid(t));
     auto* s = std::get_if<std::string>(&v);
     if (s == nullptr) return err(errc::invalid_jid, "JID inside a JID");

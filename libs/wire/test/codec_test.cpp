@@ -157,6 +157,13 @@ TEST(Codec, DepthIsCapped) {
   auto r = decode_node(deep, Dict::v2);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), errc::too_deep);
+  // JID_PAIR whose user is a JID_PAIR whose user is...: refused at the first nesting, without recursion
+  // (found by fuzz_node_decoder as a stack overflow).
+  Bytes jids{0xf8, 0x02, 0x30};
+  for (int i = 0; i < 200000; ++i) jids.push_back(0xfa);
+  auto j = decode_node(jids, Dict::v2);
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code(), errc::invalid_jid);
 }
 
 TEST(Codec, RandomBytesNeverCrash) {

@@ -7,7 +7,7 @@
 namespace wa::core {
 
 enum class errc {
-  invalid_jid = 1,   ///< a JID string or value that is not one of the forms in docs/protocol/jid.md
+  invalid_jid = 1,   ///< a JID string or value that is not one of the forms in docs/protocol/binary-node.md
   invalid_hex,       ///< odd length or a non-hex character
   invalid_argument,  ///< any other malformed value
 };

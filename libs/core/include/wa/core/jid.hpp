@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Jid: a parsed, validated WhatsApp address (protocol/README.md §3, docs/protocol/jid.md).
+// Jid: a parsed, validated WhatsApp address (protocol/README.md §3, docs/protocol/binary-node.md).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,7 @@ std::optional<Server> server_from_name(std::string_view name) noexcept;
 /// True for servers whose JIDs name a person's device (may carry :device): s.whatsapp.net, lid, hosted, hosted.lid.
 bool is_device_server(Server s) noexcept;
 
-/// A WhatsApp address. Forms (see docs/protocol/jid.md):
+/// A WhatsApp address. Forms (see docs/protocol/binary-node.md):
 ///   `user@server`, `user:device@server`, `user_agent:device@s.whatsapp.net`, `integrator-user:device@interop`,
 ///   `@s.whatsapp.net` or `s.whatsapp.net` (a server JID: empty user).
 /// Invariants hold for every constructed Jid; a default-constructed one is !is_valid().

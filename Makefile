@@ -1,0 +1,41 @@
+# The two commands of the README. Everything else is CMake presets (CMakePresets.json).
+JOBS ?= $(shell nproc)
+DATA ?= ./data
+
+.PHONY: run test build setup test-setup test-release test-asan test-fuzz clean
+
+## make run: install what is missing, build (release), start zapd with SQLite in ./data
+run: build
+	./build/release/apps/zapd/zapd --data-dir $(DATA)
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target zapd
+
+## make test: install, build, and run every suite: release (unit, oracle, e2e), ASan+UBSan (unit, oracle), fuzz smoke
+test: test-release test-asan test-fuzz
+	@echo "make test: all suites passed"
+
+test-setup:
+	bash scripts/setup.sh --tests
+
+test-release: test-setup
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	ctest --preset release -j $(JOBS)
+
+test-asan: test-setup
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS) --target wa_core_test wa_wire_test wa_crypto_test wa_noise_test wa-oracle
+	ctest --preset asan -j $(JOBS)
+
+test-fuzz: test-setup
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	ctest --preset fuzz
+
+clean:
+	rm -rf build
