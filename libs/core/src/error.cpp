@@ -94,4 +94,60 @@ Result<Bytes> from_hex(std::string_view s) {
   return out;
 }
 
+std::string to_base64(ByteView b, bool url) {
+  static constexpr char kStd[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char* a = url ? kUrl : kStd;
+  std::string out;
+  out.reserve((b.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < b.size(); i += 3) {
+    const unsigned v = (unsigned{b[i]} << 16) | (unsigned{b[i + 1]} << 8) | b[i + 2];
+    out += a[v >> 18];
+    out += a[(v >> 12) & 63];
+    out += a[(v >> 6) & 63];
+    out += a[v & 63];
+  }
+  if (i < b.size()) {
+    const unsigned v = (unsigned{b[i]} << 16) | (i + 1 < b.size() ? unsigned{b[i + 1]} << 8 : 0u);
+    out += a[v >> 18];
+    out += a[(v >> 12) & 63];
+    if (i + 1 < b.size()) out += a[(v >> 6) & 63];
+    if (!url) out.append(i + 1 < b.size() ? 1 : 2, '=');
+  }
+  return out;
+}
+
+Result<Bytes> from_base64(std::string_view s) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::size_t end = s.size();
+  while (end > 0 && s[end - 1] == '=' && s.size() - end < 2) --end;
+  if ((s.size() != end && s.size() % 4 != 0) || end % 4 == 1) {
+    return fail(core::errc::invalid_argument, "base64 length");
+  }
+  Bytes out;
+  out.reserve(end * 3 / 4);
+  unsigned acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < end; ++i) {
+    const int v = value(s[i]);
+    if (v < 0) return fail(core::errc::invalid_argument, "base64 character at " + std::to_string(i));
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return fail(core::errc::invalid_argument, "base64 trailing bits");
+  return out;
+}
+
 }  // namespace wa

@@ -75,6 +75,23 @@ TEST(Bytes, HexRoundTrip) {
   EXPECT_FALSE(from_hex("zz"));
 }
 
+TEST(Bytes, Base64Rfc4648) {
+  const char* vectors[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (auto& v : vectors) {
+    EXPECT_EQ(to_base64(as_bytes(v[0])), v[1]);
+    EXPECT_EQ(as_chars(*from_base64(v[1])), v[0]);
+  }
+  Bytes b{0xfb, 0xff, 0xfe};
+  EXPECT_EQ(to_base64(b), "+//+");
+  EXPECT_EQ(to_base64(b, true), "-__-");
+  EXPECT_EQ(*from_base64("-__-"), b);
+  EXPECT_EQ(*from_base64("Zm8"), to_bytes("fo"));  // unpadded, as Baileys writes upload tokens
+  EXPECT_FALSE(from_base64("Zm9v!"));
+  EXPECT_FALSE(from_base64("Z"));
+  EXPECT_FALSE(from_base64("Zm9=v"));
+}
+
 TEST(Result, TryPropagatesAndWraps) {
   auto inner = []() -> Result<int> { return fail(core::errc::invalid_argument, "deep"); };
   auto outer = [&]() -> Result<int> {

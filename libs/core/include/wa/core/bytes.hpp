@@ -83,4 +83,9 @@ class SecretBytes final {
 std::string to_hex(ByteView b);
 [[nodiscard]] Result<Bytes> from_hex(std::string_view s);
 
+/// Standard base64 with padding (RFC 4648 §4); url = the URL-safe alphabet (§5), padding omitted.
+std::string to_base64(ByteView b, bool url = false);
+/// Accepts both alphabets, with or without padding; refuses anything else.
+[[nodiscard]] Result<Bytes> from_base64(std::string_view s);
+
 }  // namespace wa

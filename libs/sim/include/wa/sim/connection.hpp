@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// One client connection to wasim: frames, Noise handshake, transport, and the server's answers to each
+// stanza. Pure: bytes come in through on_message, go out through the Link the socket shell provides.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wa/core/bytes.hpp"
+#include "wa/noise/handshake.hpp"
+#include "wa/sim/network.hpp"
+#include "wa/wire/frame.hpp"
+#include "wa/wire/node.hpp"
+
+namespace wa::sim {
+
+/// What a connection needs from its socket; implemented by the shell, all calls on the network's thread.
+class Link {
+ public:
+  virtual ~Link() = default;
+  /// One websocket binary message.
+  virtual void write(Bytes data) = 0;
+  /// Close once pending writes are done. Idempotent.
+  virtual void close() = 0;
+  /// Runs fn after d on the same thread, unless the connection is gone by then.
+  virtual void after(std::chrono::milliseconds d, std::function<void()> fn) = 0;
+};
+
+class Connection final {
+ public:
+  Connection(Network& net, Link& link, std::uint64_t id);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Bytes of one websocket message from the client.
+  void on_message(ByteView data);
+  /// Encrypts, frames and writes one stanza (after the handshake).
+  void send_node(const wire::Node& node);
+  /// Sends <stream:error code=...> and closes.
+  void stream_error(std::string_view code);
+
+  std::string name() const;
+  bool logged_in() const noexcept { return phase_ == Phase::logged_in; }
+  const Account* account() const noexcept { return account_; }
+  std::uint16_t device() const noexcept { return device_; }
+  const crypto::PublicKey& client_static() const noexcept { return client_static_; }
+
+  /// Pairing (registration connections): the phone scanned this connection's QR.
+  [[nodiscard]] Status on_scanned(Account& account, ByteView qr_identity, ByteView adv_secret);
+
+ private:
+  enum class Phase { header, hello, finish, registration, logged_in, closed };
+  struct Registration {
+    std::uint32_t registration_id = 0;
+    crypto::PublicKey identity{};
+    SignedPreKey signed_prekey;
+    std::string platform;
+  };
+  struct PendingPair {
+    Account* account = nullptr;
+    std::uint16_t device = 0;
+    std::uint32_t key_index = 0;
+    std::string details;  // ADVDeviceIdentity bytes
+    std::string iq_id;
+  };
+
+  void reject(std::string why);
+  void on_frame(const Bytes& frame);
+  Status on_client_payload(const Bytes& payload);
+  void on_node(const wire::Node& node);
+  void on_iq(const wire::Node& iq);
+  void on_iq_result(const wire::Node& iq);
+  void on_pair_device_sign(const wire::Node& iq, const wire::Node& sign);
+  void on_prekey_upload(const wire::Node& iq);
+  void on_digest(const wire::Node& iq);
+  void on_rotate(const wire::Node& iq, const wire::Node& rotate);
+  void send_pair_device();
+  void send_success();
+  void iq_result(const wire::Node& req, wire::Content content = {});
+  void iq_error(const wire::Node& req, int code, std::string_view text);
+
+  Network& net_;
+  Link& link_;
+  std::uint64_t id_;
+  Phase phase_ = Phase::header;
+  wire::FrameReader reader_{wire::FrameReader::Role::server};
+  wire::Dict dict_ = wire::Dict::v3;
+  std::optional<noise::Responder> responder_;
+  std::optional<noise::CipherPair> ciphers_;
+  crypto::PublicKey client_static_{};
+  std::optional<Registration> registration_;
+  std::optional<PendingPair> pending_pair_;
+  std::vector<std::string> refs_;
+  Account* account_ = nullptr;
+  std::uint16_t device_ = 0;
+};
+
+}  // namespace wa::sim

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+// wasim's simulated WhatsApp network: accounts with simulated primary phones, their linked companion
+// devices, the server's Noise keys and certificate chain. Pure logic (no Asio): the socket shell
+// (server.cpp) feeds bytes to Connection objects and runs on one thread, so nothing here locks.
+// See docs/wasim.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "wa/core/bytes.hpp"
+#include "wa/core/jid.hpp"
+#include "wa/core/result.hpp"
+#include "wa/crypto/curve.hpp"
+#include "wa/noise/cert.hpp"
+
+namespace wa::sim {
+
+class Connection;
+
+struct PreKey {
+  std::uint32_t id = 0;
+  crypto::PublicKey key{};
+};
+struct SignedPreKey {
+  std::uint32_t id = 0;
+  crypto::PublicKey key{};
+  crypto::Signature signature{};
+};
+
+/// A linked companion device (a WhatsApp Web client such as Baileys or zapd).
+struct Companion {
+  std::uint16_t device = 0;
+  crypto::PublicKey noise_key{};     ///< its Noise static key: logins must come from it
+  crypto::PublicKey identity{};      ///< its Signal identity key
+  std::uint32_t registration_id = 0;
+  SignedPreKey signed_prekey;
+  std::vector<PreKey> prekeys;       ///< one-time prekeys, consumed by bundle fetches
+  std::string platform;
+  std::string adv_details;           ///< ADVDeviceIdentity bytes the phone signed
+  std::uint64_t paired_at = 0;
+};
+
+/// One WhatsApp account: a phone number, a LID, and its simulated primary phone (device 0).
+struct Account {
+  std::string phone;  ///< digits, the user part of PHONE@s.whatsapp.net
+  std::string lid;    ///< digits, the user part of LID@lid
+  std::string name;   ///< push name
+  crypto::KeyPair identity;  ///< the phone's Signal identity; also the ADV account signature key
+  std::uint32_t registration_id = 0;
+  std::map<std::uint16_t, Companion> companions;
+  std::uint16_t next_device = 1;
+  std::uint32_t next_key_index = 1;
+};
+
+struct NetworkConfig {
+  /// Pause after the handshake before the first stanza (pair-device or success). Stock baileys 6 derives
+  /// its transport keys asynchronously after ClientFinish and loses a stanza that arrives first.
+  std::chrono::milliseconds first_stanza_delay{150};
+  std::size_t pair_refs = 6;
+  std::function<std::uint64_t()> now;  ///< unix seconds; defaults to the system clock
+};
+
+/// A line wasim logged about a client: why something was rejected, or a protocol milestone.
+struct LogEntry {
+  std::uint64_t seq = 0;
+  std::string connection;  ///< "c<id>" or the device JID once known
+  std::string text;
+};
+
+class Network final {
+ public:
+  explicit Network(NetworkConfig cfg = {});
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const NetworkConfig& config() const noexcept { return cfg_; }
+  std::uint64_t now() const { return cfg_.now(); }
+
+  // --- server identity -----------------------------------------------------------------------------
+  const crypto::KeyPair& server_static() const noexcept { return static_key_; }
+  const Bytes& cert_chain() const noexcept { return chain_; }
+  const crypto::PublicKey& root_public() const noexcept { return root_.pub; }
+
+  // --- accounts ------------------------------------------------------------------------------------
+  /// Creates an account with a new phone identity and a random LID. Phone: 8 to 15 digits, unused.
+  [[nodiscard]] Result<Account*> create_account(std::string_view phone, std::string_view name);
+  Account* account(std::string_view phone);
+  const std::map<std::string, std::unique_ptr<Account>>& accounts() const noexcept { return accounts_; }
+
+  /// The account's phone scans a QR code shown by a companion (Baileys or whatsmeow form).
+  [[nodiscard]] Status scan(std::string_view phone, std::string_view qr);
+  /// Called by a connection once the companion signed the pairing: the device is linked.
+  Companion& add_companion(Account& account, Companion c);
+  /// Logs the companion out: closes its connections with a 401 stream error, forgets the device.
+  [[nodiscard]] Status logout(std::string_view phone, std::uint16_t device);
+
+  // --- connections ---------------------------------------------------------------------------------
+  void attach(Connection* c);
+  void detach(Connection* c);
+  void register_ref(const std::string& ref, Connection* c);
+  std::size_t connection_count() const noexcept { return connections_.size(); }
+  std::vector<Connection*> connections_of(std::string_view phone, std::uint16_t device) const;
+
+  // --- log -----------------------------------------------------------------------------------------
+  void log(std::string connection, std::string text);
+  const std::deque<LogEntry>& log_entries() const noexcept { return log_; }
+
+  std::string next_id(std::string_view prefix);
+
+ private:
+  NetworkConfig cfg_;
+  crypto::KeyPair root_;
+  crypto::KeyPair intermediate_;
+  crypto::KeyPair static_key_;
+  Bytes chain_;
+  std::map<std::string, std::unique_ptr<Account>> accounts_;
+  std::vector<Connection*> connections_;
+  std::unordered_map<std::string, Connection*> refs_;
+  std::deque<LogEntry> log_;
+  std::uint64_t log_seq_ = 0;
+  std::uint64_t ids_ = 0;
+};
+
+}  // namespace wa::sim

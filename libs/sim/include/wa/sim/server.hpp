@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// The socket shell of wasim: one loopback listener serving the chat websocket at /ws/chat and the
+// control API (HTTP+JSON, docs/wasim.md) on every other path. One thread runs everything.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "wa/sim/network.hpp"
+
+namespace wa::sim {
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  ///< 0: any free port (see Server::port())
+};
+
+class Server final {
+ public:
+  Server(Network& net, ServerConfig cfg);
+  ~Server();
+  /// Binds; throws std::runtime_error when the address cannot be bound (a startup error).
+  void start();
+  std::uint16_t port() const;
+  /// Runs the event loop on the calling thread until stop().
+  void run();
+  /// Thread-safe.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wa::sim

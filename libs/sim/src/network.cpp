@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+#include "wa/sim/network.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "wa/core/errc.hpp"
+#include "wa/crypto/crypto.hpp"
+#include "wa/sim/connection.hpp"
+
+namespace wa::sim {
+namespace {
+
+constexpr std::size_t kMaxLog = 2000;
+
+std::uint64_t system_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::uint32_t random_u32() {
+  std::uint8_t b[4];
+  crypto::random_bytes(b, 4);
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+}
+
+detail::Unexpected bad(std::string why) { return fail(core::errc::invalid_argument, std::move(why)); }
+
+}  // namespace
+
+Network::Network(NetworkConfig cfg)
+    : cfg_(std::move(cfg)),
+      root_(crypto::KeyPair::generate()),
+      intermediate_(crypto::KeyPair::generate()),
+      static_key_(crypto::KeyPair::generate()) {
+  if (!cfg_.now) cfg_.now = &system_now;
+  const std::uint64_t t = now();
+  // The chain every client accepts (protocol/README.md §2.1): intermediate serial 1 issued by the root
+  // (issuer serial 0), leaf serial 2 issued by the intermediate, naming our static key.
+  noise::CertSpec inter{1, noise::kRootIssuerSerial, intermediate_.pub, t - 86400, t + 86400 * 3650};
+  noise::CertSpec leaf{2, 1, static_key_.pub, t - 86400, t + 86400 * 3650};
+  auto chain = noise::build_cert_chain(root_.priv, inter, intermediate_.priv, leaf);
+  WA_CHECK(chain.has_value());
+  chain_ = std::move(*chain);
+}
+
+Network::~Network() = default;
+
+Result<Account*> Network::create_account(std::string_view phone, std::string_view name) {
+  if (phone.size() < 8 || phone.size() > 15 || phone[0] == '0' ||
+      !std::all_of(phone.begin(), phone.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return bad("phone must be 8 to 15 digits, not starting with 0");
+  }
+  if (accounts_.count(std::string(phone)) != 0) return bad("account exists");
+  auto a = std::make_unique<Account>();
+  a->phone = std::string(phone);
+  a->name = name.empty() ? "wasim " + a->phone : std::string(name);
+  a->identity = crypto::KeyPair::generate();
+  a->registration_id = random_u32() & 0x3FFF;
+  do {
+    a->lid = std::to_string(100000000000000ull + (std::uint64_t{random_u32()} << 16) % 800000000000000ull);
+  } while (std::any_of(accounts_.begin(), accounts_.end(), [&](const auto& kv) { return kv.second->lid == a->lid; }));
+  Account* raw = a.get();
+  accounts_.emplace(raw->phone, std::move(a));
+  log("control", "account " + raw->phone + " created (lid " + raw->lid + ")");
+  return raw;
+}
+
+Account* Network::account(std::string_view phone) {
+  auto it = accounts_.find(std::string(phone));
+  return it == accounts_.end() ? nullptr : it->second.get();
+}
+
+Status Network::scan(std::string_view phone, std::string_view qr) {
+  Account* a = account(phone);
+  if (a == nullptr) return bad("no account " + std::string(phone));
+  // whatsmeow form: https://wa.me/settings/linked_devices#REF,NOISE,IDENTITY,ADV,CLIENTTYPE
+  if (auto hash = qr.find('#'); hash != std::string_view::npos) qr = qr.substr(hash + 1);
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    const auto comma = qr.find(',', start);
+    parts.push_back(qr.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (parts.size() != 4 && parts.size() != 5) return bad("QR is not REF,NOISE,IDENTITY,ADV[,TYPE]");
+  auto noise_key = from_base64(parts[1]);
+  auto identity = from_base64(parts[2]);
+  auto adv = from_base64(parts[3]);
+  if (!noise_key || !identity || !adv || noise_key->size() != 32 || identity->size() != 32 || adv->size() != 32) {
+    return bad("QR keys are not three base64 32-byte values");
+  }
+  auto it = refs_.find(std::string(parts[0]));
+  if (it == refs_.end()) return bad("QR ref is not shown by any connected companion (expired or unknown)");
+  Connection* c = it->second;
+  if (!std::equal(noise_key->begin(), noise_key->end(), c->client_static().begin())) {
+    return bad("QR noise key is not the key of the connection that shows this ref");
+  }
+  return c->on_scanned(*a, *identity, *adv);
+}
+
+Companion& Network::add_companion(Account& account, Companion c) {
+  const std::uint16_t dev = c.device;
+  log("c", "device " + account.phone + ":" + std::to_string(dev) + " linked (" + c.platform + ")");
+  return account.companions[dev] = std::move(c);
+}
+
+Status Network::logout(std::string_view phone, std::uint16_t device) {
+  Account* a = account(phone);
+  if (a == nullptr || a->companions.erase(device) == 0) return bad("no such device");
+  for (Connection* c : connections_of(phone, device)) c->stream_error("401");
+  log("control", "device " + std::string(phone) + ":" + std::to_string(device) + " logged out");
+  return ok();
+}
+
+void Network::attach(Connection* c) { connections_.push_back(c); }
+
+void Network::detach(Connection* c) {
+  connections_.erase(std::remove(connections_.begin(), connections_.end(), c), connections_.end());
+  for (auto it = refs_.begin(); it != refs_.end();) {
+    it = it->second == c ? refs_.erase(it) : std::next(it);
+  }
+}
+
+void Network::register_ref(const std::string& ref, Connection* c) { refs_[ref] = c; }
+
+std::vector<Connection*> Network::connections_of(std::string_view phone, std::uint16_t device) const {
+  std::vector<Connection*> out;
+  for (Connection* c : connections_) {
+    if (c->logged_in() && c->account() != nullptr && c->account()->phone == phone && c->device() == device) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void Network::log(std::string connection, std::string text) {
+  log_.push_back(LogEntry{++log_seq_, std::move(connection), std::move(text)});
+  if (log_.size() > kMaxLog) log_.pop_front();
+}
+
+std::string Network::next_id(std::string_view prefix) { return std::string(prefix) + std::to_string(++ids_); }
+
+}  // namespace wa::sim

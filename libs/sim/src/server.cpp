@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+// Beast shell of wasim: accepts TCP on loopback; an upgrade on /ws/chat becomes a websocket feeding a
+// Connection; anything else is the control API. The only translation unit of wa_sim that includes Asio.
+#include "wa/sim/server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <iostream>
+
+#include "wa/sim/connection.hpp"
+
+namespace wa::sim {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxControlBody = 1 << 20;
+constexpr std::size_t kMaxWsMessage = 1 << 25;  // frames are bounded at 16 MiB; a message may hold several
+
+// A websocket connection: owns the Connection logic and implements its Link. One writer at a time.
+class WsSession final : public Link, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(Network& net, websocket::stream<beast::tcp_stream> ws, std::uint64_t id)
+      : net_(net), ws_(std::move(ws)), conn_(std::make_unique<Connection>(net, *this, id)) {}
+
+  void start(http::request<http::string_body> req) {
+    ws_.binary(true);
+    ws_.read_message_max(kMaxWsMessage);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->finish();
+      self->read();
+    });
+  }
+
+  void write(Bytes data) override {
+    if (closed_) return;
+    queue_.push_back(std::move(data));
+    if (!writing_) write_next();
+  }
+  void close() override {
+    if (close_requested_) return;
+    close_requested_ = true;
+    if (!writing_) do_close();
+  }
+  void after(std::chrono::milliseconds d, std::function<void()> fn) override {
+    auto t = std::make_shared<net::steady_timer>(ws_.get_executor(), d);
+    t->async_wait([weak = weak_from_this(), t, fn = std::move(fn)](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!ec && self && !self->closed_) fn();
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->finish();
+      const auto data = self->buf_.cdata();
+      self->conn_->on_message(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+      self->buf_.consume(self->buf_.size());
+      if (!self->closed_) self->read();
+    });
+  }
+  void write_next() {
+    writing_ = true;
+    ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->queue_.pop_front();
+      self->writing_ = false;
+      if (ec) return self->finish();
+      if (!self->queue_.empty()) return self->write_next();
+      if (self->close_requested_) self->do_close();
+    });
+  }
+  void do_close() {
+    if (closed_) return;
+    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+  void finish() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    conn_.reset();  // detaches from the network now, not when the last handler lets go
+  }
+
+  Network& net_;
+  websocket::stream<beast::tcp_stream> ws_;
+  std::unique_ptr<Connection> conn_;
+  beast::flat_buffer buf_;
+  std::deque<Bytes> queue_;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool closed_ = false;
+};
+
+json account_json(const Account& a) {
+  json devices = json::array();
+  for (const auto& [dev, c] : a.companions) {
+    devices.push_back({{"device", dev},
+                       {"jid", a.phone + ":" + std::to_string(dev) + "@s.whatsapp.net"},
+                       {"platform", c.platform},
+                       {"prekeys", c.prekeys.size()},
+                       {"paired_at", c.paired_at}});
+  }
+  return {{"phone", a.phone},
+          {"lid", a.lid},
+          {"name", a.name},
+          {"jid", a.phone + "@s.whatsapp.net"},
+          {"lid_jid", a.lid + "@lid"},
+          {"identity", to_hex(a.identity.pub)},
+          {"devices", std::move(devices)}};
+}
+
+// The control API: a pure function from request to (status, JSON body). docs/wasim.md lists the routes.
+std::pair<http::status, json> control(Network& net, const http::request<http::string_body>& req) {
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  std::vector<std::string> seg;
+  for (std::size_t i = 1; i <= path.size();) {
+    const auto slash = path.find('/', i);
+    seg.push_back(path.substr(i, slash == std::string::npos ? std::string::npos : slash - i));
+    if (slash == std::string::npos) break;
+    i = slash + 1;
+  }
+  auto error = [](http::status s, std::string code, std::string msg) {
+    return std::pair{s, json{{"error", std::move(code)}, {"message", std::move(msg)}}};
+  };
+  json body;
+  if (req.method() == http::verb::post && !req.body().empty()) {
+    body = json::parse(req.body(), nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return error(http::status::bad_request, "INVALID_JSON", "body is not a JSON object");
+  }
+  auto str = [&](const char* k) { return body.contains(k) && body[k].is_string() ? body[k].get<std::string>() : std::string(); };
+  const auto m = req.method();
+  if (seg.size() == 1 && seg[0] == "health" && m == http::verb::get) {
+    return {http::status::ok, {{"status", "ok"}, {"connections", net.connection_count()}}};
+  }
+  if (seg.size() == 1 && seg[0] == "root" && m == http::verb::get) {
+    return {http::status::ok, {{"root", to_hex(net.root_public())}}};
+  }
+  if (seg.size() == 1 && seg[0] == "log" && m == http::verb::get) {
+    json out = json::array();
+    for (const auto& e : net.log_entries()) out.push_back({{"seq", e.seq}, {"connection", e.connection}, {"text", e.text}});
+    return {http::status::ok, {{"entries", std::move(out)}}};
+  }
+  if (seg.size() == 1 && seg[0] == "accounts") {
+    if (m == http::verb::post) {
+      auto a = net.create_account(str("phone"), str("name"));
+      if (!a) return error(http::status::bad_request, "INVALID_ACCOUNT", a.error().context());
+      return {http::status::created, account_json(**a)};
+    }
+    if (m == http::verb::get) {
+      json out = json::array();
+      for (const auto& [phone, a] : net.accounts()) out.push_back(account_json(*a));
+      return {http::status::ok, {{"accounts", std::move(out)}}};
+    }
+  }
+  if (seg.size() >= 2 && seg[0] == "accounts") {
+    Account* a = net.account(seg[1]);
+    if (a == nullptr) return error(http::status::not_found, "NO_ACCOUNT", "no account " + seg[1]);
+    if (seg.size() == 2 && m == http::verb::get) return {http::status::ok, account_json(*a)};
+    if (seg.size() == 3 && seg[2] == "scan" && m == http::verb::post) {
+      auto st = net.scan(seg[1], str("qr"));
+      if (!st) return error(http::status::bad_request, "SCAN_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
+    if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "logout" && m == http::verb::post) {
+      auto st = net.logout(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)));
+      if (!st) return error(http::status::not_found, "NO_DEVICE", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
+  }
+  return error(http::status::not_found, "NOT_FOUND", "no route " + std::string(req.method_string()) + " " + path);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(Network& n, ServerConfig c) : net(n), cfg(std::move(c)), acceptor(ioc) {}
+
+  void accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket s) {
+      if (ec) return;
+      read_request(std::make_shared<beast::tcp_stream>(std::move(s)), std::make_shared<beast::flat_buffer>());
+      accept();
+    });
+  }
+
+  // One HTTP exchange at a time per socket; an upgrade to /ws/chat hands the socket to a WsSession.
+  void read_request(std::shared_ptr<beast::tcp_stream> st, std::shared_ptr<beast::flat_buffer> buf) {
+    auto parser = std::make_shared<http::request_parser<http::string_body>>();
+    parser->header_limit(8192);
+    parser->body_limit(kMaxControlBody);
+    st->expires_after(std::chrono::seconds(30));
+    http::async_read(*st, *buf, *parser, [this, st, buf, parser](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      auto req = parser->release();
+      if (websocket::is_upgrade(req)) {
+        if (req.target() != "/ws/chat" || req[http::field::origin].empty()) {
+          net.log("ws", "upgrade refused: target " + std::string(req.target()) + ", Origin \"" +
+                            std::string(req[http::field::origin]) + "\"");
+          return respond(st, buf, req, http::status::forbidden,
+                         json{{"error", "FORBIDDEN"}, {"message", "websocket upgrade needs /ws/chat and an Origin"}});
+        }
+        st->expires_never();
+        auto ws = std::make_shared<WsSession>(net, websocket::stream<beast::tcp_stream>(std::move(*st)), ++ids);
+        ws->start(std::move(req));
+        return;
+      }
+      auto [status, body] = control(net, req);
+      respond(st, buf, req, status, body);
+    });
+  }
+
+  void respond(std::shared_ptr<beast::tcp_stream> st, std::shared_ptr<beast::flat_buffer> buf,
+               const http::request<http::string_body>& req, http::status status, const json& body) {
+    auto res = std::make_shared<http::response<http::string_body>>(status, req.version());
+    res->set(http::field::content_type, "application/json");
+    res->keep_alive(req.keep_alive());
+    res->body() = body.dump();
+    res->prepare_payload();
+    http::async_write(*st, *res, [this, st, buf, res](beast::error_code ec, std::size_t) {
+      if (ec || !res->keep_alive()) {
+        beast::error_code ignored;
+        st->socket().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      read_request(st, buf);
+    });
+  }
+
+  Network& net;
+  ServerConfig cfg;
+  net::io_context ioc{1};
+  tcp::acceptor acceptor;
+  std::uint64_t ids = 0;
+};
+
+Server::Server(Network& net, ServerConfig cfg) : impl_(std::make_unique<Impl>(net, std::move(cfg))) {}
+Server::~Server() = default;
+
+void Server::start() {
+  const tcp::endpoint ep(net::ip::make_address(impl_->cfg.address), impl_->cfg.port);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(net::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen();
+  impl_->accept();
+}
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+void Server::run() { impl_->ioc.run(); }
+void Server::stop() { net::post(impl_->ioc, [this] { impl_->ioc.stop(); }); }
+
+}  // namespace wa::sim
