@@ -1,16 +1,19 @@
 // Interop (issue 3, test 1): a stock Baileys client shows a QR; a wasim phone scans it; pairing completes;
 // Baileys reconnects after the 515 restart and reaches connection "open"; a second start with the saved
 // credentials logs in without a QR. Also: wasim recorded the linked device and Baileys' prekey upload.
-// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim
+// With --code 1 (issue 3, test 2) the companion links by phone code instead: Baileys' requestPairingCode
+// gives an 8-character code, which the user "types" on the wasim phone through the control API.
+// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim [--code 1]
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, silentLogger, report } from '../oracle/lib.mjs';
 import { startWasim, deadline } from './wasim.mjs';
 
-const opt = args({ which: 'b6' });
+const opt = args({ which: 'b6', code: '0' });
+const byCode = opt.code === '1';
 const { B } = await loadBaileys(opt.which);
-const name = `pair and login, baileys ${opt.which}`;
+const name = `pair ${byCode ? 'by phone code' : 'by QR'} and login, baileys ${opt.which}`;
 const makeWASocket = B.makeWASocket || B.default;
 const failures = [];
 let checks = 0;
@@ -31,7 +34,7 @@ try {
         markOnlineOnConnect: false, syncFullHistory: false, fireInitQueries: true });
       sock.ev.on('creds.update', saveCreds);
       sock.ev.on('connection.update', async (u) => {
-        if (u.qr) { seen.qr++; if (onQr) await onQr(u.qr); }
+        if (u.qr) { seen.qr++; if (onQr) await onQr(u.qr, sock); }
         if (u.connection === 'open') { seen.sock = sock; resolve(seen); }
         if (u.connection === 'close') {
           const code = u.lastDisconnect?.error?.output?.statusCode;
@@ -44,9 +47,22 @@ try {
   });
 
   const d1 = deadline(30000, 'first pairing');
-  const first = await Promise.race([life(async (qr) => {
-    const r = await wasim.call('POST', `/accounts/${phone}/scan`, { qr });
-    check(r.status === 200, `scan accepted (${JSON.stringify(r.body)})`);
+  let asked = false;
+  const first = await Promise.race([life(async (qr, sock) => {
+    if (!byCode) {
+      const r = await wasim.call('POST', `/accounts/${phone}/scan`, { qr });
+      check(r.status === 200, `scan accepted (${JSON.stringify(r.body)})`);
+      return;
+    }
+    if (asked) return;
+    asked = true;
+    const code = await sock.requestPairingCode(phone);
+    check(/^[1-9A-HJ-NP-TV-Z]{8}$/.test(code), `an 8-character pairing code (${code})`);
+    await new Promise((r) => setTimeout(r, 300));  // the companion_hello iq reaches wasim first
+    const wrong = await wasim.call('POST', `/accounts/${phone}/link-code`, { code: '1111' });
+    check(wrong.status === 400, 'a code of the wrong length is refused');
+    const r = await wasim.call('POST', `/accounts/${phone}/link-code`, { code: code.slice(0, 4) + '-' + code.slice(4) });
+    check(r.status === 200, `code accepted (${JSON.stringify(r.body)})`);
   }), d1.promise]);
   d1.clear();
   check(first.qr >= 1, 'a QR was shown');

@@ -19,6 +19,10 @@ using wire::NodeList;
 constexpr std::uint8_t kAdvAccountSigPrefix[2] = {6, 0};  // ADV account signature: 06 00 || details || companion
 constexpr std::uint8_t kAdvDeviceSigPrefix[2] = {6, 1};   // ADV device signature: 06 01 || details || companion || account
 constexpr std::size_t kMaxPreKeysStored = 2000;
+// Phone-code pairing (protocol/README.md §5.2).
+constexpr unsigned kLinkCodeIterations = 2u << 16;  // PBKDF2-HMAC-SHA256 rounds over the typed code
+constexpr std::string_view kBundleInfo = "link_code_pairing_key_bundle_encryption_key";
+constexpr std::string_view kAdvSecretInfo = "adv_secret";
 
 detail::Unexpected bad(std::string why) { return fail(core::errc::invalid_argument, std::move(why)); }
 
@@ -254,8 +258,128 @@ Status Connection::on_scanned(Account& account, ByteView qr_identity, ByteView a
   return ok();
 }
 
+std::optional<std::string> Connection::link_code_phone() const {
+  if (!link_code_ || link_code_->primary_ephemeral) return std::nullopt;
+  return link_code_->phone;
+}
+
+// companion_hello (the companion asks for a code for a phone number) and companion_finish.
+void Connection::on_link_code_iq(const Node& iq) {
+  const Node* reg = iq.child("link_code_companion_reg");
+  const auto stage = reg == nullptr ? std::nullopt : reg->attr_string("stage");
+  const Jid* jid = reg == nullptr ? nullptr : reg->attr_jid("jid");
+  if (!stage || jid == nullptr || jid->server() != Server::user || jid->has_device()) {
+    net_.log(name(), "link code iq refused: needs stage and a phone JID");
+    return iq_error(iq, 400, "bad-request");
+  }
+  if (*stage == "companion_finish") return on_companion_finish(iq, *reg);
+  if (*stage != "companion_hello") return iq_error(iq, 400, "bad-request");
+  const auto wrapped = child_bytes(*reg, "link_code_pairing_wrapped_companion_ephemeral_pub");
+  const auto auth = child_bytes(*reg, "companion_server_auth_key_pub");
+  if (!wrapped || wrapped->size() != 80 || !auth || auth->size() != 32) {
+    net_.log(name(), "companion_hello refused: wrapped ephemeral must be 80 bytes, auth key 32");
+    return iq_error(iq, 400, "bad-request");
+  }
+  if (!std::equal(auth->begin(), auth->end(), client_static_.begin(), client_static_.end())) {
+    net_.log(name(), "companion_hello refused: server auth key is not this connection's noise key");
+    return iq_error(iq, 400, "bad-request");
+  }
+  if (net_.account(jid->user()) == nullptr) return iq_error(iq, 404, "item-not-found");
+  LinkCode lc;
+  lc.phone = jid->user();
+  lc.wrapped_companion_ephemeral.assign(wrapped->begin(), wrapped->end());
+  lc.ref = net_.next_id("lc");
+  const std::string ref = lc.ref;
+  link_code_ = std::move(lc);
+  net_.log(name(), "companion asked a pairing code for " + jid->user());
+  iq_result(iq, NodeList{Node{"link_code_companion_reg", {},
+                              NodeList{Node{"link_code_pairing_ref", {}, to_bytes(ref)}}}});
+}
+
+Status Connection::on_link_code_entered(Account& account, std::string_view typed) {
+  std::string code;
+  for (char ch : typed) {
+    if (ch == '-' || ch == ' ') continue;
+    code += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+  }
+  if (code.size() != 8) return bad("a pairing code has 8 characters");
+  LinkCode& lc = *link_code_;
+  lc.account = &account;
+  // Unwrap the companion's ephemeral key with the code (a wrong code yields a wrong key, found later).
+  const ByteView w = lc.wrapped_companion_ephemeral;
+  const SecretBytes key = crypto::pbkdf2_sha256(as_bytes(code), w.first(32), kLinkCodeIterations, 32);
+  WA_TRY(Bytes companion_eph, crypto::aes_ctr(key.view(), w.subspan(32, 16), w.subspan(48, 32)));
+  std::copy(companion_eph.begin(), companion_eph.end(), lc.companion_ephemeral.begin());
+  lc.primary_ephemeral = crypto::KeyPair::generate();
+  const Bytes salt = crypto::random_bytes(32);
+  const Bytes iv = crypto::random_bytes(16);
+  const SecretBytes key2 = crypto::pbkdf2_sha256(as_bytes(code), salt, kLinkCodeIterations, 32);
+  WA_TRY(Bytes wrapped, crypto::aes_ctr(key2.view(), iv, lc.primary_ephemeral->pub));
+  Bytes primary_wrapped = salt;
+  append(primary_wrapped, iv);
+  append(primary_wrapped, wrapped);
+  net_.log(name(), "pairing code entered on " + account.phone);
+  send_node(Node{"notification",
+                 {{"from", Jid::server_jid()},
+                  {"type", "link_code_companion_reg"},
+                  {"id", net_.next_id("n")},
+                  {"t", std::to_string(net_.now())}},
+                 NodeList{Node{"link_code_companion_reg",
+                               {{"stage", "primary_hello"}},
+                               NodeList{Node{"link_code_pairing_ref", {}, to_bytes(lc.ref)},
+                                        Node{"primary_identity_pub", {}, Bytes(account.identity.pub.begin(), account.identity.pub.end())},
+                                        Node{"link_code_pairing_wrapped_primary_ephemeral_pub", {}, std::move(primary_wrapped)}}}}});
+  return ok();
+}
+
+// The companion's key bundle: proves it derived the same shared secret (so the code was right) and
+// names both identities; both sides then derive the ADV secret, and pairing continues as after a QR scan.
+void Connection::on_companion_finish(const Node& iq, const Node& reg) {
+  if (!link_code_ || !link_code_->primary_ephemeral) return iq_error(iq, 400, "bad-request");
+  LinkCode& lc = *link_code_;
+  const auto bundle = child_bytes(reg, "link_code_pairing_wrapped_key_bundle");
+  const auto identity = child_bytes(reg, "companion_identity_public");
+  const auto ref = child_bytes(reg, "link_code_pairing_ref");
+  if (!bundle || bundle->size() != 32 + 12 + 96 + 16 || !identity || identity->size() != 32 || !ref ||
+      as_chars(*ref) != lc.ref) {
+    net_.log(name(), "companion_finish refused: malformed bundle, identity or ref");
+    return iq_error(iq, 400, "bad-request");
+  }
+  auto shared = crypto::shared_key(lc.primary_ephemeral->priv, lc.companion_ephemeral);
+  if (!shared) {
+    net_.log(name(), "companion_finish refused: bad companion ephemeral (wrong code?)");
+    return iq_error(iq, 401, "not-authorized");
+  }
+  const SecretBytes bundle_key = crypto::hkdf_sha256(shared->view(), bundle->first(32), as_bytes(kBundleInfo), 32);
+  auto plain = crypto::aes_gcm_decrypt(bundle_key.view(), bundle->subspan(32, 12), {}, bundle->subspan(44));
+  if (!plain || plain->size() != 96) {
+    net_.log(name(), "companion_finish refused: key bundle does not decrypt (wrong code)");
+    link_code_->primary_ephemeral.reset();  // the user may type the code again
+    return iq_error(iq, 401, "not-authorized");
+  }
+  const ByteView p = *plain;
+  Account& account = *lc.account;
+  if (!std::equal(identity->begin(), identity->end(), p.begin()) ||
+      !std::equal(account.identity.pub.begin(), account.identity.pub.end(), p.begin() + 32)) {
+    net_.log(name(), "companion_finish refused: identities in the bundle do not match");
+    return iq_error(iq, 401, "not-authorized");
+  }
+  auto identity_shared = crypto::shared_key(account.identity.priv, *identity);
+  if (!identity_shared) return iq_error(iq, 400, "bad-request");
+  Bytes ikm(shared->view().begin(), shared->view().end());
+  append(ikm, identity_shared->view());
+  append(ikm, p.subspan(64, 32));
+  const SecretBytes adv_secret = crypto::hkdf_sha256(ikm, {}, as_bytes(kAdvSecretInfo), 32);
+  iq_result(iq);
+  link_code_.reset();
+  if (auto st = on_scanned(account, *identity, adv_secret.view()); !st) reject("link code pairing: " + st.error().context());
+}
+
 void Connection::on_node(const Node& node) {
   if (node.tag == "iq") return on_iq(node);
+  // During registration stock clients ack our notifications and, after phone-code pairing, announce
+  // their push name with <presence name>: both tolerated, as the real server does.
+  if (phase_ == Phase::registration && (node.tag == "ack" || node.tag == "presence")) return;
   if (phase_ != Phase::logged_in) return reject("<" + node.tag + "> before login");
   // Stanzas this part of wasim accepts without routing yet (messaging is the next step, docs/wasim.md).
   static const char* kKnown[] = {"presence", "receipt", "ack", "message", "chatstate", "notification", "call", "ib"};
@@ -270,6 +394,7 @@ void Connection::on_iq(const Node& iq) {
   if (!id || id->empty() || !type) return reject("<iq> without id or type: " + wire::to_debug_string(iq).substr(0, 200));
   if (*type == "result" || *type == "error") return on_iq_result(iq);
   if (*type != "get" && *type != "set") return iq_error(iq, 400, "bad-request");
+  if (phase_ == Phase::registration && iq.attr_string("xmlns") == "md") return on_link_code_iq(iq);
   if (phase_ != Phase::logged_in) return reject("iq " + std::string(*type) + " before login");
   const auto xmlns = iq.attr_string("xmlns").value_or("");
   const Node* first = iq.children().empty() ? nullptr : &iq.children()[0];

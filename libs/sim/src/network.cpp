@@ -99,6 +99,15 @@ Status Network::scan(std::string_view phone, std::string_view qr) {
   return c->on_scanned(*a, *identity, *adv);
 }
 
+Status Network::enter_link_code(std::string_view phone, std::string_view code) {
+  Account* a = account(phone);
+  if (a == nullptr) return bad("no account " + std::string(phone));
+  for (Connection* c : connections_) {
+    if (c->link_code_phone() == phone) return c->on_link_code_entered(*a, code);
+  }
+  return bad("no companion is waiting for a code for " + std::string(phone));
+}
+
 Companion& Network::add_companion(Account& account, Companion c) {
   const std::uint16_t dev = c.device;
   log("c", "device " + account.phone + ":" + std::to_string(dev) + " linked (" + c.platform + ")");

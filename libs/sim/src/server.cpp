@@ -172,6 +172,11 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (!st) return error(http::status::bad_request, "SCAN_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }
+    if (seg.size() == 3 && seg[2] == "link-code" && m == http::verb::post) {
+      auto st = net.enter_link_code(seg[1], str("code"));
+      if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
     if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "logout" && m == http::verb::post) {
       auto st = net.logout(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)));
       if (!st) return error(http::status::not_found, "NO_DEVICE", st.error().context());

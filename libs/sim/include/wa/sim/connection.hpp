@@ -52,6 +52,10 @@ class Connection final {
 
   /// Pairing (registration connections): the phone scanned this connection's QR.
   [[nodiscard]] Status on_scanned(Account& account, ByteView qr_identity, ByteView adv_secret);
+  /// Phone-code pairing: the phone number this connection asked a code for (companion_hello), if any.
+  std::optional<std::string> link_code_phone() const;
+  /// The user typed code on the phone: the phone answers with primary_hello.
+  [[nodiscard]] Status on_link_code_entered(Account& account, std::string_view code);
 
  private:
   enum class Phase { header, hello, finish, registration, logged_in, closed };
@@ -69,7 +73,18 @@ class Connection final {
     std::string iq_id;
   };
 
+  struct LinkCode {
+    std::string phone;
+    Bytes wrapped_companion_ephemeral;  // salt 32 || iv 16 || AES-CTR(code key, companion ephemeral)
+    std::string ref;
+    Account* account = nullptr;
+    std::optional<crypto::KeyPair> primary_ephemeral;
+    crypto::PublicKey companion_ephemeral{};
+  };
+
   void reject(std::string why);
+  void on_link_code_iq(const wire::Node& iq);
+  void on_companion_finish(const wire::Node& iq, const wire::Node& reg);
   void on_frame(const Bytes& frame);
   Status on_client_payload(const Bytes& payload);
   void on_node(const wire::Node& node);
@@ -95,6 +110,7 @@ class Connection final {
   crypto::PublicKey client_static_{};
   std::optional<Registration> registration_;
   std::optional<PendingPair> pending_pair_;
+  std::optional<LinkCode> link_code_;
   std::vector<std::string> refs_;
   Account* account_ = nullptr;
   std::uint16_t device_ = 0;

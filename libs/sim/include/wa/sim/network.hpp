@@ -99,6 +99,8 @@ class Network final {
 
   /// The account's phone scans a QR code shown by a companion (Baileys or whatsmeow form).
   [[nodiscard]] Status scan(std::string_view phone, std::string_view qr);
+  /// The user types the 8-character code a companion showed (phone-code pairing, with or without '-').
+  [[nodiscard]] Status enter_link_code(std::string_view phone, std::string_view code);
   /// Called by a connection once the companion signed the pairing: the device is linked.
   Companion& add_companion(Account& account, Companion c);
   /// Logs the companion out: closes its connections with a 401 stream error, forgets the device.
