@@ -12,11 +12,12 @@ export async function loadBaileys(which) {
   const root = path.join(here, which, 'node_modules', 'baileys');
   if (which === 'b6') {
     const req = createRequire(path.join(here, which, 'package.json'));
-    return { B: req('baileys'), C: req(path.join(root, 'lib/WABinary/constants.js')), dict: 2 };
+    return { B: req('baileys'), C: req(path.join(root, 'lib/WABinary/constants.js')), dict: 2,
+      signalModule: () => req(path.join(root, 'lib/Signal/libsignal.js')) };
   }
   const B = await import(path.join(root, 'lib/index.js'));
   const C = await import(path.join(root, 'lib/WABinary/constants.js'));
-  return { B, C, dict: 3 };
+  return { B, C, dict: 3, signalModule: () => import(path.join(root, 'lib/Signal/libsignal.js')) };
 }
 
 export function args(defaults) {
@@ -89,7 +90,7 @@ export function lineTool(tool, argv) {
     const t = setTimeout(() => reject(new Error('wa-oracle did not answer')), ms);
     waiters.push((j) => { clearTimeout(t); resolve(j); });
   });
-  return { next, send: (buf) => child.stdin.write(hexOf(buf) + '\n'), close: () => child.kill() };
+  return { next, send: (buf) => child.stdin.write(hexOf(buf) + '\n'), sendLine: (l) => child.stdin.write(l + '\n'), close: () => child.kill() };
 }
 
 export function report(name, failures, total) {

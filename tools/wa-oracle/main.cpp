@@ -6,6 +6,7 @@
 //   noise-responder --dict D                our Noise responder behind a line protocol (see noise_responder below)
 //   media-encrypt TYPE KEYHEX IN OUT        prints {"fileSha256","fileEncSha256","fileLength"} (hex)
 //   media-decrypt TYPE KEYHEX IN OUT [SHA256HEX ENCSHA256HEX]
+//   signal-peer                             a Signal device (wa_signal) driven by JSON commands, see below
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/media.hpp"
 #include "wa/noise/handshake.hpp"
+#include "wa/signal/protocol.hpp"
 #include "wa/wire/codec.hpp"
 #include "wa/wire/frame.hpp"
 
@@ -204,6 +206,90 @@ int media(bool encrypt, const std::vector<std::string>& a) {
   return 0;
 }
 
+// signal-peer: one Signal device with a signed prekey (id 1) and one-time prekeys 1..5. One JSON command per
+// line, one JSON answer per line (keys hex; addresses as "name" + "device"):
+//   {"cmd":"bundle"} -> our bundle; {"cmd":"process_bundle","name","device","bundle":{...}}
+//   {"cmd":"encrypt"|"decrypt","name","device",("plaintext"|"type","data")}
+//   {"cmd":"skdm"|"process_skdm"|"group_encrypt"|"group_decrypt","group","name","device",...}
+int signal_peer() {
+  signal::MemoryStore store(crypto::KeyPair::generate(), 4242);
+  const auto spk = crypto::KeyPair::generate();
+  const auto sig = *crypto::sign(store.identity().priv, crypto::signal_public(spk.pub));
+  store.store_signed_prekey(1, signal::signed_prekey_record(1, spk, sig, 1700000000000));
+  std::vector<crypto::KeyPair> prekeys;
+  for (std::uint32_t id = 1; id <= 5; ++id) {
+    prekeys.push_back(crypto::KeyPair::generate());
+    store.store_prekey(id, signal::prekey_record(id, prekeys.back()));
+  }
+  signal::SignalProtocol proto(store);
+  auto key32 = [](const json& j) {
+    crypto::PublicKey k{};
+    auto b = from_hex(j.get<std::string>());
+    if (b && b->size() == 33) b->erase(b->begin());  // accept 05-prefixed keys too
+    if (b && b->size() == 32) std::copy(b->begin(), b->end(), k.begin());
+    return k;
+  };
+  auto hex_arg = [](const json& j, const char* k) { return *from_hex(j.at(k).get<std::string>()); };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    json out;
+    try {
+      const json in = json::parse(line);
+      const std::string cmd = in.at("cmd");
+      signal::Address peer{in.value("name", ""), in.value("device", 0u)};
+      const std::string group = in.value("group", "");
+      auto put = [&](const Result<Bytes>& r, const char* key) {
+        if (r) out[key] = to_hex(*r);
+        else out["error"] = r.error().message();
+      };
+      if (cmd == "bundle") {
+        out = {{"registrationId", store.registration_id()},
+               {"identity", to_hex(store.identity().pub)},
+               {"signedPreKey", {{"id", 1}, {"public", to_hex(spk.pub)}, {"signature", to_hex(sig)}}},
+               {"preKey", {{"id", 1}, {"public", to_hex(prekeys[0].pub)}}}};
+      } else if (cmd == "process_bundle") {
+        const json& b = in.at("bundle");
+        signal::PreKeyBundle bundle;
+        bundle.registration_id = b.at("registrationId");
+        bundle.device = peer.device;
+        bundle.identity = key32(b.at("identity"));
+        bundle.signed_prekey_id = b.at("signedPreKey").at("id");
+        bundle.signed_prekey = key32(b.at("signedPreKey").at("public"));
+        auto s = *from_hex(b.at("signedPreKey").at("signature").get<std::string>());
+        std::copy_n(s.begin(), std::min<std::size_t>(64, s.size()), bundle.signed_prekey_signature.begin());
+        if (b.contains("preKey")) {
+          bundle.prekey_id = b.at("preKey").at("id").get<std::uint32_t>();
+          bundle.prekey = key32(b.at("preKey").at("public"));
+        }
+        auto st = proto.process_bundle(peer, bundle);
+        out = st ? json{{"ok", true}} : json{{"error", st.error().message()}};
+      } else if (cmd == "encrypt") {
+        auto c = proto.encrypt(peer, hex_arg(in, "plaintext"));
+        if (c) out = {{"type", c->type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}, {"data", to_hex(c->data)}};
+        else out = {{"error", c.error().message()}};
+      } else if (cmd == "decrypt") {
+        const auto type = in.at("type") == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg;
+        put(proto.decrypt(peer, type, hex_arg(in, "data")), "plaintext");
+      } else if (cmd == "skdm") {
+        put(proto.sender_key_distribution(group, peer), "data");
+      } else if (cmd == "process_skdm") {
+        auto st = proto.process_sender_key_distribution(group, peer, hex_arg(in, "data"));
+        out = st ? json{{"ok", true}} : json{{"error", st.error().message()}};
+      } else if (cmd == "group_encrypt") {
+        put(proto.group_encrypt(group, peer, hex_arg(in, "plaintext")), "data");
+      } else if (cmd == "group_decrypt") {
+        put(proto.group_decrypt(group, peer, hex_arg(in, "data")), "plaintext");
+      } else {
+        out = {{"error", "unknown command"}};
+      }
+    } catch (const std::exception& e) {
+      out = {{"error", std::string("bad command: ") + e.what()}};
+    }
+    std::cout << dump(out) << std::endl;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,6 +305,7 @@ int main(int argc, char** argv) {
   if (cmd == "noise-responder") return noise_responder(args);
   if (cmd == "media-encrypt") return media(true, args);
   if (cmd == "media-decrypt") return media(false, args);
+  if (cmd == "signal-peer") return signal_peer();
   std::cerr << "unknown command " << cmd << "\n";
   return 2;
 }

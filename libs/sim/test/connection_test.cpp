@@ -148,9 +148,12 @@ TEST(Connection, StanzaBeforeLoginAndWrongDictionaryAreRejected) {
   Connection conn(net, link, 1);
   Client c;
   ASSERT_TRUE(c.handshake(net, conn, link, c.registration_payload(true)));
-  c.send(conn, *wire::encode_payload(wire::Node{"presence", {{"type", "available"}}, {}}, wire::Dict::v3));
+  // <presence name> is tolerated during registration (stock clients send it); a message is not.
+  c.send(conn, *wire::encode_payload(wire::Node{"presence", {{"name", "Alice"}}, {}}, wire::Dict::v3));
+  EXPECT_FALSE(link.closed);
+  c.send(conn, *wire::encode_payload(wire::Node{"message", {{"id", "1"}}, {}}, wire::Dict::v3));
   EXPECT_TRUE(link.closed);
-  EXPECT_TRUE(logged(net, "<presence> before login"));
+  EXPECT_TRUE(logged(net, "<message> before login"));
   FakeLink l2;
   Connection c2(net, l2, 2);
   c2.on_message(Bytes{'W', 'A', 6, 7});
