@@ -381,8 +381,11 @@ void Connection::on_node(const Node& node) {
   // their push name with <presence name>: both tolerated, as the real server does.
   if (phase_ == Phase::registration && (node.tag == "ack" || node.tag == "presence")) return;
   if (phase_ != Phase::logged_in) return reject("<" + node.tag + "> before login");
-  // Stanzas this part of wasim accepts without routing yet (messaging is the next step, docs/wasim.md).
-  static const char* kKnown[] = {"presence", "receipt", "ack", "message", "chatstate", "notification", "call", "ib"};
+  if (node.tag == "message") return on_message(node);
+  if (node.tag == "receipt") return on_receipt(node);
+  if (node.tag == "ack") return on_ack(node);
+  // Accepted and not routed yet (presence and chatstate are issue 4; docs/wasim.md).
+  static const char* kKnown[] = {"presence", "chatstate", "notification", "call", "ib"};
   if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* t) { return node.tag == t; })) {
     return reject("unknown stanza <" + node.tag + ">");
   }
@@ -408,10 +411,11 @@ void Connection::on_iq(const Node& iq) {
   if (xmlns == "encrypt" && *type == "set") return on_prekey_upload(iq);
   if (xmlns == "passive" && first != nullptr && (first->tag == "active" || first->tag == "passive")) {
     iq_result(iq);
-    // End of the (empty) offline queue.
-    send_node(Node{"ib", {}, NodeList{Node{"offline", {{"count", "0"}}, {}}}});
+    if (first->tag == "active") on_active();
     return;
   }
+  if (xmlns == "usync") return on_usync(iq);
+  if (xmlns == "encrypt" && *type == "get" && first != nullptr && first->tag == "key") return on_bundle_fetch(iq, *first);
   if (xmlns == "privacy") {
     NodeList cats;
     for (const char* n : {"last", "online", "profile", "status", "groupadd", "readreceipts", "calladd"}) {
@@ -461,6 +465,7 @@ void Connection::on_pair_device_sign(const Node& iq, const Node& sign) {
   c.signed_prekey = registration_->signed_prekey;
   c.platform = registration_->platform;
   c.adv_details = pending_pair_->details;
+  c.key_index = pending_pair_->key_index;
   c.paired_at = net_.now();
   net_.add_companion(account, std::move(c));
   // The real server ends a registration connection with 515: the client reconnects and logs in.

@@ -12,6 +12,8 @@ namespace wa::sim {
 namespace {
 
 constexpr std::size_t kMaxLog = 2000;
+constexpr std::uint32_t kPhonePreKeys = 200;
+constexpr std::size_t kMaxOfflinePerDevice = 10000;
 
 std::uint64_t system_now() {
   return static_cast<std::uint64_t>(
@@ -57,6 +59,22 @@ Result<Account*> Network::create_account(std::string_view phone, std::string_vie
   a->name = name.empty() ? "wasim " + a->phone : std::string(name);
   a->identity = crypto::KeyPair::generate();
   a->registration_id = random_u32() & 0x3FFF;
+  // The phone's Signal state: signed prekey 1 and 200 one-time prekeys, as a phone publishes them.
+  auto handset = std::make_unique<Phone>();
+  handset->store = std::make_unique<signal::MemoryStore>(a->identity, a->registration_id);
+  handset->signed_prekey = crypto::KeyPair::generate();
+  handset->signed_prekey_signature = *crypto::sign(a->identity.priv, crypto::signal_public(handset->signed_prekey.pub));
+  handset->store->store_signed_prekey(1, signal::signed_prekey_record(1, handset->signed_prekey,
+                                                                   handset->signed_prekey_signature, now() * 1000));
+  for (std::uint32_t id = 1; id <= kPhonePreKeys; ++id) {
+    const auto k = crypto::KeyPair::generate();
+    handset->store->store_prekey(id, signal::prekey_record(id, k));
+    handset->unused_prekeys.emplace_back(id, k.pub);
+  }
+  handset->signal = std::make_unique<signal::SignalProtocol>(*handset->store);
+  handset->app_state_key_id = Bytes{0, 0, 0, 0, 0, 1};
+  handset->app_state_key_data = crypto::random_bytes(32);
+  a->handset = std::move(handset);
   do {
     a->lid = std::to_string(100000000000000ull + (std::uint64_t{random_u32()} << 16) % 800000000000000ull);
   } while (std::any_of(accounts_.begin(), accounts_.end(), [&](const auto& kv) { return kv.second->lid == a->lid; }));
@@ -120,6 +138,31 @@ Status Network::logout(std::string_view phone, std::uint16_t device) {
   for (Connection* c : connections_of(phone, device)) c->stream_error("401");
   log("control", "device " + std::string(phone) + ":" + std::to_string(device) + " logged out");
   return ok();
+}
+
+void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
+  auto it = to.companions.find(device);
+  if (it == to.companions.end()) return;
+  auto conns = connections_of(to.phone, device);
+  if (!conns.empty()) {
+    for (Connection* c : conns) c->send_node(stanza);
+    return;
+  }
+  if (it->second.offline.size() >= kMaxOfflinePerDevice) {
+    log(to.phone + ":" + std::to_string(device), "offline queue full, dropping the oldest stanza");
+    it->second.offline.pop_front();
+  }
+  it->second.offline.push_back(std::move(stanza));
+}
+
+Account* Network::account_by_jid(const Jid& jid) {
+  if (jid.server() == Server::user) return account(jid.user());
+  if (jid.server() == Server::lid) {
+    for (auto& [phone, a] : accounts_) {
+      if (a->lid == jid.user()) return a.get();
+    }
+  }
+  return nullptr;
 }
 
 void Network::attach(Connection* c) { connections_.push_back(c); }

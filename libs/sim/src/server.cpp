@@ -172,6 +172,13 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (!st) return error(http::status::bad_request, "SCAN_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }
+    if (seg.size() == 3 && seg[2] == "messages" && m == http::verb::get) {
+      json out = json::array();
+      for (const auto& pm : a->handset->received) {
+        out.push_back({{"id", pm.id}, {"from", pm.from}, {"kind", pm.kind}, {"text", pm.text}});
+      }
+      return {http::status::ok, {{"messages", std::move(out)}}};
+    }
     if (seg.size() == 3 && seg[2] == "link-code" && m == http::verb::post) {
       auto st = net.enter_link_code(seg[1], str("code"));
       if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());

@@ -94,6 +94,17 @@ class Connection final {
   void on_prekey_upload(const wire::Node& iq);
   void on_digest(const wire::Node& iq);
   void on_rotate(const wire::Node& iq, const wire::Node& rotate);
+  // routing.cpp: messages, receipts, device lists, key bundles, the phone's duties after login.
+  void on_message(const wire::Node& m);
+  void on_receipt(const wire::Node& r);
+  void on_ack(const wire::Node& a);
+  void on_usync(const wire::Node& iq);
+  void on_bundle_fetch(const wire::Node& iq, const wire::Node& key);
+  void on_active();
+  void finish_offline();
+  void phone_receive(Account& phone_owner, const Jid& from, const wire::Node& enc, const std::string& id);
+  Jid device_jid() const;
+
   void send_pair_device();
   void send_success();
   void iq_result(const wire::Node& req, wire::Content content = {});
@@ -111,6 +122,7 @@ class Connection final {
   std::optional<Registration> registration_;
   std::optional<PendingPair> pending_pair_;
   std::optional<LinkCode> link_code_;
+  std::optional<std::string> pending_key_share_;  // id of the key-share message we wait to be acked
   std::vector<std::string> refs_;
   Account* account_ = nullptr;
   std::uint16_t device_ = 0;

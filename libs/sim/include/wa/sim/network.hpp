@@ -21,6 +21,8 @@
 #include "wa/core/result.hpp"
 #include "wa/crypto/curve.hpp"
 #include "wa/noise/cert.hpp"
+#include "wa/signal/protocol.hpp"
+#include "wa/wire/node.hpp"
 
 namespace wa::sim {
 
@@ -46,7 +48,31 @@ struct Companion {
   std::vector<PreKey> prekeys;       ///< one-time prekeys, consumed by bundle fetches
   std::string platform;
   std::string adv_details;           ///< ADVDeviceIdentity bytes the phone signed
+  std::uint32_t key_index = 0;       ///< ADV key index, listed by usync
   std::uint64_t paired_at = 0;
+  bool got_key_share = false;        ///< the phone sent it the app-state key share
+  std::deque<wire::Node> offline;    ///< stanzas for it while it was not connected
+};
+
+/// A message a simulated phone received and decrypted.
+struct PhoneMessage {
+  std::string id;
+  std::string from;  ///< sending device JID
+  std::string text;  ///< conversation / extendedText text, if any
+  std::string kind;  ///< first field of the Message ("extendedTextMessage", "protocolMessage", ...)
+};
+
+/// The simulated primary phone (device 0): real Signal state so that companions can encrypt to it and it
+/// can encrypt to them (the app-state key share, and messages sent through the control API).
+struct Phone {
+  std::unique_ptr<signal::MemoryStore> store;
+  std::unique_ptr<signal::SignalProtocol> signal;
+  crypto::KeyPair signed_prekey;
+  crypto::Signature signed_prekey_signature{};
+  std::deque<std::pair<std::uint32_t, crypto::PublicKey>> unused_prekeys;  ///< handed out once each
+  Bytes app_state_key_id;    ///< the account's app-state sync key, shared with every companion
+  Bytes app_state_key_data;
+  std::deque<PhoneMessage> received;
 };
 
 /// One WhatsApp account: a phone number, a LID, and its simulated primary phone (device 0).
@@ -56,6 +82,7 @@ struct Account {
   std::string name;   ///< push name
   crypto::KeyPair identity;  ///< the phone's Signal identity; also the ADV account signature key
   std::uint32_t registration_id = 0;
+  std::unique_ptr<Phone> handset;  ///< the simulated primary phone (device 0)
   std::map<std::uint16_t, Companion> companions;
   std::uint16_t next_device = 1;
   std::uint32_t next_key_index = 1;
@@ -65,6 +92,10 @@ struct NetworkConfig {
   /// Pause after the handshake before the first stanza (pair-device or success). Stock baileys 6 derives
   /// its transport keys asynchronously after ClientFinish and loses a stanza that arrives first.
   std::chrono::milliseconds first_stanza_delay{150};
+  /// Pause between the companion's ack of the app-state key share and the end-of-offline marker. Stock
+  /// baileys 6 acks before it has stored the key; an offline marker that overtakes the store makes it buffer
+  /// every later event until an app-state sync that never comes.
+  std::chrono::milliseconds key_share_settle{400};
   std::size_t pair_refs = 6;
   std::function<std::uint64_t()> now;  ///< unix seconds; defaults to the system clock
 };
@@ -105,6 +136,10 @@ class Network final {
   Companion& add_companion(Account& account, Companion c);
   /// Logs the companion out: closes its connections with a 401 stream error, forgets the device.
   [[nodiscard]] Status logout(std::string_view phone, std::uint16_t device);
+
+  /// Delivers a stanza to a companion device: to its connections, or to its offline queue.
+  void deliver(Account& to, std::uint16_t device, wire::Node stanza);
+  Account* account_by_jid(const Jid& jid);
 
   // --- connections ---------------------------------------------------------------------------------
   void attach(Connection* c);

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+// wasim after login: device lists (usync), prekey bundles, 1:1 message routing with per-device fan-out,
+// receipts, the phone's app-state key share and offline queues (protocol/README.md §7, §8, §13).
+#include <algorithm>
+
+#include "wa.pb.h"
+#include "wa/crypto/crypto.hpp"
+#include "wa/sim/connection.hpp"
+
+namespace wa::sim {
+namespace {
+
+using wire::Node;
+using wire::NodeList;
+
+constexpr std::size_t kMaxPhoneMessages = 1000;
+constexpr std::chrono::milliseconds kKeyShareAckTimeout{3000};
+
+Bytes be(std::uint32_t v, std::size_t n) {
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[n - 1 - i] = static_cast<std::uint8_t>(v >> (8 * i));
+  return b;
+}
+Bytes key_bytes(const crypto::PublicKey& k) { return Bytes(k.begin(), k.end()); }
+
+// WhatsApp padding: 1..15 bytes, each equal to the count (protocol/README.md §7.3).
+Bytes pad(std::string plain) {
+  std::uint8_t n = crypto::random_bytes(1)[0] & 0x0F;
+  if (n == 0) n = 15;
+  Bytes b = to_bytes(plain);
+  b.insert(b.end(), n, n);
+  return b;
+}
+std::optional<ByteView> unpad(ByteView b) {
+  if (b.empty() || b.back() == 0 || b.back() > b.size()) return std::nullopt;
+  return b.first(b.size() - b.back());
+}
+
+Node bundle_node(const Jid& jid, std::uint32_t reg, const crypto::PublicKey& identity, std::uint32_t skey_id,
+                 const crypto::PublicKey& skey, const crypto::Signature& sig,
+                 std::optional<std::pair<std::uint32_t, crypto::PublicKey>> prekey) {
+  NodeList c{Node{"registration", {}, be(reg, 4)}, Node{"type", {}, Bytes{crypto::kDjbType}},
+             Node{"identity", {}, key_bytes(identity)},
+             Node{"skey", {}, NodeList{Node{"id", {}, be(skey_id, 3)}, Node{"value", {}, key_bytes(skey)},
+                                       Node{"signature", {}, Bytes(sig.begin(), sig.end())}}}};
+  if (prekey) {
+    c.push_back(Node{"key", {}, NodeList{Node{"id", {}, be(prekey->first, 3)}, Node{"value", {}, key_bytes(prekey->second)}}});
+  }
+  return Node{"user", {{"jid", jid}}, std::move(c)};
+}
+
+}  // namespace
+
+Jid Connection::device_jid() const { return *Jid::make_device(account_->phone, Server::user, device_); }
+
+// --- device lists and bundles -------------------------------------------------------------------------
+
+void Connection::on_usync(const Node& iq) {
+  const Node* usync = iq.child("usync");
+  const Node* query = usync == nullptr ? nullptr : usync->child("query");
+  const Node* list = usync == nullptr ? nullptr : usync->child("list");
+  if (query == nullptr || list == nullptr) return iq_error(iq, 400, "bad-request");
+  NodeList users;
+  for (const Node& u : list->children()) {
+    if (u.tag != "user") return iq_error(iq, 400, "bad-request");
+    Account* a = nullptr;
+    Jid jid;
+    if (const Jid* j = u.attr_jid("jid")) {
+      jid = *j;
+      a = net_.account_by_jid(jid);
+    } else if (const Node* contact = u.child("contact"); contact != nullptr && contact->data()) {
+      // A phone-number lookup ("is this number on WhatsApp"): "+1 555-000 1111" → digits.
+      std::string digits;
+      for (char ch : as_chars(*contact->data())) {
+        if (ch >= '0' && ch <= '9') digits += ch;
+      }
+      a = net_.account(digits);
+      auto parsed = Jid::make(digits.empty() ? "0" : digits, Server::user);
+      if (!parsed) continue;
+      jid = *parsed;
+    } else {
+      continue;
+    }
+    NodeList protocols;
+    for (const Node& q : query->children()) {
+      if (q.tag == "devices") {
+        NodeList devices;
+        if (a != nullptr) {
+          devices.push_back(Node{"device", {{"id", "0"}}, {}});
+          for (const auto& [dev, c] : a->companions) {
+            devices.push_back(Node{"device", {{"id", std::to_string(dev)}, {"key-index", std::to_string(c.key_index)}}, {}});
+          }
+        }
+        protocols.push_back(Node{"devices", {}, NodeList{Node{"device-list", {}, std::move(devices)}}});
+      } else if (q.tag == "contact") {
+        protocols.push_back(Node{"contact", {{"type", a != nullptr ? "in" : "out"}}, {}});
+      } else if (q.tag == "lid" && a != nullptr) {
+        protocols.push_back(Node{"lid", {{"val", *Jid::make(a->lid, Server::lid)}}, {}});
+      }
+    }
+    users.push_back(Node{"user", {{"jid", a != nullptr ? *Jid::make(a->phone, Server::user) : jid}}, std::move(protocols)});
+  }
+  Node result{"usync", usync->attrs, NodeList{Node{"result", {}, {}}, Node{"list", {}, std::move(users)}}};
+  iq_result(iq, NodeList{std::move(result)});
+}
+
+void Connection::on_bundle_fetch(const Node& iq, const Node& key) {
+  NodeList users;
+  for (const Node& u : key.children()) {
+    const Jid* jid = u.attr_jid("jid");
+    if (u.tag != "user" || jid == nullptr) return iq_error(iq, 400, "bad-request");
+    Account* a = net_.account_by_jid(*jid);
+    const std::uint16_t dev = jid->device();
+    if (a != nullptr && dev == 0) {
+      Phone& p = *a->handset;
+      std::optional<std::pair<std::uint32_t, crypto::PublicKey>> pk;
+      if (!p.unused_prekeys.empty()) {
+        pk = p.unused_prekeys.front();
+        p.unused_prekeys.pop_front();
+      }
+      users.push_back(bundle_node(*jid, a->registration_id, a->identity.pub, 1, p.signed_prekey.pub,
+                                  p.signed_prekey_signature, pk));
+      continue;
+    }
+    auto it = a == nullptr ? decltype(a->companions)::iterator{} : a->companions.find(dev);
+    if (a == nullptr || it == a->companions.end()) {
+      users.push_back(Node{"user", {{"jid", *jid}}, NodeList{Node{"error", {{"code", "404"}, {"text", "item-not-found"}}, {}}}});
+      continue;
+    }
+    Companion& c = it->second;
+    std::optional<std::pair<std::uint32_t, crypto::PublicKey>> pk;
+    if (!c.prekeys.empty()) {
+      pk = std::pair{c.prekeys.front().id, c.prekeys.front().key};
+      c.prekeys.erase(c.prekeys.begin());
+    }
+    users.push_back(bundle_node(*jid, c.registration_id, c.identity, c.signed_prekey.id, c.signed_prekey.key,
+                                c.signed_prekey.signature, pk));
+  }
+  iq_result(iq, NodeList{Node{"list", {}, std::move(users)}});
+}
+
+// --- after login: the phone's key share, then the offline queue, then the end-of-offline marker -------
+
+void Connection::on_active() {
+  Companion& c = account_->companions.at(device_);
+  if (c.got_key_share) return finish_offline();
+  // The phone shares the account's app-state key with the new companion in a peer message; stock Baileys
+  // surfaces no event until it has one (protocol/README.md §13 item 5).
+  Phone& p = *account_->handset;
+  const signal::Address to{account_->phone, device_};
+  if (!p.signal->has_session(to)) {
+    signal::PreKeyBundle b;
+    b.registration_id = c.registration_id;
+    b.device = device_;
+    b.identity = c.identity;
+    b.signed_prekey_id = c.signed_prekey.id;
+    b.signed_prekey = c.signed_prekey.key;
+    b.signed_prekey_signature = c.signed_prekey.signature;
+    if (!c.prekeys.empty()) {
+      b.prekey_id = c.prekeys.front().id;
+      b.prekey = c.prekeys.front().key;
+      c.prekeys.erase(c.prekeys.begin());
+    }
+    if (auto st = p.signal->process_bundle(to, b); !st) {
+      net_.log(name(), "phone cannot start a session: " + st.error().message());
+      return finish_offline();
+    }
+  }
+  pb::Message m;
+  auto* proto = m.mutable_protocolmessage();
+  proto->set_type(pb::Message::ProtocolMessage::APP_STATE_SYNC_KEY_SHARE);
+  auto* key = proto->mutable_appstatesynckeyshare()->add_keys();
+  key->mutable_keyid()->set_keyid(std::string(p.app_state_key_id.begin(), p.app_state_key_id.end()));
+  key->mutable_keydata()->set_keydata(std::string(p.app_state_key_data.begin(), p.app_state_key_data.end()));
+  key->mutable_keydata()->mutable_fingerprint()->set_rawid(1);
+  key->mutable_keydata()->mutable_fingerprint()->set_currentindex(0);
+  key->mutable_keydata()->mutable_fingerprint()->add_deviceindexes(0);
+  key->mutable_keydata()->set_timestamp(static_cast<std::int64_t>(net_.now()) * 1000);
+  auto enc = p.signal->encrypt(to, pad(m.SerializeAsString()));
+  if (!enc) {
+    net_.log(name(), "phone cannot encrypt the key share: " + enc.error().message());
+    return finish_offline();
+  }
+  const std::string id = net_.next_id("KS");
+  pending_key_share_ = id;
+  send_node(Node{"message",
+                 {{"from", *Jid::make(account_->phone, Server::user)},
+                  {"id", id},
+                  {"t", std::to_string(net_.now())},
+                  {"type", "text"},
+                  {"category", "peer"}},
+                 NodeList{Node{"enc", {{"v", "2"}, {"type", enc->type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
+                               std::move(enc->data)}}});
+  link_.after(kKeyShareAckTimeout, [this, id] {
+    if (pending_key_share_ == id) {
+      net_.log(name(), "key share not acknowledged in time; ending the offline queue anyway");
+      finish_offline();
+    }
+  });
+}
+
+void Connection::finish_offline() {
+  pending_key_share_.reset();
+  Companion& c = account_->companions.at(device_);
+  const std::size_t n = c.offline.size();
+  while (!c.offline.empty()) {
+    Node stanza = std::move(c.offline.front());
+    c.offline.pop_front();
+    stanza.set_attr("offline", "1");
+    send_node(stanza);
+  }
+  send_node(Node{"ib", {}, NodeList{Node{"offline", {{"count", std::to_string(n)}}, {}}}});
+}
+
+void Connection::on_ack(const Node& a) {
+  if (pending_key_share_ && a.attr_string("id") == *pending_key_share_ && a.attr_string("class") == "message") {
+    account_->companions.at(device_).got_key_share = true;
+    net_.log(name(), "got the app-state key share");
+    const std::string id = *pending_key_share_;
+    link_.after(net_.config().key_share_settle, [this, id] {
+      if (pending_key_share_ == id) finish_offline();
+    });
+  }
+}
+
+// --- messages and receipts ---------------------------------------------------------------------------
+
+void Connection::on_message(const Node& m) {
+  const auto id = m.attr_string("id");
+  const Jid* to = m.attr_jid("to");
+  if (!id || id->empty() || to == nullptr) return reject("<message> without id or typed to");
+  const std::string type(m.attr_string("type").value_or("text"));
+  send_node(Node{"ack", {{"class", "message"}, {"id", std::string(*id)}, {"from", *to}, {"t", std::to_string(net_.now())}}, {}});
+  if (to->server() == Server::group || to->server() == Server::broadcast) {
+    net_.log(name(), "group and broadcast messages are not routed yet (issue 4): " + to->to_string());
+    return;
+  }
+  // Targets: <participants><to jid><enc/></to>...</participants>, or a bare <enc> for `to` itself.
+  std::vector<std::pair<Jid, const Node*>> targets;
+  if (const Node* parts = m.child("participants")) {
+    for (const Node& t : parts->children()) {
+      const Jid* jid = t.attr_jid("jid");
+      const Node* enc = t.child("enc");
+      if (t.tag != "to" || jid == nullptr || enc == nullptr) return reject("malformed <participants> entry");
+      targets.emplace_back(*jid, enc);
+    }
+  } else if (const Node* enc = m.child("enc")) {
+    targets.emplace_back(*to, enc);
+  }
+  const Node* identity = m.child("device-identity");
+  const Jid from = device_jid();
+  const Jid chat = to->to_user();
+  std::vector<std::pair<std::string, std::uint16_t>> done;  // duplicate <to> entries are delivered once
+  for (const auto& [jid, enc] : targets) {
+    Account* a = net_.account_by_jid(jid);
+    if (a == nullptr) {
+      net_.log(name(), "message " + std::string(*id) + " to unknown " + jid.to_string());
+      continue;
+    }
+    const std::uint16_t dev = jid.device();
+    if (std::find(done.begin(), done.end(), std::pair{a->phone, dev}) != done.end()) continue;
+    done.emplace_back(a->phone, dev);
+    if (dev == 0) {
+      phone_receive(*a, from, *enc, std::string(*id));
+      continue;
+    }
+    NodeList content{*enc};
+    if (identity != nullptr && enc->attr_string("type") == "pkmsg") content.push_back(*identity);
+    Node out{"message",
+             {{"from", from}, {"id", std::string(*id)}, {"t", std::to_string(net_.now())}, {"type", type},
+              {"notify", account_->name}},
+             std::move(content)};
+    if (a == account_) out.set_attr("recipient", chat);  // a copy for the sender's own other device
+    if (auto cat = m.attr_string("category")) out.set_attr("category", std::string(*cat));
+    net_.deliver(*a, dev, std::move(out));
+  }
+}
+
+void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc, const std::string& id) {
+  Phone& p = *owner.handset;
+  const auto type = enc.attr_string("type");
+  const auto data = enc.data();
+  if (!type || !data || (*type != "pkmsg" && *type != "msg")) return;
+  auto plain = p.signal->decrypt(signal::Address{from.user(), from.device()},
+                                 *type == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg, *data);
+  PhoneMessage pm{id, from.to_string(), "", ""};
+  pb::Message msg;
+  const auto unpadded = plain ? unpad(*plain) : std::nullopt;
+  if (!plain) {
+    pm.kind = "undecryptable: " + plain.error().message();
+  } else if (!unpadded || !msg.ParseFromArray(unpadded->data(), static_cast<int>(unpadded->size()))) {
+    pm.kind = "unparseable";
+  } else {
+    const pb::Message& inner = msg.has_devicesentmessage() ? msg.devicesentmessage().message() : msg;
+    if (inner.has_conversation()) {
+      pm.kind = "conversation";
+      pm.text = inner.conversation();
+    } else if (inner.has_extendedtextmessage()) {
+      pm.kind = "extendedTextMessage";
+      pm.text = inner.extendedtextmessage().text();
+    } else if (inner.has_protocolmessage()) {
+      pm.kind = "protocolMessage";
+    } else {
+      pm.kind = "other";
+    }
+    if (msg.has_devicesentmessage()) pm.kind = "deviceSentMessage/" + pm.kind;
+  }
+  p.received.push_back(std::move(pm));
+  if (p.received.size() > kMaxPhoneMessages) p.received.pop_front();
+}
+
+void Connection::on_receipt(const Node& r) {
+  const auto id = r.attr_string("id");
+  const Jid* to = r.attr_jid("to");
+  if (!id || to == nullptr) return reject("<receipt> without id or typed to");
+  const std::string type(r.attr_string("type").value_or(""));
+  net_.log(name(), "receipt " + (type.empty() ? std::string("delivery") : type) + " for " + std::string(*id) + " to " +
+                       to->to_string());
+  send_node(Node{"ack", {{"class", "receipt"}, {"id", std::string(*id)}, {"from", *to}}, {}});
+  if (type == "peer_msg" || type == "hist_sync" || type == "sender") return;  // nothing for other devices
+  Account* a = net_.account_by_jid(*to);
+  if (a == nullptr) return;
+  Node out{"receipt", {{"from", device_jid()}, {"id", std::string(*id)}, {"t", std::to_string(net_.now())}}, r.content};
+  if (!type.empty() && type != "inactive") out.set_attr("type", type);  // inactive = plain delivery
+  if (to->has_device() && to->device() != 0) {
+    net_.deliver(*a, to->device(), std::move(out));
+    return;
+  }
+  for (const auto& [dev, c] : a->companions) {
+    if (a == account_ && dev == device_) continue;
+    net_.deliver(*a, dev, out);
+  }
+}
+
+}  // namespace wa::sim
