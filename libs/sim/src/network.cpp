@@ -143,16 +143,13 @@ Status Network::logout(std::string_view phone, std::uint16_t device) {
 void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
   auto it = to.companions.find(device);
   if (it == to.companions.end()) return;
-  auto conns = connections_of(to.phone, device);
-  if (!conns.empty()) {
-    for (Connection* c : conns) c->send_node(stanza);
-    return;
-  }
-  if (it->second.offline.size() >= kMaxOfflinePerDevice) {
+  for (Connection* c : connections_of(to.phone, device)) c->send_node(stanza);
+  auto& q = it->second.unacked;
+  if (q.size() >= kMaxOfflinePerDevice) {
     log(to.phone + ":" + std::to_string(device), "offline queue full, dropping the oldest stanza");
-    it->second.offline.pop_front();
+    q.pop_front();
   }
-  it->second.offline.push_back(std::move(stanza));
+  q.push_back(std::move(stanza));
 }
 
 Account* Network::account_by_jid(const Jid& jid) {

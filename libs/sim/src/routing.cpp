@@ -5,6 +5,7 @@
 
 #include "wa.pb.h"
 #include "wa/crypto/crypto.hpp"
+#include "wa/core/errc.hpp"
 #include "wa/sim/connection.hpp"
 
 namespace wa::sim {
@@ -201,24 +202,33 @@ void Connection::on_active() {
 
 void Connection::finish_offline() {
   pending_key_share_.reset();
-  Companion& c = account_->companions.at(device_);
-  const std::size_t n = c.offline.size();
-  while (!c.offline.empty()) {
-    Node stanza = std::move(c.offline.front());
-    c.offline.pop_front();
+  const auto& q = account_->companions.at(device_).unacked;
+  for (Node stanza : q) {
     stanza.set_attr("offline", "1");
     send_node(stanza);
   }
-  send_node(Node{"ib", {}, NodeList{Node{"offline", {{"count", std::to_string(n)}}, {}}}});
+  send_node(Node{"ib", {}, NodeList{Node{"offline", {{"count", std::to_string(q.size())}}, {}}}});
 }
 
 void Connection::on_ack(const Node& a) {
-  if (pending_key_share_ && a.attr_string("id") == *pending_key_share_ && a.attr_string("class") == "message") {
+  // An ack ends the server's responsibility for that stanza: drop it from the device's queue.
+  const auto id = a.attr_string("id");
+  const auto cls = a.attr_string("class");
+  if (id && cls) {
+    auto& q = account_->companions.at(device_).unacked;
+    auto it = std::find_if(q.begin(), q.end(), [&](const Node& n) { return n.tag == *cls && n.attr_string("id") == *id; });
+    if (it != q.end()) q.erase(it);
+  }
+  if (id && cls == "message") key_share_done(*id);
+}
+
+// The companion acknowledged the key share (baileys 6 with an ack, baileys 7 with a peer_msg receipt).
+void Connection::key_share_done(std::string_view id) {
+  if (pending_key_share_ && id == *pending_key_share_ && !account_->companions.at(device_).got_key_share) {
     account_->companions.at(device_).got_key_share = true;
     net_.log(name(), "got the app-state key share");
-    const std::string id = *pending_key_share_;
-    link_.after(net_.config().key_share_settle, [this, id] {
-      if (pending_key_share_ == id) finish_offline();
+    link_.after(net_.config().key_share_settle, [this, ks = *pending_key_share_] {
+      if (pending_key_share_ == ks) finish_offline();
     });
   }
 }
@@ -312,11 +322,14 @@ void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc,
 void Connection::on_receipt(const Node& r) {
   const auto id = r.attr_string("id");
   const Jid* to = r.attr_jid("to");
-  if (!id || to == nullptr) return reject("<receipt> without id or typed to");
   const std::string type(r.attr_string("type").value_or(""));
+  // A "sender" receipt (a companion confirming its own phone's message) may omit `to`: nothing to route.
+  if (id && to == nullptr && type == "sender") return;
+  if (!id || to == nullptr) return reject("<receipt> without id or typed to: " + wire::to_debug_string(r).substr(0, 300));
   net_.log(name(), "receipt " + (type.empty() ? std::string("delivery") : type) + " for " + std::string(*id) + " to " +
                        to->to_string());
   send_node(Node{"ack", {{"class", "receipt"}, {"id", std::string(*id)}, {"from", *to}}, {}});
+  if (type == "peer_msg") key_share_done(*id);
   if (type == "peer_msg" || type == "hist_sync" || type == "sender") return;  // nothing for other devices
   Account* a = net_.account_by_jid(*to);
   if (a == nullptr) return;
@@ -330,6 +343,54 @@ void Connection::on_receipt(const Node& r) {
     if (a == account_ && dev == device_) continue;
     net_.deliver(*a, dev, out);
   }
+}
+
+Result<std::string> Network::phone_send_text(std::string_view phone, std::string_view to, std::string_view text) {
+  Account* from = account(phone);
+  Account* dest = account(to);
+  if (from == nullptr || dest == nullptr) return fail(core::errc::invalid_argument, "unknown account");
+  Phone& p = *from->handset;
+  std::string id = "3EB0" + to_hex(crypto::random_bytes(9));
+  for (char& ch : id) ch = static_cast<char>(ch >= 'a' && ch <= 'f' ? ch - 32 : ch);
+  pb::Message m;
+  m.mutable_extendedtextmessage()->set_text(std::string(text));
+  pb::Message dsm;
+  dsm.mutable_devicesentmessage()->set_destinationjid(dest->phone + "@s.whatsapp.net");
+  *dsm.mutable_devicesentmessage()->mutable_message() = m;
+  const Jid sender = *Jid::make(from->phone, Server::user);
+  const Jid chat = *Jid::make(dest->phone, Server::user);
+  auto send_to = [&](Account& a, const pb::Message& content, bool own) -> Status {
+    for (auto& [dev, c] : a.companions) {
+      const signal::Address addr{a.phone, dev};
+      if (!p.signal->has_session(addr)) {
+        signal::PreKeyBundle b;
+        b.registration_id = c.registration_id;
+        b.device = dev;
+        b.identity = c.identity;
+        b.signed_prekey_id = c.signed_prekey.id;
+        b.signed_prekey = c.signed_prekey.key;
+        b.signed_prekey_signature = c.signed_prekey.signature;
+        if (!c.prekeys.empty()) {
+          b.prekey_id = c.prekeys.front().id;
+          b.prekey = c.prekeys.front().key;
+          c.prekeys.erase(c.prekeys.begin());
+        }
+        WA_TRY_STATUS(p.signal->process_bundle(addr, b));
+      }
+      WA_TRY(auto enc, p.signal->encrypt(addr, pad(content.SerializeAsString())));
+      Node stanza{"message",
+                  {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", "text"}, {"notify", from->name}},
+                  NodeList{Node{"enc", {{"v", "2"}, {"type", enc.type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
+                                std::move(enc.data)}}};
+      if (own) stanza.set_attr("recipient", chat);
+      deliver(a, dev, std::move(stanza));
+    }
+    return ok();
+  };
+  WA_TRY_STATUS(send_to(*dest, m, false));
+  if (dest != from) WA_TRY_STATUS(send_to(*from, dsm, true));
+  log(from->phone + ":0", "phone sent " + id + " to " + dest->phone);
+  return id;
 }
 
 }  // namespace wa::sim

@@ -179,6 +179,11 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       }
       return {http::status::ok, {{"messages", std::move(out)}}};
     }
+    if (seg.size() == 3 && seg[2] == "send" && m == http::verb::post) {
+      auto id = net.phone_send_text(seg[1], str("to"), str("text"));
+      if (!id) return error(http::status::bad_request, "SEND_FAILED", id.error().context());
+      return {http::status::ok, {{"id", *id}}};
+    }
     if (seg.size() == 3 && seg[2] == "link-code" && m == http::verb::post) {
       auto st = net.enter_link_code(seg[1], str("code"));
       if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());

@@ -51,7 +51,9 @@ struct Companion {
   std::uint32_t key_index = 0;       ///< ADV key index, listed by usync
   std::uint64_t paired_at = 0;
   bool got_key_share = false;        ///< the phone sent it the app-state key share
-  std::deque<wire::Node> offline;    ///< stanzas for it while it was not connected
+  /// Stanzas routed to it and not yet acknowledged by it (<ack class id>): sent live when it is connected,
+  /// and (re)sent with offline="1" at its next login until acked, as the real server's offline queue.
+  std::deque<wire::Node> unacked;
 };
 
 /// A message a simulated phone received and decrypted.
@@ -137,9 +139,12 @@ class Network final {
   /// Logs the companion out: closes its connections with a 401 stream error, forgets the device.
   [[nodiscard]] Status logout(std::string_view phone, std::uint16_t device);
 
-  /// Delivers a stanza to a companion device: to its connections, or to its offline queue.
+  /// Delivers a stanza to a companion device: queued until acknowledged, sent now if it is connected.
   void deliver(Account& to, std::uint16_t device, wire::Node stanza);
   Account* account_by_jid(const Jid& jid);
+  /// The phone sends a text to another account (its companions) and to its own companions (as a
+  /// deviceSentMessage), Signal-encrypted from device 0. Returns the message id.
+  [[nodiscard]] Result<std::string> phone_send_text(std::string_view phone, std::string_view to, std::string_view text);
 
   // --- connections ---------------------------------------------------------------------------------
   void attach(Connection* c);
