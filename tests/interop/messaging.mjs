@@ -86,6 +86,12 @@ try {
     await waitFor(`read receipt ${i}`, () => from.events.updates.find((u) => u.key.id === sent.key.id && u.update.status === 4));
     checks++;
   }
+  // A resend of an id the server already routed is acked but not delivered again.
+  const dupId = bob.events.upserts.find((u) => textOf(u.m) === texts[0]).m.key.id;
+  await alice.sock.relayMessage(bob.jid, { extendedTextMessage: { text: texts[0] } }, { messageId: dupId });
+  await sleep(1000);
+  check(bob.events.upserts.filter((u) => u.m.key.id === dupId).length === 1, 'a duplicate id is not delivered twice');
+  check((await wasim.log()).some((e) => e.text.startsWith('duplicate message id ' + dupId)), 'wasim logged the duplicate');
   const bobPhone = (await wasim.call('GET', `/accounts/${bob.phone}/messages`)).body.messages;
   check(bobPhone.some((m) => m.text === texts[0] && m.kind === 'extendedTextMessage'), "bob's phone decrypted alice's text", { bobPhone });
   const alicePhone = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;

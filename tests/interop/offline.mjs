@@ -57,6 +57,12 @@ try {
   await sleep(800);
   const msgs = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;
   check(msgs.some((m) => m.id === reply.key.id && m.text === 'got it, phone'), "alice's phone decrypts bob's reply", { msgs });
+  // The phone confirmed delivery by itself; marking it read sends a read receipt that bob's client sees.
+  await waitFor('delivery from the phone', () => bob.events.updates.find((u) => u.key.id === reply.key.id && u.update.status >= 3));
+  const rr = await wasim.call('POST', `/accounts/${alice.phone}/read`, { from: bob.phone, ids: [reply.key.id] });
+  check(rr.status === 200, 'phone read accepted', { body: rr.body });
+  await waitFor('read from the phone', () => bob.events.updates.find((u) => u.key.id === reply.key.id && u.update.status === 4));
+  checks++;
   alice.sock.end(undefined);
   bob.sock.end(undefined);
   const rejected = (await wasim.log()).filter((e) => e.text.startsWith('rejected'));

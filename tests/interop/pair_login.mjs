@@ -80,9 +80,22 @@ try {
   d2.clear();
   check(second.qr === 0, 'second start logs in without a QR');
   check(second.restarts === 0, 'second start needs no restart');
-  second.sock.end(undefined);
+  // The phone logs the companion out: Baileys sees 401 (logged out); a later login with those creds fails.
+  const closed = new Promise((resolve) => second.sock.ev.on('connection.update', (u) => {
+    if (u.connection === 'close') resolve(u.lastDisconnect?.error?.output?.statusCode);
+  }));
+  const lo = await wasim.call('POST', `/accounts/${phone}/devices/1/logout`);
+  check(lo.status === 200, 'logout accepted');
+  const d3 = deadline(10000, 'logout close');
+  const code = await Promise.race([closed, d3.promise]);
+  d3.clear();
+  check(code === 401, `baileys sees logged out (401), got ${code}`);
+  check((await wasim.call('GET', `/accounts/${phone}`)).body.devices.length === 0, 'wasim forgot the device');
+  const third = await Promise.race([life(null).then(() => 'open', (e) => e.message), new Promise((r) => setTimeout(() => r('timeout'), 10000))]);
+  check(/closed with 401/.test(third), `a login with the old creds is refused with 401 (${third})`);
   const log = await wasim.log();
   check(log.filter((e) => e.text.startsWith('logged in')).length >= 2, 'wasim logged two logins');
+  check(log.some((e) => e.text.startsWith('login refused')), 'wasim logged the refused login');
   const rejected = log.filter((e) => e.text.startsWith('rejected'));
   check(rejected.length === 0, `no rejections (${JSON.stringify(rejected)})`);
   const missing = log.filter((e) => e.text.startsWith('iq not implemented'));

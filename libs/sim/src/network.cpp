@@ -14,6 +14,7 @@ namespace {
 constexpr std::size_t kMaxLog = 2000;
 constexpr std::uint32_t kPhonePreKeys = 200;
 constexpr std::size_t kMaxOfflinePerDevice = 10000;
+constexpr std::size_t kRememberedIds = 100000;  // message ids remembered for duplicate detection
 
 std::uint64_t system_now() {
   return static_cast<std::uint64_t>(
@@ -150,6 +151,18 @@ void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
     q.pop_front();
   }
   q.push_back(std::move(stanza));
+}
+
+bool Network::first_send(const std::string& sender, const std::string& id) {
+  std::string key = sender + "/" + id;
+  if (sent_ids_.count(key) != 0) return false;
+  sent_ids_.emplace(key, 0);
+  sent_order_.push_back(std::move(key));
+  if (sent_order_.size() > kRememberedIds) {
+    sent_ids_.erase(sent_order_.front());
+    sent_order_.pop_front();
+  }
+  return true;
 }
 
 Account* Network::account_by_jid(const Jid& jid) {

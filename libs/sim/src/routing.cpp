@@ -241,6 +241,10 @@ void Connection::on_message(const Node& m) {
   if (!id || id->empty() || to == nullptr) return reject("<message> without id or typed to");
   const std::string type(m.attr_string("type").value_or("text"));
   send_node(Node{"ack", {{"class", "message"}, {"id", std::string(*id)}, {"from", *to}, {"t", std::to_string(net_.now())}}, {}});
+  if (!net_.first_send(name(), std::string(*id))) {
+    net_.log(name(), "duplicate message id " + std::string(*id) + ": acked, not routed again");
+    return;
+  }
   if (to->server() == Server::group || to->server() == Server::broadcast) {
     net_.log(name(), "group and broadcast messages are not routed yet (issue 4): " + to->to_string());
     return;
@@ -315,8 +319,30 @@ void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc,
     }
     if (msg.has_devicesentmessage()) pm.kind = "deviceSentMessage/" + pm.kind;
   }
+  const bool decrypted = plain.has_value();
   p.received.push_back(std::move(pm));
   if (p.received.size() > kMaxPhoneMessages) p.received.pop_front();
+  // Like a real phone, it confirms delivery of what it could decrypt from another account's device.
+  Account* sender = net_.account_by_jid(from);
+  if (decrypted && sender != nullptr && sender != &owner && from.device() != 0) {
+    net_.deliver(*sender, from.device(),
+                 Node{"receipt", {{"from", *Jid::make(owner.phone, Server::user)}, {"id", id}, {"t", std::to_string(net_.now())}}, {}});
+  }
+}
+
+Status Network::phone_receipt(std::string_view phone, std::string_view from_phone, const std::vector<std::string>& ids,
+                              std::string_view type) {
+  Account* me = account(phone);
+  Account* sender = account(from_phone);
+  if (me == nullptr || sender == nullptr || ids.empty()) return fail(core::errc::invalid_argument, "unknown account or no ids");
+  if (type != "read" && type != "played") return fail(core::errc::invalid_argument, "type must be read or played");
+  NodeList items;
+  for (std::size_t i = 1; i < ids.size(); ++i) items.push_back(Node{"item", {{"id", ids[i]}}, {}});
+  Node r{"receipt", {{"from", *Jid::make(me->phone, Server::user)}, {"id", ids[0]}, {"t", std::to_string(now())}, {"type", std::string(type)}}, {}};
+  if (!items.empty()) r.content = NodeList{Node{"list", {}, std::move(items)}};
+  for (const auto& [dev, c] : sender->companions) deliver(*sender, dev, r);
+  log(me->phone + ":0", "phone sent " + std::string(type) + " receipt for " + ids[0] + (ids.size() > 1 ? " and more" : ""));
+  return ok();
 }
 
 void Connection::on_receipt(const Node& r) {

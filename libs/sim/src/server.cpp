@@ -184,6 +184,17 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (!id) return error(http::status::bad_request, "SEND_FAILED", id.error().context());
       return {http::status::ok, {{"id", *id}}};
     }
+    if (seg.size() == 3 && (seg[2] == "read" || seg[2] == "played") && m == http::verb::post) {
+      std::vector<std::string> ids;
+      if (body.contains("ids") && body["ids"].is_array()) {
+        for (const auto& i : body["ids"]) {
+          if (i.is_string()) ids.push_back(i.get<std::string>());
+        }
+      }
+      auto st = net.phone_receipt(seg[1], str("from"), ids, seg[2]);
+      if (!st) return error(http::status::bad_request, "RECEIPT_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
     if (seg.size() == 3 && seg[2] == "link-code" && m == http::verb::post) {
       auto st = net.enter_link_code(seg[1], str("code"));
       if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());

@@ -142,6 +142,11 @@ class Network final {
   /// Delivers a stanza to a companion device: queued until acknowledged, sent now if it is connected.
   void deliver(Account& to, std::uint16_t device, wire::Node stanza);
   Account* account_by_jid(const Jid& jid);
+  /// The phone marks messages from another account as read or played: a receipt to the sender's companions.
+  [[nodiscard]] Status phone_receipt(std::string_view phone, std::string_view from_phone,
+                                     const std::vector<std::string>& ids, std::string_view type);
+  /// Records that sender sent id; false when it already did (a resend is acked but not routed again).
+  bool first_send(const std::string& sender, const std::string& id);
   /// The phone sends a text to another account (its companions) and to its own companions (as a
   /// deviceSentMessage), Signal-encrypted from device 0. Returns the message id.
   [[nodiscard]] Result<std::string> phone_send_text(std::string_view phone, std::string_view to, std::string_view text);
@@ -169,6 +174,8 @@ class Network final {
   std::vector<Connection*> connections_;
   std::unordered_map<std::string, Connection*> refs_;
   std::deque<LogEntry> log_;
+  std::unordered_map<std::string, std::uint64_t> sent_ids_;  // sender device + id -> insertion order
+  std::deque<std::string> sent_order_;
   std::uint64_t log_seq_ = 0;
   std::uint64_t ids_ = 0;
 };
