@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // wasim: a local WhatsApp network for tests and the sandbox (docs/wasim.md).
-//   wasim [--listen 127.0.0.1:PORT] [--root-key-file FILE] [--first-stanza-delay-ms N]
+//   wasim [--listen 127.0.0.1:PORT] [--root-key-file FILE] [--tls-cert-file FILE] [--first-stanza-delay-ms N]
 // Prints "wasim listening on PORT" and "root HEX" once ready.
 #include <csignal>
 #include <cstdlib>
@@ -22,6 +22,7 @@ void on_signal(int) {
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
   std::string root_file;
+  std::string cert_file;
   wa::sim::NetworkConfig cfg;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
       listen = value();
     } else if (a == "--root-key-file") {
       root_file = value();
+    } else if (a == "--tls-cert-file") {
+      cert_file = value();
     } else if (a == "--first-stanza-delay-ms") {
       cfg.first_stanza_delay = std::chrono::milliseconds(std::stoi(value()));
     } else {
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   }
   const std::string root = wa::to_hex(network.root_public());
   if (!root_file.empty()) std::ofstream(root_file) << root << "\n";
+  if (!cert_file.empty()) std::ofstream(cert_file) << server.tls_certificate_pem();
   g_server = &server;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

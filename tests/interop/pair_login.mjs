@@ -3,17 +3,19 @@
 // credentials logs in without a QR. Also: wasim recorded the linked device and Baileys' prekey upload.
 // With --code 1 (issue 3, test 2) the companion links by phone code instead: Baileys' requestPairingCode
 // gives an 8-character code, which the user "types" on the wasim phone through the control API.
-// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim [--code 1]
+// With --tls 1 the client connects over wss:// and trusts only wasim's self-signed certificate.
+// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim [--code 1] [--tls 1]
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, silentLogger, report } from '../oracle/lib.mjs';
 import { startWasim, deadline } from './wasim.mjs';
 
-const opt = args({ which: 'b6', code: '0' });
+import https from 'node:https';
+const opt = args({ which: 'b6', code: '0', tls: '0' });
 const byCode = opt.code === '1';
 const { B } = await loadBaileys(opt.which);
-const name = `pair ${byCode ? 'by phone code' : 'by QR'} and login, baileys ${opt.which}`;
+const name = `pair ${byCode ? 'by phone code' : 'by QR'} and login${opt.tls === '1' ? ' over TLS' : ''}, baileys ${opt.which}`;
 const makeWASocket = B.makeWASocket || B.default;
 const failures = [];
 let checks = 0;
@@ -22,6 +24,14 @@ const wasim = await startWasim(opt.wasim);
 const phone = '15550001111';
 try {
   if (B.WA_CERT_DETAILS.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
+  let url = wasim.url;
+  let agent;
+  if (opt.tls === '1') {
+    const { pem } = (await wasim.call('GET', '/tls-cert')).body;
+    check(pem.startsWith('-----BEGIN CERTIFICATE-----'), 'wasim exports its TLS certificate');
+    url = url.replace('ws://', 'wss://');
+    agent = new https.Agent({ ca: pem });  // trust exactly wasim's certificate
+  }
   check((await wasim.call('POST', '/accounts', { phone, name: 'Alice' })).status === 201, 'create account');
   const dir = mkdtempSync(path.join(tmpdir(), `zapd-interop-${opt.which}-`));
   const { state, saveCreds } = await B.useMultiFileAuthState(dir);
@@ -30,7 +40,7 @@ try {
   const life = (onQr) => new Promise((resolve, reject) => {
     const seen = { qr: 0, restarts: 0 };
     const start = () => {
-      const sock = makeWASocket({ auth: state, logger: silentLogger, waWebSocketUrl: wasim.url, printQRInTerminal: false,
+      const sock = makeWASocket({ auth: state, logger: silentLogger, waWebSocketUrl: url, agent, printQRInTerminal: false,
         markOnlineOnConnect: false, syncFullHistory: false, fireInitQueries: true });
       sock.ev.on('creds.update', saveCreds);
       sock.ev.on('connection.update', async (u) => {

@@ -4,12 +4,16 @@
 #include "wa/sim/server.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include <deque>
 #include <iostream>
 
+#include "tls_cert.hpp"
 #include "wa/sim/connection.hpp"
 
 namespace wa::sim {
@@ -25,10 +29,17 @@ namespace {
 constexpr std::size_t kMaxControlBody = 1 << 20;
 constexpr std::size_t kMaxWsMessage = 1 << 25;  // frames are bounded at 16 MiB; a message may hold several
 
-// A websocket connection: owns the Connection logic and implements its Link. One writer at a time.
-class WsSession final : public Link, public std::enable_shared_from_this<WsSession> {
+// Asio's SSL stream, not beast::ssl_stream: the latter's buffered async_handshake is mis-constrained in Boost 1.81.
+using TlsStream = net::ssl::stream<beast::tcp_stream>;
+
+// A websocket connection over Stream (plain TCP or TLS): owns the Connection logic and implements its Link.
+// One writer at a time.
+template <class Stream>
+class WsSession final : public Link, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(Network& net, websocket::stream<beast::tcp_stream> ws, std::uint64_t id)
+  using std::enable_shared_from_this<WsSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<WsSession<Stream>>::weak_from_this;
+  WsSession(Network& net, websocket::stream<Stream> ws, std::uint64_t id)
       : net_(net), ws_(std::move(ws)), conn_(std::make_unique<Connection>(net, *this, id)) {}
 
   void start(http::request<http::string_body> req) {
@@ -92,7 +103,7 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
   }
 
   Network& net_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   std::unique_ptr<Connection> conn_;
   beast::flat_buffer buf_;
   std::deque<Bytes> queue_;
@@ -217,17 +228,35 @@ struct Server::Impl {
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket s) {
       if (ec) return;
-      read_request(std::make_shared<beast::tcp_stream>(std::move(s)), std::make_shared<beast::flat_buffer>());
+      detect(std::make_shared<beast::tcp_stream>(std::move(s)));
       accept();
     });
   }
 
+  // TLS and plain connections share the port: a TLS ClientHello starts with 0x16.
+  void detect(std::shared_ptr<beast::tcp_stream> st) {
+    auto buf = std::make_shared<beast::flat_buffer>();
+    st->expires_after(std::chrono::seconds(30));
+    beast::async_detect_ssl(*st, *buf, [this, st, buf](beast::error_code ec, bool is_tls) {
+      if (ec) return;
+      if (!is_tls) return read_request(st, buf);
+      auto ts = std::make_shared<TlsStream>(std::move(*st), ssl);
+      ts->async_handshake(net::ssl::stream_base::server, buf->cdata(),
+                          [this, ts, buf](beast::error_code hec, std::size_t used) {
+                            if (hec) return;
+                            buf->consume(used);
+                            read_request(ts, buf);
+                          });
+    });
+  }
+
   // One HTTP exchange at a time per socket; an upgrade to /ws/chat hands the socket to a WsSession.
-  void read_request(std::shared_ptr<beast::tcp_stream> st, std::shared_ptr<beast::flat_buffer> buf) {
+  template <class Stream>
+  void read_request(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf) {
     auto parser = std::make_shared<http::request_parser<http::string_body>>();
     parser->header_limit(8192);
     parser->body_limit(kMaxControlBody);
-    st->expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(*st).expires_after(std::chrono::seconds(30));
     http::async_read(*st, *buf, *parser, [this, st, buf, parser](beast::error_code ec, std::size_t) {
       if (ec) return;
       auto req = parser->release();
@@ -238,17 +267,21 @@ struct Server::Impl {
           return respond(st, buf, req, http::status::forbidden,
                          json{{"error", "FORBIDDEN"}, {"message", "websocket upgrade needs /ws/chat and an Origin"}});
         }
-        st->expires_never();
-        auto ws = std::make_shared<WsSession>(net, websocket::stream<beast::tcp_stream>(std::move(*st)), ++ids);
+        beast::get_lowest_layer(*st).expires_never();
+        auto ws = std::make_shared<WsSession<Stream>>(net, websocket::stream<Stream>(std::move(*st)), ++ids);
         ws->start(std::move(req));
         return;
+      }
+      if (req.method() == http::verb::get && req.target() == "/tls-cert") {
+        return respond(st, buf, req, http::status::ok, json{{"pem", tls.cert_pem}});
       }
       auto [status, body] = control(net, req);
       respond(st, buf, req, status, body);
     });
   }
 
-  void respond(std::shared_ptr<beast::tcp_stream> st, std::shared_ptr<beast::flat_buffer> buf,
+  template <class Stream>
+  void respond(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
                const http::request<http::string_body>& req, http::status status, const json& body) {
     auto res = std::make_shared<http::response<http::string_body>>(status, req.version());
     res->set(http::field::content_type, "application/json");
@@ -258,7 +291,7 @@ struct Server::Impl {
     http::async_write(*st, *res, [this, st, buf, res](beast::error_code ec, std::size_t) {
       if (ec || !res->keep_alive()) {
         beast::error_code ignored;
-        st->socket().shutdown(tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(*st).socket().shutdown(tcp::socket::shutdown_send, ignored);
         return;
       }
       read_request(st, buf);
@@ -267,6 +300,8 @@ struct Server::Impl {
 
   Network& net;
   ServerConfig cfg;
+  detail::TlsIdentity tls = detail::make_self_signed_identity();
+  net::ssl::context ssl{net::ssl::context::tls_server};
   net::io_context ioc{1};
   tcp::acceptor acceptor;
   std::uint64_t ids = 0;
@@ -276,6 +311,8 @@ Server::Server(Network& net, ServerConfig cfg) : impl_(std::make_unique<Impl>(ne
 Server::~Server() = default;
 
 void Server::start() {
+  impl_->ssl.use_certificate_chain(net::buffer(impl_->tls.cert_pem));
+  impl_->ssl.use_private_key(net::buffer(impl_->tls.key_pem), net::ssl::context::pem);
   const tcp::endpoint ep(net::ip::make_address(impl_->cfg.address), impl_->cfg.port);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(net::socket_base::reuse_address(true));
@@ -285,6 +322,7 @@ void Server::start() {
 }
 
 std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+const std::string& Server::tls_certificate_pem() const { return impl_->tls.cert_pem; }
 void Server::run() { impl_->ioc.run(); }
 void Server::stop() { net::post(impl_->ioc, [this] { impl_->ioc.stop(); }); }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The socket shell of wasim: one loopback listener serving the chat websocket at /ws/chat and the
-// control API (HTTP+JSON, docs/wasim.md) on every other path. One thread runs everything.
+// control API (HTTP+JSON, docs/wasim.md) on every other path, each over plain TCP or TLS (detected per
+// connection; the certificate is self-signed). One thread runs everything.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,8 @@ class Server final {
   /// Binds; throws std::runtime_error when the address cannot be bound (a startup error).
   void start();
   std::uint16_t port() const;
+  /// The self-signed certificate (PEM) served to TLS clients; also at GET /tls-cert.
+  const std::string& tls_certificate_pem() const;
   /// Runs the event loop on the calling thread until stop().
   void run();
   /// Thread-safe.
