@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   g++ cmake ninja-build pkg-config make                  # toolchain
   libboost1.81-dev libssl-dev libprotobuf-dev protobuf-compiler libsignal-protocol-c-dev zlib1g-dev
-  nlohmann-json3-dev                                     # JSON in tools and, later, the gateway
+  nlohmann-json3-dev                                     # JSON in tools, wasim's control API and, later, the gateway
+  libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev             # unit tests, micro-benchmarks

@@ -57,6 +57,15 @@ try {
   await sleep(800);
   const msgs = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;
   check(msgs.some((m) => m.id === reply.key.id && m.text === 'got it, phone'), "alice's phone decrypts bob's reply", { msgs });
+  // An offline phone keeps what arrives and processes it when it is back online.
+  check((await wasim.call('POST', `/accounts/${alice.phone}/offline`)).status === 200, 'phone goes offline');
+  const later = await bob.sock.sendMessage(alice.jid, { text: 'are you there, phone?' });
+  await sleep(800);
+  const seen = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;
+  check(!seen.some((m) => m.id === later.key.id), 'an offline phone does not process messages');
+  check((await wasim.call('POST', `/accounts/${alice.phone}/online`)).status === 200, 'phone comes back online');
+  const after = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;
+  check(after.some((m) => m.id === later.key.id && m.text === 'are you there, phone?'), 'it processes them when back online');
   // The phone confirmed delivery by itself; marking it read sends a read receipt that bob's client sees.
   await waitFor('delivery from the phone', () => bob.events.updates.find((u) => u.key.id === reply.key.id && u.update.status >= 3));
   const rr = await wasim.call('POST', `/accounts/${alice.phone}/read`, { from: bob.phone, ids: [reply.key.id] });

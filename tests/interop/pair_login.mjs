@@ -4,7 +4,8 @@
 // With --code 1 (issue 3, test 2) the companion links by phone code instead: Baileys' requestPairingCode
 // gives an 8-character code, which the user "types" on the wasim phone through the control API.
 // With --tls 1 the client connects over wss:// and trusts only wasim's self-signed certificate.
-// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim [--code 1] [--tls 1]
+// With --png 1 the phone "scans" a PNG picture of the QR (rendered by the npm qrcode package) instead of its text.
+// usage: node pair_login.mjs --which b6|b7 --wasim path/to/wasim [--code 1] [--tls 1] [--png 1]
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,10 +13,13 @@ import { loadBaileys, args, silentLogger, report } from '../oracle/lib.mjs';
 import { startWasim, deadline } from './wasim.mjs';
 
 import https from 'node:https';
-const opt = args({ which: 'b6', code: '0', tls: '0' });
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+const opt = args({ which: 'b6', code: '0', tls: '0', png: '0' });
+const QRCode = createRequire(fileURLToPath(new URL('../oracle/b6/package.json', import.meta.url)))('qrcode');
 const byCode = opt.code === '1';
 const { B } = await loadBaileys(opt.which);
-const name = `pair ${byCode ? 'by phone code' : 'by QR'} and login${opt.tls === '1' ? ' over TLS' : ''}, baileys ${opt.which}`;
+const name = `pair ${byCode ? 'by phone code' : opt.png === '1' ? 'by QR picture' : 'by QR'} and login${opt.tls === '1' ? ' over TLS' : ''}, baileys ${opt.which}`;
 const makeWASocket = B.makeWASocket || B.default;
 const failures = [];
 let checks = 0;
@@ -59,6 +63,14 @@ try {
   const d1 = deadline(30000, 'first pairing');
   let asked = false;
   const first = await Promise.race([life(async (qr, sock) => {
+    if (!byCode && opt.png === '1') {
+      const png = await QRCode.toBuffer(qr, { type: 'png', errorCorrectionLevel: 'L', margin: 2, scale: 4 });
+      const bad = await wasim.call('POST', `/accounts/${phone}/scan`, { png: Buffer.from('not a png').toString('base64') });
+      check(bad.status === 400, 'a picture without a QR code is refused');
+      const r = await wasim.call('POST', `/accounts/${phone}/scan`, { png: png.toString('base64') });
+      check(r.status === 200, `scan of the PNG accepted (${JSON.stringify(r.body)})`);
+      return;
+    }
     if (!byCode) {
       const r = await wasim.call('POST', `/accounts/${phone}/scan`, { qr });
       check(r.status === 200, `scan accepted (${JSON.stringify(r.body)})`);

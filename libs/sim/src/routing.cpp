@@ -291,7 +291,15 @@ void Connection::on_message(const Node& m) {
 }
 
 void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc, const std::string& id) {
+  net_.phone_incoming(owner, from, enc, id);
+}
+
+void Network::phone_incoming(Account& owner, const Jid& from, const Node& enc, const std::string& id) {
   Phone& p = *owner.handset;
+  if (!p.online) {
+    p.inbox.push_back(PhoneInbound{from, enc, id});
+    return;
+  }
   const auto type = enc.attr_string("type");
   const auto data = enc.data();
   if (!type || !data || (*type != "pkmsg" && *type != "msg")) return;
@@ -323,11 +331,25 @@ void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc,
   p.received.push_back(std::move(pm));
   if (p.received.size() > kMaxPhoneMessages) p.received.pop_front();
   // Like a real phone, it confirms delivery of what it could decrypt from another account's device.
-  Account* sender = net_.account_by_jid(from);
+  Account* sender = account_by_jid(from);
   if (decrypted && sender != nullptr && sender != &owner && from.device() != 0) {
-    net_.deliver(*sender, from.device(),
-                 Node{"receipt", {{"from", *Jid::make(owner.phone, Server::user)}, {"id", id}, {"t", std::to_string(net_.now())}}, {}});
+    deliver(*sender, from.device(),
+                 Node{"receipt", {{"from", *Jid::make(owner.phone, Server::user)}, {"id", id}, {"t", std::to_string(now())}}, {}});
   }
+}
+
+Status Network::set_phone_online(std::string_view phone, bool online) {
+  Account* a = account(phone);
+  if (a == nullptr) return fail(core::errc::invalid_argument, "unknown account");
+  Phone& p = *a->handset;
+  p.online = online;
+  log(a->phone + ":0", online ? "phone online" : "phone offline");
+  while (online && !p.inbox.empty()) {
+    PhoneInbound in = std::move(p.inbox.front());
+    p.inbox.pop_front();
+    phone_incoming(*a, in.from, in.enc, in.id);
+  }
+  return ok();
 }
 
 Status Network::phone_receipt(std::string_view phone, std::string_view from_phone, const std::vector<std::string>& ids,

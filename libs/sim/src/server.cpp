@@ -13,6 +13,7 @@
 #include <deque>
 #include <iostream>
 
+#include "qr_decode.hpp"
 #include "tls_cert.hpp"
 #include "wa/sim/connection.hpp"
 
@@ -116,6 +117,7 @@ json account_json(const Account& a) {
   json devices = json::array();
   for (const auto& [dev, c] : a.companions) {
     devices.push_back({{"device", dev},
+                       {"unacked", c.unacked.size()},
                        {"jid", a.phone + ":" + std::to_string(dev) + "@s.whatsapp.net"},
                        {"platform", c.platform},
                        {"prekeys", c.prekeys.size()},
@@ -127,6 +129,8 @@ json account_json(const Account& a) {
           {"jid", a.phone + "@s.whatsapp.net"},
           {"lid_jid", a.lid + "@lid"},
           {"identity", to_hex(a.identity.pub)},
+          {"phone_online", a.handset->online},
+          {"phone_received", a.handset->received.size()},
           {"devices", std::move(devices)}};
 }
 
@@ -178,8 +182,21 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
     Account* a = net.account(seg[1]);
     if (a == nullptr) return error(http::status::not_found, "NO_ACCOUNT", "no account " + seg[1]);
     if (seg.size() == 2 && m == http::verb::get) return {http::status::ok, account_json(*a)};
+    if (seg.size() == 3 && (seg[2] == "offline" || seg[2] == "online") && m == http::verb::post) {
+      auto st = net.set_phone_online(seg[1], seg[2] == "online");
+      if (!st) return error(http::status::bad_request, "INVALID_ACCOUNT", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
     if (seg.size() == 3 && seg[2] == "scan" && m == http::verb::post) {
-      auto st = net.scan(seg[1], str("qr"));
+      std::string qr = str("qr");
+      if (qr.empty() && !str("png").empty()) {
+        // A phone camera: decode the QR from a PNG picture of it.
+        auto png = from_base64(str("png"));
+        auto decoded = png ? detail::decode_qr_png(*png) : Result<std::string>(fail(png.error()));
+        if (!decoded) return error(http::status::bad_request, "SCAN_FAILED", "no QR code in the picture: " + decoded.error().context());
+        qr = *decoded;
+      }
+      auto st = net.scan(seg[1], qr);
       if (!st) return error(http::status::bad_request, "SCAN_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }

@@ -64,6 +64,13 @@ struct PhoneMessage {
   std::string kind;  ///< first field of the Message ("extendedTextMessage", "protocolMessage", ...)
 };
 
+/// A stanza for the phone that arrived while it was offline.
+struct PhoneInbound {
+  Jid from;
+  wire::Node enc;
+  std::string id;
+};
+
 /// The simulated primary phone (device 0): real Signal state so that companions can encrypt to it and it
 /// can encrypt to them (the app-state key share, and messages sent through the control API).
 struct Phone {
@@ -75,6 +82,8 @@ struct Phone {
   Bytes app_state_key_id;    ///< the account's app-state sync key, shared with every companion
   Bytes app_state_key_data;
   std::deque<PhoneMessage> received;
+  bool online = true;                 ///< offline phones keep what arrives and process it when back online
+  std::deque<PhoneInbound> inbox;
 };
 
 /// One WhatsApp account: a phone number, a LID, and its simulated primary phone (device 0).
@@ -142,6 +151,10 @@ class Network final {
   /// Delivers a stanza to a companion device: queued until acknowledged, sent now if it is connected.
   void deliver(Account& to, std::uint16_t device, wire::Node stanza);
   Account* account_by_jid(const Jid& jid);
+  /// A message addressed to the account's phone (device 0): decrypted now, or kept until it is online.
+  void phone_incoming(Account& owner, const Jid& from, const wire::Node& enc, const std::string& id);
+  /// The phone goes offline (stops decrypting and confirming) or back online (processes what came meanwhile).
+  [[nodiscard]] Status set_phone_online(std::string_view phone, bool online);
   /// The phone marks messages from another account as read or played: a receipt to the sender's companions.
   [[nodiscard]] Status phone_receipt(std::string_view phone, std::string_view from_phone,
                                      const std::vector<std::string>& ids, std::string_view type);
