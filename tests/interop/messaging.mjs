@@ -3,74 +3,21 @@
 // (status 3) and read (status 4) receipts. Each account's phone (real Signal in wasim) decrypts the copies
 // addressed to it: the recipient's phone gets the text, the sender's phone a deviceSentMessage.
 // usage: node messaging.mjs --which b6|b7 --wasim path/to/wasim
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { loadBaileys, args, silentLogger, report } from '../oracle/lib.mjs';
-import { startWasim, deadline } from './wasim.mjs';
+import { loadBaileys, args, report } from '../oracle/lib.mjs';
+import { startWasim } from './wasim.mjs';
+import { linkClient, waitFor, sleep, textOf } from './clients.mjs';
 
 const opt = args({ which: 'b6' });
 const { B } = await loadBaileys(opt.which);
 const name = `messaging between two baileys ${opt.which} clients`;
-const makeWASocket = B.makeWASocket || B.default;
 const failures = [];
 let checks = 0;
 const check = (ok, what, extra) => { checks++; if (!ok) failures.push({ step: what, ...extra }); };
 const wasim = await startWasim(opt.wasim);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-import { appendFileSync } from 'node:fs';
-const debugLogger = (tag) => {
-  if (!process.env.BLOG) return silentLogger;
-  const out = (lvl) => (o, m) => appendFileSync(process.env.BLOG, `${tag} ${lvl} ${typeof o === 'string' ? o : JSON.stringify(o).slice(0, 300)} ${m || ''}\n`);
-  const l = { level: 'trace', trace: out('trace'), debug: out('debug'), info: out('info'), warn: out('warn'), error: out('error'), fatal: out('fatal') };
-  l.child = () => l;
-  return l;
-};
-
-// Pairs a new Baileys client with the account's phone and returns the open socket and its event log.
-async function linked(phone, pushName) {
-  await wasim.call('POST', '/accounts', { phone, name: pushName });
-  const dir = mkdtempSync(path.join(tmpdir(), `zapd-msg-${opt.which}-`));
-  const { state, saveCreds } = await B.useMultiFileAuthState(dir);
-  const events = { upserts: [], updates: [] };
-  const open = new Promise((resolve, reject) => {
-    let restarts = 0;
-    const start = () => {
-      const sock = makeWASocket({ auth: state, logger: debugLogger(phone), waWebSocketUrl: wasim.url, printQRInTerminal: false,
-        markOnlineOnConnect: true, syncFullHistory: false,
-        // wasim's phones send no history-sync notification yet (docs/wasim.md): baileys 7 would wait 20 s for one
-        shouldSyncHistoryMessage: () => false });
-      sock.ev.on('creds.update', saveCreds);
-      sock.ev.on('messages.upsert', (u) => { for (const m of u.messages) events.upserts.push({ type: u.type, m }); });
-      sock.ev.on('messages.update', (us) => { for (const u of us) events.updates.push(u); });
-      sock.ev.on('connection.update', async (u) => {
-        if (u.qr) await wasim.call('POST', `/accounts/${phone}/scan`, { qr: u.qr });
-        if (u.connection === 'open') resolve(sock);
-        if (u.connection === 'close') {
-          const code = u.lastDisconnect?.error?.output?.statusCode;
-          if (code === 515 && restarts++ < 2) start(); else reject(new Error(`closed ${code}`));
-        }
-      });
-    };
-    start();
-  });
-  const d = deadline(30000, `linking ${phone}`);
-  const sock = await Promise.race([open, d.promise]);
-  d.clear();
-  return { phone, jid: `${phone}@s.whatsapp.net`, sock, events };
-}
-
-const waitFor = async (what, pred, ms = 15000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { const v = pred(); if (v) return v; await sleep(50); }
-  throw new Error(`timeout waiting for ${what}`);
-};
-const textOf = (m) => m.message?.extendedTextMessage?.text ?? m.message?.conversation;
-
 try {
   if (B.WA_CERT_DETAILS.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
-  const alice = await linked('15550001111', 'Alice');
-  const bob = await linked('15550002222', 'Bob');
+  const alice = await linkClient(B, wasim, '15550001111', 'Alice');
+  const bob = await linkClient(B, wasim, '15550002222', 'Bob');
   await sleep(500);
   const texts = ['hello bob 👋', 'olá, ação ✓ — ünïcödé 中文 🇧🇷', 'x'.repeat(4096)];
   for (const [i, text] of texts.entries()) {

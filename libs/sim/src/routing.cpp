@@ -50,6 +50,25 @@ Node bundle_node(const Jid& jid, std::uint32_t reg, const crypto::PublicKey& ide
   return Node{"user", {{"jid", jid}}, std::move(c)};
 }
 
+// The phone's Signal session with one of the companions, started from the bundle the companion uploaded
+// (consuming one of its one-time prekeys) when there is none yet.
+Status phone_session(Phone& p, const signal::Address& to, Companion& c) {
+  if (p.signal->has_session(to)) return ok();
+  signal::PreKeyBundle b;
+  b.registration_id = c.registration_id;
+  b.device = to.device;
+  b.identity = c.identity;
+  b.signed_prekey_id = c.signed_prekey.id;
+  b.signed_prekey = c.signed_prekey.key;
+  b.signed_prekey_signature = c.signed_prekey.signature;
+  if (!c.prekeys.empty()) {
+    b.prekey_id = c.prekeys.front().id;
+    b.prekey = c.prekeys.front().key;
+    c.prekeys.erase(c.prekeys.begin());
+  }
+  return p.signal->process_bundle(to, b);
+}
+
 }  // namespace
 
 Jid Connection::device_jid() const { return *Jid::make_device(account_->phone, Server::user, device_); }
@@ -149,23 +168,9 @@ void Connection::on_active() {
   // surfaces no event until it has one (protocol/README.md §13 item 5).
   Phone& p = *account_->handset;
   const signal::Address to{account_->phone, device_};
-  if (!p.signal->has_session(to)) {
-    signal::PreKeyBundle b;
-    b.registration_id = c.registration_id;
-    b.device = device_;
-    b.identity = c.identity;
-    b.signed_prekey_id = c.signed_prekey.id;
-    b.signed_prekey = c.signed_prekey.key;
-    b.signed_prekey_signature = c.signed_prekey.signature;
-    if (!c.prekeys.empty()) {
-      b.prekey_id = c.prekeys.front().id;
-      b.prekey = c.prekeys.front().key;
-      c.prekeys.erase(c.prekeys.begin());
-    }
-    if (auto st = p.signal->process_bundle(to, b); !st) {
-      net_.log(name(), "phone cannot start a session: " + st.error().message());
-      return finish_offline();
-    }
+  if (auto st = phone_session(p, to, c); !st) {
+    net_.log(name(), "phone cannot start a session: " + st.error().message());
+    return finish_offline();
   }
   pb::Message m;
   auto* proto = m.mutable_protocolmessage();
@@ -410,21 +415,7 @@ Result<std::string> Network::phone_send_text(std::string_view phone, std::string
   auto send_to = [&](Account& a, const pb::Message& content, bool own) -> Status {
     for (auto& [dev, c] : a.companions) {
       const signal::Address addr{a.phone, dev};
-      if (!p.signal->has_session(addr)) {
-        signal::PreKeyBundle b;
-        b.registration_id = c.registration_id;
-        b.device = dev;
-        b.identity = c.identity;
-        b.signed_prekey_id = c.signed_prekey.id;
-        b.signed_prekey = c.signed_prekey.key;
-        b.signed_prekey_signature = c.signed_prekey.signature;
-        if (!c.prekeys.empty()) {
-          b.prekey_id = c.prekeys.front().id;
-          b.prekey = c.prekeys.front().key;
-          c.prekeys.erase(c.prekeys.begin());
-        }
-        WA_TRY_STATUS(p.signal->process_bundle(addr, b));
-      }
+      WA_TRY_STATUS(phone_session(p, addr, c));
       WA_TRY(auto enc, p.signal->encrypt(addr, pad(content.SerializeAsString())));
       Node stanza{"message",
                   {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", "text"}, {"notify", from->name}},
