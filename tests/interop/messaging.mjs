@@ -39,6 +39,17 @@ try {
   await sleep(1000);
   check(bob.events.upserts.filter((u) => u.m.key.id === dupId).length === 1, 'a duplicate id is not delivered twice');
   check((await wasim.log()).some((e) => e.text.startsWith('duplicate message id ' + dupId)), 'wasim logged the duplicate');
+  // A retry receipt (the recipient could not decrypt) is passed through to the sending device.
+  const retried = [];
+  alice.sock.ws.on('CB:receipt', (node) => { if (node.attrs.type === 'retry') retried.push(node); });
+  await bob.sock.sendNode({ tag: 'receipt', attrs: { id: dupId, to: `${alice.phone}:1@s.whatsapp.net`, type: 'retry' },
+    content: [{ tag: 'retry', attrs: { count: '1', id: dupId, t: String(Math.floor(Date.now() / 1000)), v: '1' } },
+      { tag: 'registration', attrs: {}, content: Buffer.from([0, 0, 0, 1]) }] });
+  const rr = await waitFor('retry receipt at alice', () => retried[0]);
+  check(rr.attrs.from === `${bob.phone}:1@s.whatsapp.net` && rr.attrs.id === dupId && rr.content?.[0]?.tag === 'retry',
+    'the retry receipt reaches the sender device with its retry node', { attrs: rr.attrs });
+  const got = (await wasim.call('GET', `/accounts/${bob.phone}/devices/1/received`)).body.received;
+  check(got.some((r) => r.startsWith(`message ${dupId} from ${alice.phone}:1@s.whatsapp.net`)), 'wasim lists what the device received', { got });
   const bobPhone = (await wasim.call('GET', `/accounts/${bob.phone}/messages`)).body.messages;
   check(bobPhone.some((m) => m.text === texts[0] && m.kind === 'extendedTextMessage'), "bob's phone decrypted alice's text", { bobPhone });
   const alicePhone = (await wasim.call('GET', `/accounts/${alice.phone}/messages`)).body.messages;

@@ -68,9 +68,16 @@ try {
   check(after.some((m) => m.id === later.key.id && m.text === 'are you there, phone?'), 'it processes them when back online');
   // The phone confirmed delivery by itself; marking it read sends a read receipt that bob's client sees.
   await waitFor('delivery from the phone', () => bob.events.updates.find((u) => u.key.id === reply.key.id && u.update.status >= 3));
-  const rr = await wasim.call('POST', `/accounts/${alice.phone}/read`, { from: bob.phone, ids: [reply.key.id] });
+  // Two ids in one receipt (the second as <list><item>), then "played" for one of them.
+  const rr = await wasim.call('POST', `/accounts/${alice.phone}/read`, { from: bob.phone, ids: [reply.key.id, later.key.id] });
   check(rr.status === 200, 'phone read accepted', { body: rr.body });
-  await waitFor('read from the phone', () => bob.events.updates.find((u) => u.key.id === reply.key.id && u.update.status === 4));
+  for (const id of [reply.key.id, later.key.id]) {
+    await waitFor(`read from the phone for ${id}`, () => bob.events.updates.find((u) => u.key.id === id && u.update.status === 4));
+    checks++;
+  }
+  const pr = await wasim.call('POST', `/accounts/${alice.phone}/played`, { from: bob.phone, ids: [later.key.id] });
+  check(pr.status === 200, 'phone played accepted', { body: pr.body });
+  await waitFor('played from the phone', () => bob.events.updates.find((u) => u.key.id === later.key.id && u.update.status === 5));
   checks++;
   alice.sock.end(undefined);
   bob.sock.end(undefined);

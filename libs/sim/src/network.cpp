@@ -14,6 +14,7 @@ namespace {
 constexpr std::size_t kMaxLog = 2000;
 constexpr std::uint32_t kPhonePreKeys = 200;
 constexpr std::size_t kMaxOfflinePerDevice = 10000;
+constexpr std::size_t kMaxReceivedLog = 1000;
 constexpr std::size_t kRememberedIds = 100000;  // message ids remembered for duplicate detection
 
 std::uint64_t system_now() {
@@ -144,6 +145,11 @@ Status Network::logout(std::string_view phone, std::uint16_t device) {
 void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
   auto it = to.companions.find(device);
   if (it == to.companions.end()) return;
+  std::string summary = stanza.tag + " " + std::string(stanza.attr_string("id").value_or("")) + " from " +
+                        (stanza.attr_jid("from") != nullptr ? stanza.attr_jid("from")->to_string() : std::string("?"));
+  if (auto type = stanza.attr_string("type")) summary += " " + std::string(*type);
+  it->second.received.push_back(std::move(summary));
+  if (it->second.received.size() > kMaxReceivedLog) it->second.received.pop_front();
   for (Connection* c : connections_of(to.phone, device)) c->send_node(stanza);
   auto& q = it->second.unacked;
   if (q.size() >= kMaxOfflinePerDevice) {

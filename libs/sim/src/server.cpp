@@ -228,6 +228,11 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }
+    if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "received" && m == http::verb::get) {
+      auto it = a->companions.find(static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)));
+      if (it == a->companions.end()) return error(http::status::not_found, "NO_DEVICE", "no device " + seg[3]);
+      return {http::status::ok, {{"received", json(std::vector<std::string>(it->second.received.begin(), it->second.received.end()))}}};
+    }
     if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "logout" && m == http::verb::post) {
       auto st = net.logout(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)));
       if (!st) return error(http::status::not_found, "NO_DEVICE", st.error().context());

@@ -54,6 +54,9 @@ struct Companion {
   /// Stanzas routed to it and not yet acknowledged by it (<ack class id>): sent live when it is connected,
   /// and (re)sent with offline="1" at its next login until acked, as the real server's offline queue.
   std::deque<wire::Node> unacked;
+  /// What was routed to it (newest last, at most 1000): "tag id from [type]" — the content is end-to-end
+  /// encrypted, so this is what the server can show.
+  std::deque<std::string> received;
 };
 
 /// A message a simulated phone received and decrypted.
