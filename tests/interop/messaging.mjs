@@ -19,6 +19,11 @@ try {
   const alice = await linkClient(B, wasim, '15550001111', 'Alice');
   const bob = await linkClient(B, wasim, '15550002222', 'Bob');
   await sleep(500);
+  // "Is this number on WhatsApp?" (usync contact query).
+  const [known] = await alice.sock.onWhatsApp(bob.phone);
+  check(known?.exists === true && known.jid === bob.jid, 'onWhatsApp finds a wasim account', { known });
+  const unknown = await alice.sock.onWhatsApp('15559999999');
+  check(!unknown?.length || unknown.every((r) => !r.exists), 'onWhatsApp does not find an unknown number', { unknown });
   const texts = ['hello bob 👋', 'olá, ação ✓ — ünïcödé 中文 🇧🇷', 'x'.repeat(4096)];
   for (const [i, text] of texts.entries()) {
     const [from, to] = i % 2 === 0 ? [alice, bob] : [bob, alice];
