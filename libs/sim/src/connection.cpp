@@ -520,27 +520,6 @@ void Connection::on_prekey_upload(const Node& iq) {
   iq_result(iq);
 }
 
-// The key bundle the server holds for this device (baileys 7 checks that one comes back after login).
-void Connection::on_digest(const Node& iq) {
-  const auto& c = account_->companions.at(device_);
-  auto be = [](std::uint32_t v, std::size_t n) {
-    Bytes b(n);
-    for (std::size_t i = 0; i < n; ++i) b[n - 1 - i] = static_cast<std::uint8_t>(v >> (8 * i));
-    return b;
-  };
-  NodeList ids;
-  for (const auto& k : c.prekeys) ids.push_back(Node{"id", {}, be(k.id, 3)});
-  NodeList skey{Node{"id", {}, be(c.signed_prekey.id, 3)},
-                Node{"value", {}, Bytes(c.signed_prekey.key.begin(), c.signed_prekey.key.end())},
-                Node{"signature", {}, Bytes(c.signed_prekey.signature.begin(), c.signed_prekey.signature.end())}};
-  iq_result(iq, NodeList{Node{"digest",
-                              {},
-                              NodeList{Node{"registration", {}, be(c.registration_id, 4)},
-                                       Node{"type", {}, Bytes{crypto::kDjbType}},
-                                       Node{"identity", {}, Bytes(c.identity.begin(), c.identity.end())},
-                                       Node{"skey", {}, std::move(skey)}, Node{"list", {}, std::move(ids)}}}});
-}
-
 // A new signed prekey, signed by the device's identity.
 void Connection::on_rotate(const Node& iq, const Node& rotate) {
   auto& c = account_->companions.at(device_);

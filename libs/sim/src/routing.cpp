@@ -37,13 +37,16 @@ std::optional<ByteView> unpad(ByteView b) {
   return b.first(b.size() - b.back());
 }
 
+Node skey_node(std::uint32_t id, const crypto::PublicKey& key, const crypto::Signature& sig) {
+  return Node{"skey", {}, NodeList{Node{"id", {}, be(id, 3)}, Node{"value", {}, key_bytes(key)},
+                                   Node{"signature", {}, Bytes(sig.begin(), sig.end())}}};
+}
+
 Node bundle_node(const Jid& jid, std::uint32_t reg, const crypto::PublicKey& identity, std::uint32_t skey_id,
                  const crypto::PublicKey& skey, const crypto::Signature& sig,
                  std::optional<std::pair<std::uint32_t, crypto::PublicKey>> prekey) {
   NodeList c{Node{"registration", {}, be(reg, 4)}, Node{"type", {}, Bytes{crypto::kDjbType}},
-             Node{"identity", {}, key_bytes(identity)},
-             Node{"skey", {}, NodeList{Node{"id", {}, be(skey_id, 3)}, Node{"value", {}, key_bytes(skey)},
-                                       Node{"signature", {}, Bytes(sig.begin(), sig.end())}}}};
+             Node{"identity", {}, key_bytes(identity)}, skey_node(skey_id, skey, sig)};
   if (prekey) {
     c.push_back(Node{"key", {}, NodeList{Node{"id", {}, be(prekey->first, 3)}, Node{"value", {}, key_bytes(prekey->second)}}});
   }
@@ -157,6 +160,20 @@ void Connection::on_bundle_fetch(const Node& iq, const Node& key) {
                                 c.signed_prekey.signature, pk));
   }
   iq_result(iq, NodeList{Node{"list", {}, std::move(users)}});
+}
+
+// The key bundle the server holds for this device (baileys 7 checks that one comes back after login).
+void Connection::on_digest(const Node& iq) {
+  const auto& c = account_->companions.at(device_);
+  NodeList ids;
+  for (const auto& k : c.prekeys) ids.push_back(Node{"id", {}, be(k.id, 3)});
+  iq_result(iq, NodeList{Node{"digest",
+                              {},
+                              NodeList{Node{"registration", {}, be(c.registration_id, 4)},
+                                       Node{"type", {}, Bytes{crypto::kDjbType}},
+                                       Node{"identity", {}, key_bytes(c.identity)},
+                                       skey_node(c.signed_prekey.id, c.signed_prekey.key, c.signed_prekey.signature),
+                                       Node{"list", {}, std::move(ids)}}}});
 }
 
 // --- after login: the phone's key share, then the offline queue, then the end-of-offline marker -------
