@@ -9,6 +9,7 @@ PACKAGES=(
   libboost1.81-dev libssl-dev libprotobuf-dev protobuf-compiler libsignal-protocol-c-dev zlib1g-dev
   nlohmann-json3-dev                                     # JSON in tools, wasim's control API and, later, the gateway
   libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures
+  libsqlite3-dev libqrencode-dev                         # the engine's store; QR codes rendered as PNG
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev             # unit tests, micro-benchmarks

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+#include "wa/store_sqlite/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <mutex>
+#include <unordered_map>
+
+namespace wa::store_sqlite {
+namespace {
+
+using store::Table;
+
+// Migration n (1-based) takes the schema from version n-1 to n. Append only; never edit a shipped one.
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE devices (
+  device_id TEXT PRIMARY KEY,
+  noise_priv BLOB NOT NULL, noise_pub BLOB NOT NULL,
+  identity_priv BLOB NOT NULL, identity_pub BLOB NOT NULL,
+  registration_id INTEGER NOT NULL,
+  signed_prekey_id INTEGER NOT NULL, signed_prekey_pub BLOB NOT NULL, signed_prekey_sig BLOB NOT NULL,
+  signed_prekey_created INTEGER NOT NULL,
+  adv_secret BLOB NOT NULL,
+  next_prekey_id INTEGER NOT NULL, uploaded_prekey_id INTEGER NOT NULL,
+  jid TEXT NOT NULL, lid TEXT NOT NULL, platform TEXT NOT NULL, push_name TEXT NOT NULL,
+  account BLOB NOT NULL
+);
+CREATE TABLE signal_sessions (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE signal_prekeys (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE signal_signed_prekeys (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE signal_identities (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE signal_sender_keys (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE device_lists (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE app_state_keys (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+)sql",
+};
+
+constexpr std::array<const char*, store::kTableCount> kTables = {
+    "signal_sessions", "signal_prekeys", "signal_signed_prekeys", "signal_identities",
+    "signal_sender_keys", "device_lists", "app_state_keys"};
+
+const char* table_name(Table t) { return kTables[static_cast<std::size_t>(t)]; }
+
+// Smallest string greater than every string with this prefix, for range scans (empty: no bound).
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& c = end.back();
+    if (static_cast<unsigned char>(c) != 0xff) {
+      c = static_cast<char>(static_cast<unsigned char>(c) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+}  // namespace
+
+int schema_version() noexcept { return static_cast<int>(kMigrations.size()); }
+
+struct SqliteStore::Impl {
+  sqlite3* db = nullptr;
+  std::recursive_mutex mu;
+  std::unordered_map<std::string, sqlite3_stmt*> stmts;
+  bool in_tx = false;
+
+  ~Impl() {
+    for (auto& [_, s] : stmts) sqlite3_finalize(s);
+    if (db != nullptr) sqlite3_close(db);
+  }
+
+  detail::Unexpected err(std::string_view what) const {
+    return fail(store::errc::io, std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : "no database"));
+  }
+
+  Status exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string m = msg != nullptr ? msg : "unknown";
+      sqlite3_free(msg);
+      return fail(store::errc::io, m);
+    }
+    return ok();
+  }
+
+  // A cached prepared statement, reset and with bindings cleared.
+  Result<sqlite3_stmt*> prepare(const std::string& sql) {
+    auto it = stmts.find(sql);
+    if (it != stmts.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      return it->second;
+    }
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) return err("prepare");
+    stmts.emplace(sql, s);
+    return s;
+  }
+
+  static void bind(sqlite3_stmt* s, int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  static void bind(sqlite3_stmt* s, int i, ByteView v) {
+    sqlite3_bind_blob(s, i, v.empty() ? "" : static_cast<const void*>(v.data()), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  static void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+
+  static Bytes blob(sqlite3_stmt* s, int col) {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, col));
+    return Bytes(p, p + sqlite3_column_bytes(s, col));
+  }
+  static std::string text(sqlite3_stmt* s, int col) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, col)));
+  }
+
+  Status step_done(sqlite3_stmt* s, std::string_view what) {
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return err(what);
+    return ok();
+  }
+
+  Status migrate() {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK) return err("user_version");
+    int version = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (version > schema_version()) {
+      return fail(store::errc::schema_too_new, "database schema " + std::to_string(version) + ", this build knows " +
+                                                  std::to_string(schema_version()));
+    }
+    for (int v = version; v < schema_version(); ++v) {
+      WA_TRY_STATUS(exec("BEGIN IMMEDIATE"));
+      auto st = exec(kMigrations[static_cast<std::size_t>(v)]);
+      if (st) st = exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
+      if (!st) {
+        (void)exec("ROLLBACK");
+        return fail(store::errc::io, "migration " + std::to_string(v + 1) + ": " + st.error().context());
+      }
+      WA_TRY_STATUS(exec("COMMIT"));
+    }
+    return ok();
+  }
+};
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) return impl->err("open " + path);
+  sqlite3_busy_timeout(impl->db, 5000);
+  WA_TRY_STATUS(impl->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"));
+  WA_TRY_STATUS(impl->migrate());
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+Result<std::vector<std::string>> SqliteStore::device_ids() {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare("SELECT device_id FROM devices ORDER BY device_id"));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(Impl::text(s, 0));
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return impl_->err("device_ids");
+  return out;
+}
+
+Result<std::optional<store::Credentials>> SqliteStore::load_credentials(std::string_view device) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(
+                     "SELECT noise_priv, noise_pub, identity_priv, identity_pub, registration_id, signed_prekey_id, "
+                     "signed_prekey_pub, signed_prekey_sig, signed_prekey_created, adv_secret, next_prekey_id, "
+                     "uploaded_prekey_id, jid, lid, platform, push_name, account FROM devices WHERE device_id = ?"));
+  Impl::bind(s, 1, device);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(s);
+    return std::optional<store::Credentials>();
+  }
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(s);
+    return impl_->err("load_credentials");
+  }
+  store::Credentials c;
+  c.device_id = std::string(device);
+  bool good = true;
+  auto fixed = [&](int col, auto& out) {
+    const Bytes b = Impl::blob(s, col);
+    if (b.size() != out.size()) {
+      good = false;
+      return;
+    }
+    std::copy(b.begin(), b.end(), out.begin());
+  };
+  auto secret = [&](int col, SecretArray<32>& out) {
+    const Bytes b = Impl::blob(s, col);
+    if (b.size() != 32) {
+      good = false;
+      return;
+    }
+    out = SecretArray<32>(b);
+  };
+  secret(0, c.noise_priv);
+  fixed(1, c.noise_pub);
+  secret(2, c.identity_priv);
+  fixed(3, c.identity_pub);
+  c.registration_id = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+  c.signed_prekey_id = static_cast<std::uint32_t>(sqlite3_column_int64(s, 5));
+  fixed(6, c.signed_prekey_pub);
+  fixed(7, c.signed_prekey_sig);
+  c.signed_prekey_created = static_cast<std::uint64_t>(sqlite3_column_int64(s, 8));
+  secret(9, c.adv_secret);
+  c.next_prekey_id = static_cast<std::uint32_t>(sqlite3_column_int64(s, 10));
+  c.uploaded_prekey_id = static_cast<std::uint32_t>(sqlite3_column_int64(s, 11));
+  c.jid = Impl::text(s, 12);
+  c.lid = Impl::text(s, 13);
+  c.platform = Impl::text(s, 14);
+  c.push_name = Impl::text(s, 15);
+  c.account = Impl::blob(s, 16);
+  sqlite3_reset(s);
+  if (!good) return fail(store::errc::corrupt, "credentials of " + std::string(device) + " have a key of the wrong size");
+  return std::optional<store::Credentials>(std::move(c));
+}
+
+Status SqliteStore::save_credentials(const store::Credentials& c) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(
+                     "INSERT OR REPLACE INTO devices (device_id, noise_priv, noise_pub, identity_priv, identity_pub, "
+                     "registration_id, signed_prekey_id, signed_prekey_pub, signed_prekey_sig, signed_prekey_created, "
+                     "adv_secret, next_prekey_id, uploaded_prekey_id, jid, lid, platform, push_name, account) "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  Impl::bind(s, 1, std::string_view(c.device_id));
+  Impl::bind(s, 2, c.noise_priv.view());
+  Impl::bind(s, 3, ByteView(c.noise_pub));
+  Impl::bind(s, 4, c.identity_priv.view());
+  Impl::bind(s, 5, ByteView(c.identity_pub));
+  Impl::bind(s, 6, static_cast<std::int64_t>(c.registration_id));
+  Impl::bind(s, 7, static_cast<std::int64_t>(c.signed_prekey_id));
+  Impl::bind(s, 8, ByteView(c.signed_prekey_pub));
+  Impl::bind(s, 9, ByteView(c.signed_prekey_sig));
+  Impl::bind(s, 10, static_cast<std::int64_t>(c.signed_prekey_created));
+  Impl::bind(s, 11, c.adv_secret.view());
+  Impl::bind(s, 12, static_cast<std::int64_t>(c.next_prekey_id));
+  Impl::bind(s, 13, static_cast<std::int64_t>(c.uploaded_prekey_id));
+  Impl::bind(s, 14, std::string_view(c.jid));
+  Impl::bind(s, 15, std::string_view(c.lid));
+  Impl::bind(s, 16, std::string_view(c.platform));
+  Impl::bind(s, 17, std::string_view(c.push_name));
+  Impl::bind(s, 18, ByteView(c.account));
+  return impl_->step_done(s, "save_credentials");
+}
+
+Status SqliteStore::delete_device(std::string_view device) {
+  return transaction([&]() -> Status {
+    WA_TRY(auto s, impl_->prepare("DELETE FROM devices WHERE device_id = ?"));
+    Impl::bind(s, 1, device);
+    WA_TRY_STATUS(impl_->step_done(s, "delete_device"));
+    for (const char* t : kTables) {
+      WA_TRY(auto d, impl_->prepare(std::string("DELETE FROM ") + t + " WHERE device_id = ?"));
+      Impl::bind(d, 1, device);
+      WA_TRY_STATUS(impl_->step_done(d, "delete_device"));
+    }
+    return ok();
+  });
+}
+
+Result<std::optional<Bytes>> SqliteStore::get(std::string_view device, Table t, std::string_view key) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("SELECT value FROM ") + table_name(t) + " WHERE device_id = ? AND key = ?"));
+  Impl::bind(s, 1, device);
+  Impl::bind(s, 2, key);
+  const int rc = sqlite3_step(s);
+  std::optional<Bytes> out;
+  if (rc == SQLITE_ROW) out = Impl::blob(s, 0);
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return impl_->err("get");
+  return out;
+}
+
+Status SqliteStore::put(std::string_view device, Table t, std::string_view key, ByteView value) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("INSERT OR REPLACE INTO ") + table_name(t) + " (device_id, key, value) VALUES (?,?,?)"));
+  Impl::bind(s, 1, device);
+  Impl::bind(s, 2, key);
+  Impl::bind(s, 3, value);
+  return impl_->step_done(s, "put");
+}
+
+Status SqliteStore::remove(std::string_view device, Table t, std::string_view key) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("DELETE FROM ") + table_name(t) + " WHERE device_id = ? AND key = ?"));
+  Impl::bind(s, 1, device);
+  Impl::bind(s, 2, key);
+  return impl_->step_done(s, "remove");
+}
+
+Result<std::vector<std::string>> SqliteStore::keys(std::string_view device, Table t, std::string_view prefix) {
+  std::lock_guard lock(impl_->mu);
+  const std::string end = prefix_end(prefix);
+  WA_TRY(auto s, impl_->prepare(std::string("SELECT key FROM ") + table_name(t) +
+                                " WHERE device_id = ? AND key >= ? AND (? = '' OR key < ?) ORDER BY key"));
+  Impl::bind(s, 1, device);
+  Impl::bind(s, 2, prefix);
+  Impl::bind(s, 3, std::string_view(end));
+  Impl::bind(s, 4, std::string_view(end));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(Impl::text(s, 0));
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return impl_->err("keys");
+  return out;
+}
+
+Status SqliteStore::remove_prefix(std::string_view device, Table t, std::string_view prefix) {
+  std::lock_guard lock(impl_->mu);
+  const std::string end = prefix_end(prefix);
+  WA_TRY(auto s, impl_->prepare(std::string("DELETE FROM ") + table_name(t) +
+                                " WHERE device_id = ? AND key >= ? AND (? = '' OR key < ?)"));
+  Impl::bind(s, 1, device);
+  Impl::bind(s, 2, prefix);
+  Impl::bind(s, 3, std::string_view(end));
+  Impl::bind(s, 4, std::string_view(end));
+  return impl_->step_done(s, "remove_prefix");
+}
+
+Result<std::size_t> SqliteStore::count(std::string_view device, Table t) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("SELECT count(*) FROM ") + table_name(t) + " WHERE device_id = ?"));
+  Impl::bind(s, 1, device);
+  const int rc = sqlite3_step(s);
+  const auto n = rc == SQLITE_ROW ? static_cast<std::size_t>(sqlite3_column_int64(s, 0)) : 0;
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW) return impl_->err("count");
+  return n;
+}
+
+Status SqliteStore::transaction(const std::function<Status()>& body) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->in_tx) return fail(store::errc::io, "nested transaction");
+  WA_TRY_STATUS(impl_->exec("BEGIN IMMEDIATE"));
+  impl_->in_tx = true;
+  Status st = body();
+  impl_->in_tx = false;
+  if (!st) {
+    (void)impl_->exec("ROLLBACK");
+    return st;
+  }
+  if (auto c = impl_->exec("COMMIT"); !c) {
+    (void)impl_->exec("ROLLBACK");
+    return c;
+  }
+  return ok();
+}
+
+}  // namespace wa::store_sqlite
