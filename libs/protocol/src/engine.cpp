@@ -182,15 +182,21 @@ struct Engine::Impl {
   mutable std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Client>> clients;
 
-  // Runs fn (returning T) on the database executor and resumes on the caller's executor.
-  // (co_spawn needs a default-constructible result, hence the optional.)
+  // Runs fn on the database executor; the awaiting coroutine resumes on its own executor with
+  // std::optional<decltype(fn())> (always engaged). Not a coroutine itself: GCC 12 mishandles lambdas
+  // passed by value into coroutines.
   template <class F>
-  auto on_db(F fn) -> net::awaitable<decltype(fn())> {
+  auto on_db(F fn) {
     using R = decltype(fn());
-    auto r = co_await net::co_spawn(
-        db, [fn = std::move(fn)]() mutable -> net::awaitable<std::optional<R>> { co_return std::optional<R>(fn()); },
-        net::use_awaitable);
-    co_return std::move(*r);
+    return net::async_initiate<const net::use_awaitable_t<>&, void(std::optional<R>)>(
+        [this](auto handler, F f) {
+          auto ex = net::get_associated_executor(handler);
+          net::post(db, [handler = std::move(handler), f = std::move(f), ex]() mutable {
+            std::optional<R> r(f());
+            net::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+          });
+        },
+        net::use_awaitable, std::move(fn));
   }
 };
 
@@ -256,7 +262,8 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (stopped_ || end == End::stopped) break;
       if (end == End::logged_out) {
         const std::string id = id_;
-        auto st = co_await eng_.on_db([this, id] { return eng_.store.delete_device(id); });
+        auto st_job = [this, id] { return eng_.store.delete_device(id); };
+        auto st = *co_await eng_.on_db(std::move(st_job));
         if (!st) emit(EventKind::error, "wiping credentials failed: " + st.error().context());
         creds_.reset();
         emit(EventKind::logged_out, end_text_, {}, end_code_);
@@ -293,7 +300,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     ended_ = false;
     if (!creds_) {
       const std::string id = id_;
-      auto loaded = co_await eng_.on_db([this, id]() -> Result<store::Credentials> {
+      auto loaded_job = [this, id]() -> Result<store::Credentials> {
         WA_TRY(auto c, eng_.store.load_credentials(id));
         if (c) return std::move(*c);
         // A new device: its keys are created once, and kept before anything is sent.
@@ -304,7 +311,8 @@ class Client final : public std::enable_shared_from_this<Client> {
           return eng_.store.save_credentials(d.creds);
         }));
         return std::move(d.creds);
-      });
+      };
+      auto loaded = *co_await eng_.on_db(std::move(loaded_job));
       if (!loaded) {
         end_text_ = "store: " + loaded.error().context();
         emit(EventKind::error, end_text_);
@@ -487,7 +495,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   };
 
   // Sends an iq and waits for its answer. Errors: timeout, connection_lost, iq_error (with code and text).
-  net::awaitable<Result<Node>> iq(Node node, std::chrono::milliseconds timeout) {
+  net::awaitable<Result<Node>> iq(Node&& node_in, std::chrono::milliseconds timeout) {
+    Node node = std::move(node_in);
     auto self = shared_from_this();
     const std::string id = id_prefix_ + std::to_string(++iq_seq_);
     node.set_attr("id", id);
@@ -619,11 +628,12 @@ class Client final : public std::enable_shared_from_this<Client> {
     const std::string phone = *wanted_phone_;
     const store::Credentials creds = *creds_;
     // PBKDF2 with 131,072 rounds: done off the I/O thread.
-    auto made = co_await eng_.on_db([phone, creds]() -> Result<std::pair<LinkCode, Node>> {
+    auto made_job = [phone, creds]() -> Result<std::pair<LinkCode, Node>> {
       LinkCode lc = new_link_code(phone);
       WA_TRY(auto hello, link_code_hello(lc, creds));
       return std::pair{std::move(lc), std::move(hello)};
-    });
+    };
+    auto made = *co_await eng_.on_db(std::move(made_job));
     if (gen != gen_) co_return;
     if (!made) {
       emit(EventKind::error, "pairing code: " + made.error().context());
@@ -644,7 +654,8 @@ class Client final : public std::enable_shared_from_this<Client> {
     const LinkCode lc = *link_code_;
     const store::Credentials creds = *creds_;
     const Node h = hello;
-    auto fin = co_await eng_.on_db([lc, creds, h] { return link_code_finish(lc, h, creds); });
+    auto fin_job = [lc, creds, h] { return link_code_finish(lc, h, creds); };
+    auto fin = *co_await eng_.on_db(std::move(fin_job));
     if (gen != gen_) co_return;
     if (!fin) {
       emit(EventKind::error, "pairing code: " + fin.error().context());
@@ -678,7 +689,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     updated.account = r->account;
     // Persist before answering: a crash after the answer must not lose the pairing.
     const Bytes primary = r->primary_identity;
-    auto st = co_await eng_.on_db([this, updated, primary]() -> Status {
+    auto st_job = [this, updated, primary]() -> Status {
       return eng_.store.transaction([&]() -> Status {
         WA_TRY(auto jid, Jid::parse(updated.jid));
         Bytes key{crypto::kDjbType};
@@ -686,7 +697,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         WA_TRY_STATUS(eng_.store.put(updated.device_id, store::Table::identity, jid.user() + ".0", key));
         return eng_.store.save_credentials(updated);
       });
-    });
+    };
+    auto st = *co_await eng_.on_db(std::move(st_job));
     if (!st) {
       emit(EventKind::error, "saving the pairing failed: " + st.error().context());
       end_session(End::lost, "store failure while pairing");
@@ -719,7 +731,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> save_creds() {
     auto self = shared_from_this();
     const store::Credentials c = *creds_;
-    auto st = co_await eng_.on_db([this, c] { return eng_.store.save_credentials(c); });
+    auto st_job = [this, c] { return eng_.store.save_credentials(c); };
+    auto st = *co_await eng_.on_db(std::move(st_job));
     if (!st) emit(EventKind::error, "saving credentials failed: " + st.error().context());
   }
 
@@ -749,7 +762,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     uploading_ = true;
     // Keys are generated and stored before they are offered: the server may hand one out at once.
     const store::Credentials c = *creds_;
-    auto batch = co_await eng_.on_db([this, c, n]() -> Result<PreKeyBatch> {
+    auto batch_job = [this, c, n]() -> Result<PreKeyBatch> {
       PreKeyBatch b = make_prekeys(c, c.next_prekey_id, n);
       store::Credentials next = c;
       next.next_prekey_id = (b.last_id % 0xffffff) + 1;
@@ -758,7 +771,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         return eng_.store.save_credentials(next);
       }));
       return b;
-    });
+    };
+    auto batch = *co_await eng_.on_db(std::move(batch_job));
     if (!batch) {
       uploading_ = false;
       emit(EventKind::error, "prekey generation: " + batch.error().context());
@@ -783,11 +797,12 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   net::awaitable<void> rotate_signed(std::uint64_t gen) {
     store::Credentials next = *creds_;
-    auto st = co_await eng_.on_db([this, &next]() -> Status {
+    auto st_job = [this, &next]() -> Status {
       const Bytes rec = rotate_signed_prekey(next, unix_now());
       // The old signed prekey stays: messages built on it may still be in flight.
       return eng_.store.put(next.device_id, store::Table::signed_prekey, std::to_string(next.signed_prekey_id), rec);
-    });
+    };
+    auto st = *co_await eng_.on_db(std::move(st_job));
     if (!st || gen != gen_) co_return;
     Node req = iq_node("encrypt", "set", NodeList{rotate_node(next)});
     auto r = co_await iq(std::move(req), cfg_.iq_timeout);

@@ -188,6 +188,14 @@ void Connection::stream_error(std::string_view code) {
   link_.close();
 }
 
+void Connection::stream_conflict(std::string_view type, std::string_view code) {
+  Node n{"stream:error", {}, NodeList{Node{"conflict", {{"type", std::string(type)}}, {}}}};
+  if (!code.empty()) n.set_attr("code", std::string(code));
+  send_node(n);
+  phase_ = Phase::closed;
+  link_.close();
+}
+
 void Connection::send_pair_device() {
   if (phase_ != Phase::registration) return;
   NodeList refs;
@@ -398,10 +406,20 @@ void Connection::on_iq(const Node& iq) {
   if (*type == "result" || *type == "error") return on_iq_result(iq);
   if (*type != "get" && *type != "set") return iq_error(iq, 400, "bad-request");
   if (phase_ == Phase::registration && iq.attr_string("xmlns") == "md") return on_link_code_iq(iq);
-  if (phase_ != Phase::logged_in) return reject("iq " + std::string(*type) + " before login");
   const auto xmlns = iq.attr_string("xmlns").value_or("");
   const Node* first = iq.children().empty() ? nullptr : &iq.children()[0];
+  // Keepalive pings are answered in any phase after the handshake, as the real server does.
   if (xmlns == "w:p" && first != nullptr && first->tag == "ping") return iq_result(iq);
+  if (phase_ != Phase::logged_in) return reject("iq " + std::string(*type) + " before login");
+  if (auto& fails = account_->companions.at(device_).failing_iqs; !fails.empty()) {
+    auto it = std::find_if(fails.begin(), fails.end(), [&](const auto& f) { return f.first == xmlns; });
+    if (it != fails.end()) {
+      const int code = it->second;
+      fails.erase(it);
+      net_.log(name(), "fault: iq " + std::string(xmlns) + " answered with error " + std::to_string(code));
+      return iq_error(iq, code, "wasim-fault");
+    }
+  }
   if (xmlns == "encrypt" && *type == "get" && first != nullptr && first->tag == "count") {
     const auto& c = account_->companions.at(device_);
     return iq_result(iq, NodeList{Node{"count", {{"value", std::to_string(c.prekeys.size())}}, {}}});

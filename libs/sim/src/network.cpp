@@ -142,6 +142,52 @@ Status Network::logout(std::string_view phone, std::uint16_t device) {
   return ok();
 }
 
+Status Network::fault(std::string_view phone, std::uint16_t device, std::string_view kind, std::string_view arg,
+                      int code, std::size_t count) {
+  Account* a = account(phone);
+  if (a == nullptr) return bad("no such account");
+  auto it = a->companions.find(device);
+  if (it == a->companions.end()) return bad("no such device");
+  const auto conns = connections_of(phone, device);
+  const std::string who = std::string(phone) + ":" + std::to_string(device);
+  log("control", "fault " + std::string(kind) + " on " + who + " (" + std::to_string(conns.size()) + " connections)");
+  if (kind == "drop") {
+    for (Connection* c : conns) c->drop();
+  } else if (kind == "stall") {
+    for (Connection* c : conns) c->stall();
+  } else if (kind == "stream-error") {
+    const std::string c = code == 0 ? std::string(arg) : std::to_string(code);
+    if (c == "401") return logout(phone, device);
+    for (Connection* conn : conns) {
+      if (c == "conflict") {
+        conn->stream_conflict("replaced");
+      } else {
+        conn->stream_error(c);
+      }
+    }
+  } else if (kind == "prekeys-low") {
+    auto& keys = it->second.prekeys;
+    if (keys.size() > count) keys.resize(count);
+    for (Connection* c : conns) {
+      c->send_node(wire::Node{"notification",
+                              {{"from", Jid::server_jid()}, {"type", "encrypt"}, {"id", next_id("n")}, {"t", std::to_string(now())}},
+                              wire::NodeList{wire::Node{"count", {{"value", std::to_string(keys.size())}}, {}}}});
+    }
+  } else if (kind == "fail-iq") {
+    if (arg.empty() || code < 400 || code > 599) return bad("fail-iq needs an xmlns and a code 400..599");
+    for (std::size_t i = 0; i < std::max<std::size_t>(count, 1); ++i) it->second.failing_iqs.emplace_back(std::string(arg), code);
+  } else {
+    return bad("unknown fault kind " + std::string(kind));
+  }
+  return ok();
+}
+
+void Network::drop_all() {
+  const auto all = connections_;
+  for (Connection* c : all) c->drop();
+  log("control", "all connections dropped (" + std::to_string(all.size()) + ")");
+}
+
 void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
   auto it = to.companions.find(device);
   if (it == to.companions.end()) return;

@@ -54,7 +54,7 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
   }
 
   void write(Bytes data) override {
-    if (closed_) return;
+    if (closed_ || stalled_) return;
     queue_.push_back(std::move(data));
     if (!writing_) write_next();
   }
@@ -63,6 +63,11 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
     close_requested_ = true;
     if (!writing_) do_close();
   }
+  void drop() override {
+    stalled_ = true;  // nothing more in or out; the socket closes on the next turn of the loop
+    net::post(ws_.get_executor(), [self = shared_from_this()] { self->finish(); });
+  }
+  void stall() override { stalled_ = true; }
   void after(std::chrono::milliseconds d, std::function<void()> fn) override {
     auto t = std::make_shared<net::steady_timer>(ws_.get_executor(), d);
     t->async_wait([weak = weak_from_this(), t, fn = std::move(fn)](beast::error_code ec) {
@@ -76,7 +81,7 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
     ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->finish();
       const auto data = self->buf_.cdata();
-      self->conn_->on_message(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+      if (!self->stalled_) self->conn_->on_message(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
       self->buf_.consume(self->buf_.size());
       if (!self->closed_) self->read();
     });
@@ -111,6 +116,7 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
   bool writing_ = false;
   bool close_requested_ = false;
   bool closed_ = false;
+  bool stalled_ = false;  // fault: reads are discarded, writes dropped, the socket stays open
 };
 
 json account_json(const Account& a) {
@@ -121,6 +127,8 @@ json account_json(const Account& a) {
                        {"jid", a.phone + ":" + std::to_string(dev) + "@s.whatsapp.net"},
                        {"platform", c.platform},
                        {"prekeys", c.prekeys.size()},
+                       {"identity", to_hex(c.identity)},
+                       {"signed_prekey_id", c.signed_prekey.id},
                        {"paired_at", c.paired_at}});
   }
   return {{"phone", a.phone},
@@ -233,6 +241,14 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (it == a->companions.end()) return error(http::status::not_found, "NO_DEVICE", "no device " + seg[3]);
       return {http::status::ok, {{"received", json(std::vector<std::string>(it->second.received.begin(), it->second.received.end()))}}};
     }
+    if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "fault" && m == http::verb::post) {
+      const int code = body.contains("code") && body["code"].is_number_integer() ? body["code"].get<int>() : 0;
+      const std::size_t count = body.contains("count") && body["count"].is_number_unsigned() ? body["count"].get<std::size_t>() : 0;
+      auto st = net.fault(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)), str("kind"),
+                          str("arg"), code, count);
+      if (!st) return error(http::status::bad_request, "FAULT_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
     if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "logout" && m == http::verb::post) {
       auto st = net.logout(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)));
       if (!st) return error(http::status::not_found, "NO_DEVICE", st.error().context());
@@ -283,6 +299,12 @@ struct Server::Impl {
       if (ec) return;
       auto req = parser->release();
       if (websocket::is_upgrade(req)) {
+        if (std::chrono::steady_clock::now() < down_until) {
+          // A restarting server: the connection is refused.
+          beast::error_code ignored;
+          beast::get_lowest_layer(*st).socket().close(ignored);
+          return;
+        }
         if (req.target() != "/ws/chat" || req[http::field::origin].empty()) {
           net.log("ws", "upgrade refused: target " + std::string(req.target()) + ", Origin \"" +
                             std::string(req[http::field::origin]) + "\"");
@@ -293,6 +315,15 @@ struct Server::Impl {
         auto ws = std::make_shared<WsSession<Stream>>(net, websocket::stream<Stream>(std::move(*st)), ++ids);
         ws->start(std::move(req));
         return;
+      }
+      if (req.method() == http::verb::post && req.target() == "/restart") {
+        // A simulated server restart: every connection drops and none is accepted for down_ms.
+        auto body = nlohmann::json::parse(req.body(), nullptr, false);
+        const long long down = body.is_object() && body.contains("down_ms") && body["down_ms"].is_number_integer()
+                                    ? body["down_ms"].get<long long>() : 1000;
+        down_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(down, 0LL, 600000LL));
+        net.drop_all();
+        return respond(st, buf, req, http::status::ok, json{{"ok", true}, {"down_ms", down}});
       }
       if (req.method() == http::verb::get && req.target() == "/tls-cert") {
         return respond(st, buf, req, http::status::ok, json{{"pem", tls.cert_pem}});
@@ -327,6 +358,7 @@ struct Server::Impl {
   net::io_context ioc{1};
   tcp::acceptor acceptor;
   std::uint64_t ids = 0;
+  std::chrono::steady_clock::time_point down_until{};
 };
 
 Server::Server(Network& net, ServerConfig cfg) : impl_(std::make_unique<Impl>(net, std::move(cfg))) {}

@@ -28,6 +28,10 @@ class Link {
   virtual void close() = 0;
   /// Runs fn after d on the same thread, unless the connection is gone by then.
   virtual void after(std::chrono::milliseconds d, std::function<void()> fn) = 0;
+  /// Fault: closes the socket at once, without a websocket close.
+  virtual void drop() = 0;
+  /// Fault: stays open but goes silent: what arrives is discarded and nothing more is written.
+  virtual void stall() = 0;
 };
 
 class Connection final {
@@ -43,6 +47,11 @@ class Connection final {
   void send_node(const wire::Node& node);
   /// Sends <stream:error code=...> and closes.
   void stream_error(std::string_view code);
+  /// Sends <stream:error><conflict type=.../></stream:error> (replaced, device_removed) and closes.
+  void stream_conflict(std::string_view type, std::string_view code = {});
+  /// Faults (docs/wasim.md): see Link::drop and Link::stall.
+  void drop() { phase_ = Phase::closed; link_.drop(); }
+  void stall() { phase_ = Phase::closed; link_.stall(); }
 
   std::string name() const;
   bool logged_in() const noexcept { return phase_ == Phase::logged_in; }

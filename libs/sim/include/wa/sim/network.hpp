@@ -57,6 +57,8 @@ struct Companion {
   /// What was routed to it (newest last, at most 1000): "tag id from [type]" — the content is end-to-end
   /// encrypted, so this is what the server can show.
   std::deque<std::string> received;
+  /// Fault: the next iqs with this xmlns are answered with this error code (one entry per iq).
+  std::deque<std::pair<std::string, int>> failing_iqs;
 };
 
 /// A message a simulated phone received and decrypted.
@@ -150,6 +152,14 @@ class Network final {
   Companion& add_companion(Account& account, Companion c);
   /// Logs the companion out: closes its connections with a 401 stream error, forgets the device.
   [[nodiscard]] Status logout(std::string_view phone, std::uint16_t device);
+
+  /// A fault on the device's connections, on command (docs/wasim.md "Faults"). kind: drop, stall,
+  /// stream-error (code 515, 503, 401, conflict), prekeys-low (keep `count` prekeys and notify),
+  /// fail-iq (the next `count` iqs with xmlns `arg` get error `code`).
+  [[nodiscard]] Status fault(std::string_view phone, std::uint16_t device, std::string_view kind,
+                             std::string_view arg, int code, std::size_t count);
+  /// Drops every connection (the socket shell also refuses new ones for a while: a server restart).
+  void drop_all();
 
   /// Delivers a stanza to a companion device: queued until acknowledged, sent now if it is connected.
   void deliver(Account& to, std::uint16_t device, wire::Node stanza);

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+// wa-engine: engine clients driven by commands on stdin, events as JSON lines on stdout.
+//   wa-engine --db PATH [--url ws://127.0.0.1:PORT/ws/chat] [--root HEX] [--tls-ca FILE] [--qr-png]
+//             [--keepalive-ms N] [--keepalive-timeout-ms N] [--backoff-ms N] [--backoff-cap-ms N]
+//             [--threads N] [--all]
+// Commands: start ID | start-range PREFIX N | pair-phone ID PHONE | stop ID | devices | quit
+// Events:   {"device":ID,"event":KIND,"text":...,"lid":...,"code":N,"count":N[,"png":BASE64]}
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "wa/protocol/engine.hpp"
+#include "wa/qr/qr.hpp"
+#include "wa/store_sqlite/sqlite_store.hpp"
+
+namespace {
+
+std::mutex out_mu;
+void print(const nlohmann::json& j) {
+  std::lock_guard lock(out_mu);
+  std::cout << j.dump() << std::endl;
+}
+
+int usage(const std::string& why) {
+  std::cerr << "wa-engine: " << why << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string db;
+  bool qr_png = false;
+  bool all = false;
+  unsigned threads = 1;
+  wa::protocol::ClientConfig cfg;
+  cfg.url = "ws://127.0.0.1:8080/ws/chat";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "wa-engine: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto ms = [&] { return std::chrono::milliseconds(std::stoll(value())); };
+    if (a == "--db") db = value();
+    else if (a == "--url") cfg.url = value();
+    else if (a == "--root") {
+      auto k = wa::from_hex(value());
+      if (!k || k->size() != 32) return usage("--root needs 64 hex digits");
+      std::copy(k->begin(), k->end(), cfg.trusted_root.begin());
+    } else if (a == "--tls-ca") {
+      std::ifstream f(value());
+      std::stringstream ss;
+      ss << f.rdbuf();
+      cfg.extra_ca_pem = ss.str();
+    } else if (a == "--qr-png") qr_png = true;
+    else if (a == "--all") all = true;
+    else if (a == "--threads") threads = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--keepalive-ms") cfg.keepalive_interval = ms();
+    else if (a == "--keepalive-timeout-ms") cfg.keepalive_timeout = ms();
+    else if (a == "--backoff-ms") cfg.backoff_base = ms();
+    else if (a == "--backoff-cap-ms") cfg.backoff_cap = ms();
+    else if (a == "--iq-timeout-ms") cfg.iq_timeout = ms();
+    else return usage("unknown flag " + a);
+  }
+  if (db.empty()) return usage("--db is required");
+  auto store = wa::store_sqlite::SqliteStore::open(db);
+  if (!store) return usage("cannot open " + db + ": " + store.error().context());
+
+  wa::protocol::Engine engine(**store, threads);
+  auto sink = [qr_png](const std::string& device, const wa::protocol::Event& e) {
+    nlohmann::json j{{"device", device}, {"event", wa::protocol::to_string(e.kind)}, {"text", e.text}};
+    if (!e.lid.empty()) j["lid"] = e.lid;
+    if (e.code != 0) j["code"] = e.code;
+    if (e.count != 0) j["count"] = e.count;
+    if (qr_png && e.kind == wa::protocol::EventKind::qr) {
+      if (auto png = wa::qr::render_png(e.text)) j["png"] = wa::to_base64(*png);
+    }
+    print(j);
+  };
+  if (all) {
+    auto ids = (*store)->device_ids();
+    if (!ids) return usage("cannot list devices: " + ids.error().context());
+    for (const auto& id : *ids) engine.start(id, cfg, sink);
+    print({{"event", "started"}, {"count", ids->size()}});
+  }
+  print({{"event", "ready"}});
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd, id;
+    in >> cmd >> id;
+    if (cmd == "start" && !id.empty()) {
+      engine.start(id, cfg, sink);
+    } else if (cmd == "start-range" && !id.empty()) {
+      std::size_t n = 0;
+      in >> n;
+      for (std::size_t k = 0; k < n; ++k) engine.start(id + std::to_string(k), cfg, sink);
+    } else if (cmd == "pair-phone" && !id.empty()) {
+      std::string phone;
+      in >> phone;
+      engine.pair_phone(id, phone);
+    } else if (cmd == "stop" && !id.empty()) {
+      engine.stop(id);
+    } else if (cmd == "devices") {
+      print({{"event", "devices"}, {"count", engine.client_count()}});
+    } else if (cmd == "quit") {
+      break;
+    } else if (!cmd.empty()) {
+      print({{"event", "bad_command"}, {"text", line}});
+    }
+  }
+  engine.shutdown();
+  print({{"event", "bye"}});
+  return 0;
+}
