@@ -29,6 +29,7 @@ export function startEngine(binary, flags) {
     quit: async () => { e.send('quit'); const r = await Promise.race([exited, sleep(10000).then(() => 'hung')]); if (r === 'hung') child.kill('SIGKILL'); return r; },
     kill: async () => { child.kill('SIGKILL'); return exited; },
     exited,
+    pid: child.pid,
   };
   return e;
 }

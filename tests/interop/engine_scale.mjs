@@ -1,0 +1,93 @@
+// Interop (issue 5, test 7): N engine clients (default 200) in one process pair with N wasim phones,
+// all stay connected, and all come back after a wasim restart (every connection dropped, none accepted
+// for 2 s). Prints the engine's resident memory and the times taken; asserts only completion.
+// usage: node engine_scale.mjs --wasim path/to/wasim --engine path/to/wa-engine [--n 200]
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { args, report } from '../oracle/lib.mjs';
+import { startWasim } from './wasim.mjs';
+import { startEngine, engineFlags } from './engine.mjs';
+import { sleep } from './clients.mjs';
+
+const opt = args({ n: '200' });
+const N = Number(opt.n);
+const name = `${N} engine clients pair, stay connected and survive a wasim restart`;
+const failures = [];
+let checks = 0;
+const check = (ok, what) => { checks++; if (!ok) failures.push({ step: what }); };
+const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const wasim = await startWasim(opt.wasim);
+const dir = mkdtempSync(path.join(tmpdir(), 'zapd-engine-scale-'));
+const db = path.join(dir, 'zapd.db');
+const timing = ['--keepalive-ms', '5000', '--keepalive-timeout-ms', '5000', '--backoff-ms', '200', '--backoff-cap-ms', '3000', '--iq-timeout-ms', '20000'];
+const phoneOf = (i) => String(15551000000 + i);
+let engine;
+try {
+  for (let i = 0; i < N; i++) {
+    const r = await wasim.call('POST', '/accounts', { phone: phoneOf(i), name: `s${i}` });
+    if (r.status !== 201) throw new Error(`account ${i}: ${JSON.stringify(r.body)}`);
+  }
+  engine = startEngine(opt.engine, engineFlags(opt, wasim, db, timing));
+  await engine.wait('ready', (e) => e.event === 'ready');
+  const rss0 = rss(engine.pid);
+  const t0 = Date.now();
+  const scanned = new Set();
+  engine.send(`start-range d ${N}`);
+  // Scan every QR as it appears (the first one of each device).
+  const scanner = (async () => {
+    let seen = 0;
+    while (scanned.size < N && Date.now() - t0 < 120000) {
+      for (; seen < engine.events.length; seen++) {
+        const e = engine.events[seen];
+        if (e.event === 'qr' && !scanned.has(e.device)) {
+          scanned.add(e.device);
+          const i = Number(e.device.slice(1));
+          wasim.call('POST', `/accounts/${phoneOf(i)}/scan`, { qr: e.text }).then((r) => {
+            if (r.status !== 200) failures.push({ step: `scan ${e.device}`, body: r.body });
+          });
+        }
+      }
+      await sleep(20);
+    }
+  })();
+  const connectedSet = (from) => new Set(engine.events.slice(from).filter((e) => e.event === 'connected').map((e) => e.device));
+  const end1 = Date.now() + 120000;
+  while (connectedSet(0).size < N && Date.now() < end1) await sleep(100);
+  await scanner;
+  const tPaired = Date.now() - t0;
+  check(connectedSet(0).size === N, `all ${N} paired and connected (${connectedSet(0).size})`);
+  const end2 = Date.now() + 60000;
+  while (engine.events.filter((e) => e.event === 'prekeys_uploaded').length < N && Date.now() < end2) await sleep(100);
+  check(engine.events.filter((e) => e.event === 'prekeys_uploaded').length === N, 'every device uploaded its prekeys');
+  await sleep(1000);
+  const rssN = rss(engine.pid);
+  const health = (await wasim.call('GET', '/health')).body;
+  check(health.connections === N, `wasim sees ${N} connections (${health.connections})`);
+
+  // Restart: every connection drops; none is accepted for 2 s; all come back.
+  const mark = engine.events.length;
+  const tr = Date.now();
+  await wasim.call('POST', '/restart', { down_ms: 2000 });
+  const end3 = Date.now() + 90000;
+  while (connectedSet(mark).size < N && Date.now() < end3) await sleep(100);
+  const tBack = Date.now() - tr;
+  check(connectedSet(mark).size === N, `all ${N} reconnected after the restart (${connectedSet(mark).size})`);
+  await sleep(500);
+  const health2 = (await wasim.call('GET', '/health')).body;
+  check(health2.connections === N, `wasim sees ${N} connections again (${health2.connections})`);
+  check(!engine.events.slice(mark).some((e) => e.event === 'qr' || e.event === 'logged_out'), 'no re-pairing after the restart');
+  const errors = engine.events.filter((e) => e.event === 'error');
+  check(errors.length === 0, `no engine errors (${JSON.stringify(errors.slice(0, 3))})`);
+  console.log(`engine_scale: N=${N} paired+connected in ${tPaired} ms; back after restart (2 s down) in ${tBack} ms; ` +
+    `engine RSS ${rss0.toFixed(1)} MB idle -> ${rssN.toFixed(1)} MB with ${N} connected ` +
+    `(${(((rssN - rss0) * 1024) / N).toFixed(1)} KB per device)`);
+  const q = await engine.quit();
+  check(q.code === 0, `engine exits cleanly (${JSON.stringify(q)})`);
+} catch (e) {
+  failures.push({ step: 'exception', err: String(e && e.stack || e) });
+  if (engine) await engine.kill();
+}
+wasim.stop();
+report(name, failures, checks);
+process.exit(0);
