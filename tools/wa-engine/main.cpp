@@ -2,7 +2,8 @@
 // wa-engine: engine clients driven by commands on stdin, events as JSON lines on stdout.
 //   wa-engine --db PATH [--url ws://127.0.0.1:PORT/ws/chat] [--root HEX] [--tls-ca FILE] [--qr-png]
 //             [--keepalive-ms N] [--keepalive-timeout-ms N] [--backoff-ms N] [--backoff-cap-ms N]
-//             [--threads N] [--all]
+//             [--threads N] [--all] [--iq-timeout-ms N] [--qr-first-ms N] [--qr-next-ms N]
+//             [--signed-prekey-lifetime-s N]
 // Commands: start ID | start-range PREFIX N | pair-phone ID PHONE | stop ID | devices | quit
 // Events:   {"device":ID,"event":KIND,"text":...,"lid":...,"code":N,"count":N[,"png":BASE64]}
 #include <nlohmann/json.hpp>
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
     else if (a == "--backoff-ms") cfg.backoff_base = ms();
     else if (a == "--backoff-cap-ms") cfg.backoff_cap = ms();
     else if (a == "--iq-timeout-ms") cfg.iq_timeout = ms();
+    else if (a == "--qr-first-ms") cfg.qr_first = ms();
+    else if (a == "--qr-next-ms") cfg.qr_next = ms();
+    else if (a == "--signed-prekey-lifetime-s") cfg.signed_prekey_lifetime = std::chrono::seconds(std::stoll(value()));
     else return usage("unknown flag " + a);
   }
   if (db.empty()) return usage("--db is required");

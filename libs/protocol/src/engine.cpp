@@ -749,7 +749,9 @@ class Client final : public std::enable_shared_from_this<Client> {
       emit(EventKind::error, "prekey count: " + count.error().context());
     }
     if (gen != gen_) co_return;
-    if (unix_now() - creds_->signed_prekey_created > kSignedPreKeyLifetime) co_await rotate_signed(gen);
+    if (unix_now() - creds_->signed_prekey_created >= static_cast<std::uint64_t>(cfg_.signed_prekey_lifetime.count())) {
+      co_await rotate_signed(gen);
+    }
     if (gen != gen_) co_return;
     Node active_req = iq_node("passive", "set", NodeList{leaf("active")});
     auto active = co_await iq(std::move(active_req), cfg_.iq_timeout);

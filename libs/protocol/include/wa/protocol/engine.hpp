@@ -33,6 +33,7 @@ struct ClientConfig {
   std::chrono::milliseconds backoff_cap{60000};
   std::chrono::milliseconds qr_first{60000};            ///< how long the first QR ref is shown
   std::chrono::milliseconds qr_next{20000};             ///< each later one
+  std::chrono::seconds signed_prekey_lifetime{kSignedPreKeyLifetime};  ///< rotated at login when older
 };
 
 enum class EventKind {
