@@ -5,6 +5,8 @@
 //             [--threads N] [--all] [--iq-timeout-ms N] [--qr-first-ms N] [--qr-next-ms N]
 //             [--signed-prekey-lifetime-s N]
 // Commands: start ID | start-range PREFIX N | pair-phone ID PHONE | stop ID | devices | quit
+//           send ID TO MSGID BASE64TEXT | receipt ID CHAT FROM TYPE ID1,ID2,... | inbox-done ID KEY
+// Message events are marked taken (Engine::inbox_done) once printed, unless --keep-inbox.
 // Events:   {"device":ID,"event":KIND,"text":...,"lid":...,"code":N,"count":N[,"png":BASE64]}
 #include <nlohmann/json.hpp>
 
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   std::string db;
   bool qr_png = false;
   bool all = false;
+  bool keep_inbox = false;
   unsigned threads = 1;
   wa::protocol::ClientConfig cfg;
   cfg.url = "ws://127.0.0.1:8080/ws/chat";
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
       cfg.extra_ca_pem = ss.str();
     } else if (a == "--qr-png") qr_png = true;
     else if (a == "--all") all = true;
+    else if (a == "--keep-inbox") keep_inbox = true;
     else if (a == "--threads") threads = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--keepalive-ms") cfg.keepalive_interval = ms();
     else if (a == "--keepalive-timeout-ms") cfg.keepalive_timeout = ms();
@@ -78,15 +82,29 @@ int main(int argc, char** argv) {
   if (!store) return usage("cannot open " + db + ": " + store.error().context());
 
   wa::protocol::Engine engine(**store, threads);
-  auto sink = [qr_png](const std::string& device, const wa::protocol::Event& e) {
+  auto sink = [qr_png, keep_inbox, &engine](const std::string& device, const wa::protocol::Event& e) {
     nlohmann::json j{{"device", device}, {"event", wa::protocol::to_string(e.kind)}, {"text", e.text}};
     if (!e.lid.empty()) j["lid"] = e.lid;
     if (e.code != 0) j["code"] = e.code;
     if (e.count != 0) j["count"] = e.count;
+    if (!e.id.empty()) j["id"] = e.id;
+    if (e.ids.size() > 1) j["ids"] = e.ids;
+    if (!e.from.empty()) j["from"] = e.from;
+    if (!e.chat.empty()) j["chat"] = e.chat;
+    if (!e.type.empty()) j["type"] = e.type;
+    if (!e.push_name.empty()) j["push_name"] = e.push_name;
+    if (e.timestamp != 0) j["timestamp"] = e.timestamp;
+    if (e.from_me) j["from_me"] = true;
+    if (!e.inbox_key.empty()) j["inbox_key"] = e.inbox_key;
+    if (e.kind == wa::protocol::EventKind::message) {
+      // The text as base64 too, so that tests compare bytes exactly.
+      j["text_b64"] = wa::to_base64(wa::as_bytes(e.text));
+    }
     if (qr_png && e.kind == wa::protocol::EventKind::qr) {
       if (auto png = wa::qr::render_png(e.text)) j["png"] = wa::to_base64(*png);
     }
     print(j);
+    if (e.kind == wa::protocol::EventKind::message && !keep_inbox) engine.inbox_done(device, e.inbox_key);
   };
   if (all) {
     auto ids = (*store)->device_ids();
@@ -110,6 +128,30 @@ int main(int argc, char** argv) {
       std::string phone;
       in >> phone;
       engine.pair_phone(id, phone);
+    } else if (cmd == "send" && !id.empty()) {
+      std::string to, msg_id, b64;
+      in >> to >> msg_id >> b64;
+      auto text = wa::from_base64(b64);
+      if (!text) {
+        print({{"event", "bad_command"}, {"text", "send: text is not base64"}});
+        continue;
+      }
+      engine.send_text(id, to, std::string(wa::as_chars(*text)), msg_id);
+    } else if (cmd == "receipt" && !id.empty()) {
+      std::string chat, from, type, list;
+      in >> chat >> from >> type >> list;
+      std::vector<std::string> ids;
+      for (std::size_t at = 0; at <= list.size();) {
+        const auto comma = list.find(',', at);
+        ids.push_back(list.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+      engine.send_receipt(id, chat, from, ids, type);
+    } else if (cmd == "inbox-done" && !id.empty()) {
+      std::string key;
+      in >> key;
+      engine.inbox_done(id, key);
     } else if (cmd == "stop" && !id.empty()) {
       engine.stop(id);
     } else if (cmd == "devices") {

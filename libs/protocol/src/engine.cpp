@@ -22,7 +22,10 @@
 #include "wa/core/errc.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "signal_store.hpp"
 #include "wa/noise/handshake.hpp"
+#include "wa/protocol/message.hpp"
+#include "wa/signal/protocol.hpp"
 #include "wa/wire/codec.hpp"
 #include "wa/wire/frame.hpp"
 
@@ -47,6 +50,10 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::prekeys_uploaded: return "prekeys_uploaded";
     case EventKind::signed_prekey_rotated: return "signed_prekey_rotated";
     case EventKind::error: return "error";
+    case EventKind::message: return "message";
+    case EventKind::sent: return "sent";
+    case EventKind::send_failed: return "send_failed";
+    case EventKind::receipt: return "receipt";
   }
   return "unknown";
 }
@@ -163,6 +170,63 @@ std::uint64_t unix_now() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
+// Inbox records: the fields of a message event, length-prefixed.
+void put_field(Bytes& b, std::string_view v) {
+  const auto n = static_cast<std::uint32_t>(v.size());
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
+  append(b, as_bytes(v));
+}
+Bytes encode_inbound(const Event& e) {
+  Bytes b;
+  for (std::string_view v : {std::string_view(e.id), std::string_view(e.from), std::string_view(e.chat), std::string_view(e.type),
+                             std::string_view(e.text), std::string_view(e.push_name)}) {
+    put_field(b, v);
+  }
+  put_field(b, std::to_string(e.timestamp));
+  put_field(b, e.from_me ? "1" : "0");
+  return b;
+}
+Result<Event> decode_inbound(ByteView b) {
+  std::vector<std::string> f;
+  std::size_t at = 0;
+  while (at < b.size()) {
+    if (b.size() - at < 4) return fail(store::errc::corrupt, "inbox record truncated");
+    const std::size_t n = (std::size_t{b[at]} << 24) | (std::size_t{b[at + 1]} << 16) | (std::size_t{b[at + 2]} << 8) | b[at + 3];
+    at += 4;
+    if (b.size() - at < n) return fail(store::errc::corrupt, "inbox record truncated");
+    f.emplace_back(as_chars(b.subspan(at, n)));
+    at += n;
+  }
+  if (f.size() != 8) return fail(store::errc::corrupt, "inbox record has " + std::to_string(f.size()) + " fields");
+  Event e;
+  e.kind = EventKind::message;
+  e.id = f[0];
+  e.from = f[1];
+  e.chat = f[2];
+  e.type = f[3];
+  e.text = f[4];
+  e.push_name = f[5];
+  e.timestamp = std::strtoull(f[6].c_str(), nullptr, 10);
+  e.from_me = f[7] == "1";
+  return e;
+}
+
+signal::Address address_of(const Jid& j) { return signal::Address{j.user(), j.device()}; }
+
+struct OutText {
+  std::string to, text, id;
+};
+
+// What decrypting one <message> did, computed on the database executor.
+struct DecryptOutcome {
+  Event ev;
+  bool stored = false;      // a new message was persisted (inbox + seen hashes + Signal state)
+  bool duplicate = false;   // every ciphertext was seen before
+  bool protocol = false;    // a protocol message (key share, ...): persisted state only
+  std::optional<Error> decrypt_error;  // Signal could not decrypt: nothing changed, ask for a retry
+  std::optional<Error> store_error;    // the store failed: nothing changed, do not ack
+};
+
 // Why a session ended, and what the run loop does next.
 enum class End { lost, restart, logged_out, replaced, qr_exhausted, stopped };
 
@@ -247,6 +311,37 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   bool done() const { return done_; }
 
+  void send_text(OutText m) {
+    net::post(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
+      self->sendq_.push_back(std::move(m));
+      if (self->logged_in_) net::co_spawn(self->strand_, self->send_loop(self->gen_), net::detached);
+    });
+  }
+
+  void send_receipt(std::string chat, std::string from, std::vector<std::string> ids, std::string type) {
+    net::post(strand_, [self = shared_from_this(), chat = std::move(chat), from = std::move(from), ids = std::move(ids),
+                        type = std::move(type)] {
+      auto to = Jid::parse(chat);
+      if (!to || ids.empty() || !self->logged_in_) return;
+      Node r{"receipt", {{"id", ids[0]}, {"to", to->to_user()}, {"type", type}, {"t", std::to_string(unix_now())}}, {}};
+      if (auto p = Jid::parse(from); p && p->user() != to->user()) r.set_attr("participant", *p);
+      if (ids.size() > 1) {
+        NodeList items;
+        for (std::size_t i = 1; i < ids.size(); ++i) items.push_back(Node{"item", {{"id", ids[i]}}, {}});
+        r.content = NodeList{Node{"list", {}, std::move(items)}};
+      }
+      self->send(r);
+    });
+  }
+
+  void inbox_done(std::string key) {
+    net::post(eng_.db, [self = shared_from_this(), key = std::move(key)] {
+      if (auto st = self->eng_.store.remove(self->id_, store::Table::inbox, key); !st) {
+        net::post(self->strand_, [self, e = st.error().context()] { self->emit(EventKind::error, "inbox_done: " + e); });
+      }
+    });
+  }
+
  private:
   // ---------------------------------------------------------------------------------------------
   // Run loop: sessions separated by backoff.
@@ -319,6 +414,32 @@ class Client final : public std::enable_shared_from_this<Client> {
         co_return End::lost;
       }
       creds_ = std::move(*loaded);
+    }
+    if (!inbox_replayed_) {
+      // Messages persisted but not yet taken by the consumer (a crash between the two): emitted again.
+      inbox_replayed_ = true;
+      const std::string id = id_;
+      auto pending_job = [this, id]() -> Result<std::vector<std::pair<std::string, Bytes>>> {
+        std::vector<std::pair<std::string, Bytes>> out;
+        WA_TRY(auto keys, eng_.store.keys(id, store::Table::inbox, ""));
+        for (auto& k : keys) {
+          WA_TRY(auto v, eng_.store.get(id, store::Table::inbox, k));
+          if (v) out.emplace_back(k, std::move(*v));
+        }
+        return out;
+      };
+      auto pending = *co_await eng_.on_db(std::move(pending_job));
+      if (pending) {
+        for (auto& [k, v] : *pending) {
+          auto ev = decode_inbound(v);
+          if (!ev) {
+            emit(EventKind::error, "inbox record " + k + ": " + ev.error().context());
+            continue;
+          }
+          ev->inbox_key = k;
+          emit(std::move(*ev));
+        }
+      }
     }
     auto url = parse_url(cfg_.url);
     if (!url) {
@@ -543,6 +664,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (n.tag == "stream:error") co_return on_stream_error(n);
     if (n.tag == "xmlstreamend") co_return end_session(End::lost, "server closed the stream");
     if (n.tag == "notification") co_return co_await on_notification(n, gen);
+    if (n.tag == "message" && logged_in_) co_return co_await on_message(n, gen);
+    if (n.tag == "receipt" && logged_in_) co_return on_receipt(n);
+    if (n.tag == "ack") co_return on_ack(n);
     // <message>, <receipt>, <call> and the rest are handled by later parts of the engine. They are not
     // acknowledged here, so the server keeps them queued and nothing is lost.
   }
@@ -600,6 +724,9 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     send(ack);
+    if (type == "devices") {
+      if (const Jid* from = n.attr_jid("from")) device_cache_.erase(from->user());
+    }
     if (type == "encrypt" && logged_in_) {
       if (const Node* c = n.child("count")) {
         const int left = std::atoi(std::string(c->attr_string("value").value_or("0")).c_str());
@@ -713,6 +840,311 @@ class Client final : public std::enable_shared_from_this<Client> {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Receiving: decrypt, persist (Signal state + inbox + ciphertext hash in one transaction), then
+  // emit, receipt and ack. A store failure leaves the message unacknowledged for redelivery.
+  net::awaitable<void> on_message(const Node& n, std::uint64_t gen) {
+    const Jid* from = n.attr_jid("from");
+    const std::string id(n.attr_string("id").value_or(""));
+    if (from == nullptr || id.empty()) co_return;
+    // Groups, broadcasts and newsletters are not handled yet: left queued on the server, not lost.
+    if (from->server() != Server::user) co_return;
+    auto me = Jid::parse(creds_->jid);
+    if (!me) co_return;
+    std::vector<std::tuple<signal::MessageType, Bytes, bool>> encs;  // type, ciphertext, padded
+    for (const Node& c : n.children()) {
+      if (c.tag != "enc") continue;
+      const auto t = c.attr_string("type").value_or("");
+      const auto d = c.data();
+      if (!d || (t != "msg" && t != "pkmsg")) continue;
+      encs.emplace_back(t == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg, Bytes(d->begin(), d->end()),
+                        c.attr_string("v") != "3");
+    }
+    const std::string category(n.attr_string("category").value_or(""));
+    Node ack{"ack", {{"id", id}, {"to", *from}, {"class", "message"}}, {}};
+    if (encs.empty()) {
+      send(ack);
+      co_return;
+    }
+    Event ev;
+    ev.kind = EventKind::message;
+    ev.id = id;
+    ev.from = from->to_string();
+    ev.chat = from->to_user().to_string();
+    ev.push_name = std::string(n.attr_string("notify").value_or(""));
+    ev.timestamp = std::strtoull(std::string(n.attr_string("t").value_or("0")).c_str(), nullptr, 10);
+    ev.from_me = from->user() == me->user();
+    if (const Jid* recipient = n.attr_jid("recipient"); recipient != nullptr && ev.from_me) ev.chat = recipient->to_user().to_string();
+    const store::Credentials creds = *creds_;
+    const signal::Address sender = address_of(*from);
+    auto job = [this, creds, sender, encs, ev]() -> DecryptOutcome {
+      DecryptOutcome out;
+      out.ev = ev;
+      bool fresh = false;
+      auto st = eng_.store.transaction([&]() -> Status {
+        detail::DeviceSignalStore ss(eng_.store, creds);
+        signal::SignalProtocol sp(ss);
+        for (const auto& [type, data, padded] : encs) {
+          const std::string hash = to_hex(crypto::sha256(data));
+          WA_TRY(auto seen, eng_.store.get(creds.device_id, store::Table::seen_ciphertext, hash));
+          if (seen) continue;  // decrypted before (a redelivery): never again
+          auto plain = sp.decrypt(sender, type, data);
+          if (ss.failed()) return fail(*ss.failed());
+          if (!plain) {
+            out.decrypt_error = plain.error();
+            return plain.error();
+          }
+          const auto body = padded ? unpad(*plain) : std::optional<ByteView>(*plain);
+          const Inbound in = parse_message(body ? *body : ByteView(*plain));
+          WA_TRY_STATUS(eng_.store.put(creds.device_id, store::Table::seen_ciphertext, hash, as_bytes(out.ev.id)));
+          fresh = true;
+          if (in.protocol) {
+            out.protocol = true;
+            continue;
+          }
+          out.ev.type = in.kind;
+          out.ev.text = in.text;
+          if (in.device_sent) {
+            out.ev.from_me = true;
+            if (!in.destination.empty()) out.ev.chat = in.destination;
+          }
+        }
+        if (fresh && !out.protocol) {
+          char ts[24];
+          std::snprintf(ts, sizeof ts, "%020llu", static_cast<unsigned long long>(out.ev.timestamp));
+          out.ev.inbox_key = std::string(ts) + "-" + out.ev.id;
+          WA_TRY_STATUS(eng_.store.put(creds.device_id, store::Table::inbox, out.ev.inbox_key, encode_inbound(out.ev)));
+        }
+        return ok();
+      });
+      if (!st && !out.decrypt_error) out.store_error = st.error();
+      out.stored = st.has_value() && fresh && !out.protocol;
+      out.duplicate = st.has_value() && !fresh;
+      return out;
+    };
+    auto outcome = *co_await eng_.on_db(std::move(job));
+    if (gen != gen_) co_return;
+    if (outcome.store_error) {
+      // Not acknowledged: the server redelivers it on the next connection.
+      emit(EventKind::error, "storing message " + id + " failed: " + outcome.store_error->context());
+      end_session(End::lost, "store failure");
+      co_return;
+    }
+    if (outcome.decrypt_error) {
+      emit(EventKind::error, "cannot decrypt " + id + " from " + from->to_string() + ": " + outcome.decrypt_error->message());
+      Bytes reg(4);
+      for (int i = 0; i < 4; ++i) reg[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(creds_->registration_id >> (8 * (3 - i)));
+      Node retry{"receipt", {{"id", id}, {"type", "retry"}, {"to", *from}},
+                 NodeList{Node{"retry", {{"count", "1"}, {"id", id}, {"t", std::to_string(ev.timestamp)}, {"v", "1"}}, {}},
+                          Node{"registration", {}, std::move(reg)}}};
+      send(retry);
+      send(ack);
+      co_return;
+    }
+    if (outcome.stored) emit(outcome.ev);
+    // Delivery receipt (for our own other devices: "sender"; for the phone's peer messages: "peer_msg"), then the ack.
+    Node receipt{"receipt", {{"id", id}, {"to", *from}}, {}};
+    if (category == "peer") {
+      receipt.set_attr("type", "peer_msg");
+    } else if (ev.from_me) {
+      receipt.set_attr("type", "sender");
+      if (auto chat = Jid::parse(outcome.ev.chat); chat && !outcome.ev.chat.empty()) receipt.set_attr("recipient", *chat);
+    }
+    send(receipt);
+    send(ack);
+  }
+
+  void on_receipt(const Node& n) {
+    const Jid* from = n.attr_jid("from");
+    const std::string id(n.attr_string("id").value_or(""));
+    if (from == nullptr || id.empty()) return;
+    const std::string type(n.attr_string("type").value_or(""));
+    Node ack{"ack", {{"id", id}, {"to", *from}, {"class", "receipt"}}, {}};
+    if (!type.empty()) ack.set_attr("type", type);
+    if (type == "retry") {
+      // Answering retry receipts (re-encrypting to that device) needs the sent content: engine part 2b.
+      send(ack);
+      return;
+    }
+    Event ev;
+    ev.kind = EventKind::receipt;
+    ev.id = id;
+    ev.ids.push_back(id);
+    if (const Node* list = n.child("list")) {
+      for (const Node& item : list->children()) {
+        if (auto i = item.attr_string("id")) ev.ids.emplace_back(*i);
+      }
+    }
+    ev.from = from->to_string();
+    ev.chat = from->to_user().to_string();
+    if (const Jid* recipient = n.attr_jid("recipient")) ev.chat = recipient->to_user().to_string();
+    ev.type = type.empty() || type == "inactive" ? "delivery" : type;
+    ev.timestamp = std::strtoull(std::string(n.attr_string("t").value_or("0")).c_str(), nullptr, 10);
+    if (auto me = Jid::parse(creds_->jid)) ev.from_me = from->user() == me->user();
+    emit(std::move(ev));
+    send(ack);
+  }
+
+  void on_ack(const Node& n) {
+    if (n.attr_string("class") != "message") return;
+    auto it = pending_.find("ack:" + std::string(n.attr_string("id").value_or("")));
+    if (it != pending_.end()) {
+      it->second->answer = n;
+      it->second->timer.cancel();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sending: one message at a time, in order, each keeping its id through retries and reconnects.
+  net::awaitable<void> send_loop(std::uint64_t gen) {
+    auto self = shared_from_this();
+    if (send_running_) co_return;
+    send_running_ = true;
+    int transient = 0;
+    while (gen == gen_ && logged_in_ && !sendq_.empty()) {
+      const OutText m = sendq_.front();
+      auto r = co_await send_one(m, gen);
+      if (gen != gen_) break;  // the connection went away: the message stays first in line
+      if (r) {
+        sendq_.pop_front();
+        transient = 0;
+        Event ev;
+        ev.kind = EventKind::sent;
+        ev.id = m.id;
+        ev.chat = m.to;
+        emit(std::move(ev));
+        continue;
+      }
+      const bool permanent = r.error().code() == core::errc::invalid_argument || r.error().code() == errc::iq_error;
+      if (permanent || ++transient >= 3) {
+        sendq_.pop_front();
+        transient = 0;
+        Event ev;
+        ev.kind = EventKind::send_failed;
+        ev.id = m.id;
+        ev.chat = m.to;
+        ev.text = r.error().message() + ": " + r.error().context();
+        emit(std::move(ev));
+      }
+    }
+    send_running_ = false;
+  }
+
+  // Device lists of users (digits -> devices), from the cache (5 minutes) or usync.
+  net::awaitable<Result<std::map<std::string, std::vector<std::uint16_t>>>> devices_of(std::vector<Jid> users) {
+    std::map<std::string, std::vector<std::uint16_t>> out;
+    std::vector<Jid> ask;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& u : users) {
+      auto it = device_cache_.find(u.user());
+      if (it != device_cache_.end() && now - it->second.second < std::chrono::minutes(5)) {
+        out[u.user()] = it->second.first;
+      } else {
+        ask.push_back(u);
+      }
+    }
+    if (!ask.empty()) {
+      Node req = usync_devices_iq(ask);
+      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+      if (!r) co_return fail(r.error());
+      auto parsed = parse_usync_devices(*r);
+      if (!parsed) co_return fail(parsed.error());
+      for (auto& [user, devs] : *parsed) {
+        device_cache_[user] = {devs, now};
+        out[user] = devs;
+      }
+    }
+    co_return out;
+  }
+
+  net::awaitable<Status> send_one(const OutText& m, std::uint64_t gen) {
+    auto self = shared_from_this();
+    auto to = m.to.find('@') == std::string::npos ? Jid::make(m.to, Server::user) : Jid::parse(m.to);
+    if (!to || to->server() != Server::user) co_return fail(core::errc::invalid_argument, "recipient must be a phone number or a user JID");
+    auto me = Jid::parse(creds_->jid);
+    if (!me) co_return fail(errc::not_registered, "no JID");
+    const Jid to_user = to->to_user();
+    std::vector<Jid> users{to_user};
+    if (to_user.user() != me->user()) users.push_back(me->to_user());
+    auto devs = co_await devices_of(users);
+    if (!devs) co_return fail(devs.error());
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    // Targets: every device of the recipient, and our own other devices (they get a deviceSentMessage).
+    std::vector<std::pair<Jid, bool>> targets;  // jid, own device
+    for (const auto& [user, list] : *devs) {
+      const bool own = user == me->user();
+      for (auto d : list) {
+        if (own && d == me->device()) continue;
+        auto j = d == 0 ? Jid::make(user, Server::user) : Jid::make_device(user, Server::user, d);
+        if (j) targets.emplace_back(*j, own);
+      }
+    }
+    if (targets.empty()) co_return fail(core::errc::invalid_argument, "the recipient has no devices");
+    const store::Credentials creds = *creds_;
+    auto missing_job = [this, creds, targets]() -> std::vector<Jid> {
+      std::vector<Jid> missing;
+      detail::DeviceSignalStore ss(eng_.store, creds);
+      signal::SignalProtocol sp(ss);
+      for (const auto& [j, own] : targets) {
+        if (!sp.has_session(address_of(j))) missing.push_back(j);
+      }
+      return missing;
+    };
+    auto missing = *co_await eng_.on_db(std::move(missing_job));
+    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
+    if (!missing.empty()) {
+      Node req = prekey_fetch_iq(missing);
+      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+      if (!r) co_return fail(r.error());
+      auto parsed = parse_bundles(*r);
+      if (!parsed) co_return fail(parsed.error());
+      bundles = std::move(*parsed);
+    }
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    const Bytes content = text_message(m.text);
+    const Bytes dsm = device_sent_message(to_user.to_string(), content);
+    using EncOut = std::vector<std::tuple<Jid, signal::MessageType, Bytes>>;
+    auto enc_job = [this, creds, targets, bundles, content, dsm]() -> Result<EncOut> {
+      EncOut out;
+      WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+        detail::DeviceSignalStore ss(eng_.store, creds);
+        signal::SignalProtocol sp(ss);
+        for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
+        for (const auto& [j, own] : targets) {
+          WA_TRY(auto c, sp.encrypt(address_of(j), pad(own ? dsm : content)));
+          out.emplace_back(j, c.type, std::move(c.data));
+        }
+        if (ss.failed()) return fail(*ss.failed());
+        return ok();
+      }));
+      return out;
+    };
+    auto encrypted = *co_await eng_.on_db(std::move(enc_job));
+    if (!encrypted) co_return fail(encrypted.error());
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    NodeList participants;
+    bool prekey_message = false;
+    for (auto& [j, type, data] : *encrypted) {
+      prekey_message = prekey_message || type == signal::MessageType::pkmsg;
+      participants.push_back(Node{"to", {{"jid", j}},
+                                  NodeList{Node{"enc", {{"v", "2"}, {"type", type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
+                                                std::move(data)}}});
+    }
+    NodeList children{Node{"participants", {}, std::move(participants)}};
+    if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
+    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", "text"}}, std::move(children)};
+    auto p = std::make_shared<PendingIq>(strand_);
+    p->timer.expires_after(cfg_.iq_timeout);
+    const std::string key = "ack:" + m.id;
+    pending_[key] = p;
+    send(stanza);
+    co_await p->timer.async_wait(use_nothrow);
+    pending_.erase(key);
+    if (!p->answer) co_return fail(ended_ || gen != gen_ ? errc::connection_lost : errc::timeout, "no server ack for " + m.id);
+    if (auto e = p->answer->attr_string("error")) co_return fail(errc::iq_error, "server refused " + m.id + ": " + std::string(*e));
+    co_return ok();
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Logged in.
   void on_success(const Node& n, std::uint64_t gen) {
     if (registering_) return;
@@ -726,6 +1158,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     emit(EventKind::connected, creds_->jid, creds_->lid);
     net::co_spawn(strand_, after_login(gen), net::detached);
+    if (!sendq_.empty()) net::co_spawn(strand_, send_loop(gen), net::detached);
   }
 
   net::awaitable<void> save_creds() {
@@ -838,8 +1271,17 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
   }
 
+  void emit(Event e) {
+    if (sink_) sink_(id_, e);
+  }
   void emit(EventKind kind, std::string text = {}, std::string lid = {}, int code = 0, std::size_t count = 0) {
-    if (sink_) sink_(id_, Event{kind, std::move(text), std::move(lid), code, count});
+    Event e;
+    e.kind = kind;
+    e.text = std::move(text);
+    e.lid = std::move(lid);
+    e.code = code;
+    e.count = count;
+    if (sink_) sink_(id_, e);
   }
 
   Engine::Impl& eng_;
@@ -875,6 +1317,10 @@ class Client final : public std::enable_shared_from_this<Client> {
   bool stopped_ = false;
   std::atomic<bool> done_{false};
   int attempt_ = 0;
+  bool inbox_replayed_ = false;
+  std::deque<OutText> sendq_;
+  bool send_running_ = false;
+  std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
 };
 
 Engine::Engine(store::Store& store, unsigned io_threads) : impl_(std::make_unique<Impl>(store, io_threads)) {
@@ -901,6 +1347,28 @@ void Engine::pair_phone(const std::string& device_id, std::string phone) {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->clients.find(device_id);
   if (it != impl_->clients.end()) it->second->pair_phone(std::move(phone));
+}
+
+namespace {
+template <class F>
+void with_client(Engine::Impl& impl, const std::string& id, F f) {
+  std::lock_guard lock(impl.mu);
+  auto it = impl.clients.find(id);
+  if (it != impl.clients.end()) f(*it->second);
+}
+}  // namespace
+
+void Engine::send_text(const std::string& device_id, std::string to, std::string text, std::string message_id) {
+  with_client(*impl_, device_id, [&](Client& c) { c.send_text(OutText{std::move(to), std::move(text), std::move(message_id)}); });
+}
+
+void Engine::send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
+                          std::string type) {
+  with_client(*impl_, device_id, [&](Client& c) { c.send_receipt(std::move(chat), std::move(from), std::move(ids), std::move(type)); });
+}
+
+void Engine::inbox_done(const std::string& device_id, std::string inbox_key) {
+  with_client(*impl_, device_id, [&](Client& c) { c.inbox_done(std::move(inbox_key)); });
 }
 
 void Engine::stop(const std::string& device_id) {

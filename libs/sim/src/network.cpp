@@ -173,6 +173,12 @@ Status Network::fault(std::string_view phone, std::uint16_t device, std::string_
                               {{"from", Jid::server_jid()}, {"type", "encrypt"}, {"id", next_id("n")}, {"t", std::to_string(now())}},
                               wire::NodeList{wire::Node{"count", {{"value", std::to_string(keys.size())}}, {}}}});
     }
+  } else if (kind == "redeliver") {
+    // The newest message the device acknowledged comes again, as a server does after losing an ack.
+    if (it->second.recently_acked.empty()) return bad("nothing acknowledged to redeliver");
+    wire::Node again = it->second.recently_acked.back();
+    it->second.recently_acked.pop_back();
+    deliver(*a, device, std::move(again));
   } else if (kind == "fail-iq") {
     if (arg.empty() || code < 400 || code > 599) return bad("fail-iq needs an xmlns and a code 400..599");
     for (std::size_t i = 0; i < std::max<std::size_t>(count, 1); ++i) it->second.failing_iqs.emplace_back(std::string(arg), code);

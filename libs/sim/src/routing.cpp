@@ -239,7 +239,12 @@ void Connection::on_ack(const Node& a) {
   if (id && cls) {
     auto& q = account_->companions.at(device_).unacked;
     auto it = std::find_if(q.begin(), q.end(), [&](const Node& n) { return n.tag == *cls && n.attr_string("id") == *id; });
-    if (it != q.end()) q.erase(it);
+    if (it != q.end()) {
+      auto& recent = account_->companions.at(device_).recently_acked;
+      if (it->tag == "message") recent.push_back(*it);
+      if (recent.size() > 20) recent.pop_front();
+      q.erase(it);
+    }
   }
   if (id && cls == "message") key_share_done(*id);
 }

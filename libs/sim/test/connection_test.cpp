@@ -19,6 +19,9 @@ struct FakeLink final : Link {
   void write(Bytes d) override { written.push_back(std::move(d)); }
   void close() override { closed = true; }
   void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
+  void drop() override { closed = true; }
+  void stall() override { stalled = true; }
+  bool stalled = false;
   void fire() {
     auto t = std::move(timers);
     timers.clear();

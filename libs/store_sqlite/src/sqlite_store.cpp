@@ -13,7 +13,7 @@ namespace {
 using store::Table;
 
 // Migration n (1-based) takes the schema from version n-1 to n. Append only; never edit a shipped one.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   device_id TEXT PRIMARY KEY,
@@ -35,11 +35,16 @@ CREATE TABLE signal_sender_keys (device_id TEXT NOT NULL, key TEXT NOT NULL, val
 CREATE TABLE device_lists (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 CREATE TABLE app_state_keys (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 )sql",
+    // 2: inbound messages kept until consumed, and hashes of decrypted ciphertexts (engine part 2).
+    R"sql(
+CREATE TABLE inbox (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE seen_ciphertexts (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+)sql",
 };
 
 constexpr std::array<const char*, store::kTableCount> kTables = {
     "signal_sessions", "signal_prekeys", "signal_signed_prekeys", "signal_identities",
-    "signal_sender_keys", "device_lists", "app_state_keys"};
+    "signal_sender_keys", "device_lists", "app_state_keys", "inbox", "seen_ciphertexts"};
 
 const char* table_name(Table t) { return kTables[static_cast<std::size_t>(t)]; }
 

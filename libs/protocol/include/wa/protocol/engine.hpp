@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "wa/crypto/curve.hpp"
 #include "wa/protocol/auth.hpp"
@@ -47,6 +48,10 @@ enum class EventKind {
   prekeys_uploaded,  ///< count: how many
   signed_prekey_rotated,
   error,           ///< something failed that the client survives; text: what
+  message,         ///< an inbound message, persisted before it was acknowledged: id, from, chat, type (content kind), text, timestamp, from_me, inbox_key
+  sent,            ///< the server accepted our message: id, chat
+  send_failed,     ///< a message that cannot be sent: id, chat, text = why
+  receipt,         ///< id, ids (all ids), from, chat, type: delivery, read, played, sender, ...
 };
 std::string_view to_string(EventKind k) noexcept;
 
@@ -56,6 +61,16 @@ struct Event {
   std::string lid;
   int code = 0;
   std::size_t count = 0;
+  // Messages and receipts.
+  std::string id;
+  std::vector<std::string> ids;
+  std::string from;       ///< sending device JID
+  std::string chat;       ///< the conversation (user JID of the peer)
+  std::string type;       ///< message: content kind ("text", "imageMessage", ...); receipt: its type
+  std::string push_name;
+  std::uint64_t timestamp = 0;
+  bool from_me = false;
+  std::string inbox_key;  ///< message: pass to Engine::inbox_done once the event is safely taken
 };
 /// Called on the client's strand: quick, and never calls back into the engine synchronously... except
 /// through the Engine's thread-safe methods, which only post.
@@ -75,6 +90,15 @@ class Engine final {
   void pair_phone(const std::string& device_id, std::string phone);
   /// Stops the client (its credentials stay).
   void stop(const std::string& device_id);
+  /// Queues a text to `to` (phone digits or a user JID) with the caller's message id, kept through retries.
+  /// Sent in order once logged in; the outcome comes as a `sent` or `send_failed` event.
+  void send_text(const std::string& device_id, std::string to, std::string text, std::string message_id);
+  /// Sends a read or played receipt for messages of chat.
+  void send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
+                    std::string type);
+  /// The consumer has durably taken the inbound message: its stored copy is deleted. Until then it is
+  /// emitted again at every start of the client.
+  void inbox_done(const std::string& device_id, std::string inbox_key);
   /// Stops every client; returns when all sockets are closed.
   void shutdown();
   std::size_t client_count() const;

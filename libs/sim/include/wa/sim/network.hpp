@@ -57,6 +57,8 @@ struct Companion {
   /// What was routed to it (newest last, at most 1000): "tag id from [type]" — the content is end-to-end
   /// encrypted, so this is what the server can show.
   std::deque<std::string> received;
+  /// The last messages it acknowledged (at most 20), for the redeliver fault.
+  std::deque<wire::Node> recently_acked;
   /// Fault: the next iqs with this xmlns are answered with this error code (one entry per iq).
   std::deque<std::pair<std::string, int>> failing_iqs;
 };

@@ -59,8 +59,10 @@ enum class Table : std::uint8_t {
   sender_key,
   device_list,    ///< usync results per user
   app_state_key,  ///< app-state sync keys by key id
+  inbox,          ///< inbound messages persisted before their ack, until the consumer took them
+  seen_ciphertext,  ///< SHA-256 of every decrypted ciphertext: a redelivery is never decrypted twice
 };
-inline constexpr int kTableCount = 7;
+inline constexpr int kTableCount = 9;
 
 class Store {
  public:

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+// Pure pieces of sending and receiving (protocol/README.md §7-§8): message ids, padding, the E2E
+// Message for a text and its own-device copy, reading a decrypted Message, usync device lists and
+// prekey bundles. No I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wa/core/bytes.hpp"
+#include "wa/core/jid.hpp"
+#include "wa/core/result.hpp"
+#include "wa/signal/protocol.hpp"
+#include "wa/wire/node.hpp"
+
+namespace wa::protocol {
+
+/// "3EB0" + 18 uppercase hex digits (22 characters), the form WhatsApp Web uses.
+std::string new_message_id();
+
+/// WhatsApp padding: 1..15 bytes, each equal to the count.
+Bytes pad(ByteView plain);
+/// The padding removed; nullopt when the last byte is 0 or larger than the input.
+std::optional<ByteView> unpad(ByteView padded);
+
+/// Message{extendedTextMessage{text}} bytes (what WhatsApp Web sends for a text).
+Bytes text_message(std::string_view text);
+/// Message{deviceSentMessage{destinationJid, message}}: the copy for our own other devices.
+Bytes device_sent_message(std::string_view destination_jid, ByteView message);
+
+/// What a decrypted Message says.
+struct Inbound {
+  std::string kind;          ///< "text" for conversation/extendedText, else the first Message field's name; "unknown" when it does not parse
+  std::string text;
+  std::string destination;   ///< deviceSentMessage: the chat our other device wrote to
+  bool device_sent = false;
+  bool protocol = false;     ///< protocolMessage (app-state key share, revoke, ...): not a user-visible message by itself
+  Bytes message;             ///< the Message bytes (the inner one for deviceSentMessage)
+};
+Inbound parse_message(ByteView message);
+
+/// <iq xmlns="usync"> asking the device lists of users (user JIDs, no device).
+wire::Node usync_devices_iq(const std::vector<Jid>& users);
+/// user (digits) -> devices from a usync result: device 0, and other devices only with a key-index.
+[[nodiscard]] Result<std::map<std::string, std::vector<std::uint16_t>>> parse_usync_devices(const wire::Node& iq_result);
+/// <iq xmlns="encrypt" type="get"><key><user jid/>…</key></iq>.
+wire::Node prekey_fetch_iq(const std::vector<Jid>& devices);
+/// The bundles of an encrypt/key result, by the JID each <user> names.
+[[nodiscard]] Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>> parse_bundles(const wire::Node& iq_result);
+
+}  // namespace wa::protocol

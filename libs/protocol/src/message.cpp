@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+#include "wa/protocol/message.hpp"
+
+#include "wa.pb.h"
+#include "wa/crypto/crypto.hpp"
+#include "wa/protocol/auth.hpp"
+
+namespace wa::protocol {
+namespace {
+
+using wire::Node;
+using wire::NodeList;
+
+std::uint32_t be_uint(ByteView b) {
+  std::uint32_t v = 0;
+  for (auto x : b) v = (v << 8) | x;
+  return v;
+}
+
+template <std::size_t N>
+bool copy_exact(std::optional<ByteView> b, ByteArray<N>& out) {
+  if (!b || b->size() != N) return false;
+  std::copy(b->begin(), b->end(), out.begin());
+  return true;
+}
+
+std::optional<ByteView> child_bytes(const Node& n, std::string_view tag) {
+  const Node* c = n.child(tag);
+  return c == nullptr ? std::nullopt : c->data();
+}
+
+detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std::move(why)); }
+
+}  // namespace
+
+std::string new_message_id() {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const Bytes r = crypto::random_bytes(9);
+  std::string id = "3EB0";
+  for (auto b : r) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+Bytes pad(ByteView plain) {
+  std::uint8_t n = crypto::random_bytes(1)[0] & 0x0f;
+  if (n == 0) n = 15;
+  Bytes out(plain.begin(), plain.end());
+  out.insert(out.end(), n, n);
+  return out;
+}
+
+std::optional<ByteView> unpad(ByteView b) {
+  if (b.empty() || b.back() == 0 || b.back() > b.size()) return std::nullopt;
+  return b.first(b.size() - b.back());
+}
+
+Bytes text_message(std::string_view text) {
+  pb::Message m;
+  m.mutable_extendedtextmessage()->set_text(std::string(text));
+  const std::string s = m.SerializeAsString();
+  return Bytes(s.begin(), s.end());
+}
+
+Bytes device_sent_message(std::string_view destination_jid, ByteView message) {
+  pb::Message inner;
+  inner.ParseFromArray(message.data(), static_cast<int>(message.size()));
+  pb::Message m;
+  m.mutable_devicesentmessage()->set_destinationjid(std::string(destination_jid));
+  *m.mutable_devicesentmessage()->mutable_message() = inner;
+  const std::string s = m.SerializeAsString();
+  return Bytes(s.begin(), s.end());
+}
+
+Inbound parse_message(ByteView bytes) {
+  Inbound in;
+  pb::Message m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    in.kind = "unknown";
+    in.message.assign(bytes.begin(), bytes.end());
+    return in;
+  }
+  if (m.has_devicesentmessage()) {
+    in.device_sent = true;
+    in.destination = m.devicesentmessage().destinationjid();
+    pb::Message inner = m.devicesentmessage().message();
+    m = std::move(inner);
+  }
+  const std::string s = m.SerializeAsString();
+  in.message.assign(s.begin(), s.end());
+  if (m.has_conversation()) {
+    in.kind = "text";
+    in.text = m.conversation();
+  } else if (m.has_extendedtextmessage()) {
+    in.kind = "text";
+    in.text = m.extendedtextmessage().text();
+  } else {
+    std::vector<const google::protobuf::FieldDescriptor*> fields;
+    m.GetReflection()->ListFields(m, &fields);
+    // A SenderKeyDistributionMessage or messageContextInfo rides along with content: skip to the content.
+    for (const auto* f : fields) {
+      if (f->name() == "senderKeyDistributionMessage" || f->name() == "messageContextInfo") continue;
+      in.kind = f->name();
+      break;
+    }
+    if (in.kind.empty()) in.kind = fields.empty() ? "empty" : fields.front()->name();
+  }
+  in.protocol = in.kind == "protocolMessage";
+  return in;
+}
+
+Node usync_devices_iq(const std::vector<Jid>& users) {
+  NodeList list;
+  for (const auto& u : users) list.push_back(Node{"user", {{"jid", u}}, {}});
+  return Node{"iq",
+              {{"xmlns", "usync"}, {"type", "get"}},
+              NodeList{Node{"usync",
+                            {{"context", "message"}, {"mode", "query"}, {"sid", new_message_id()}, {"last", "true"}, {"index", "0"}},
+                            NodeList{Node{"query", {}, NodeList{Node{"devices", {{"version", "2"}}, {}}}},
+                                     Node{"list", {}, std::move(list)}}}}};
+}
+
+Result<std::map<std::string, std::vector<std::uint16_t>>> parse_usync_devices(const Node& iq) {
+  const Node* usync = iq.child("usync");
+  const Node* list = usync == nullptr ? nullptr : usync->child("list");
+  if (list == nullptr) return bad("usync result without usync/list");
+  std::map<std::string, std::vector<std::uint16_t>> out;
+  for (const Node& user : list->children()) {
+    const Jid* jid = user.attr_jid("jid");
+    if (user.tag != "user" || jid == nullptr) continue;
+    auto& devs = out[jid->user()];
+    const Node* devices = user.child("devices");
+    const Node* dl = devices == nullptr ? nullptr : devices->child("device-list");
+    if (dl == nullptr) continue;
+    for (const Node& d : dl->children()) {
+      const auto id = d.attr_string("id");
+      if (d.tag != "device" || !id) continue;
+      const auto n = std::strtoul(std::string(*id).c_str(), nullptr, 10);
+      if (n > 0xffff) continue;
+      if (n != 0 && !d.attr_string("key-index")) continue;  // unsigned companion: not addressed
+      devs.push_back(static_cast<std::uint16_t>(n));
+    }
+  }
+  return out;
+}
+
+Node prekey_fetch_iq(const std::vector<Jid>& devices) {
+  NodeList users;
+  for (const auto& d : devices) users.push_back(Node{"user", {{"jid", d}}, {}});
+  return Node{"iq", {{"xmlns", "encrypt"}, {"type", "get"}}, NodeList{Node{"key", {}, std::move(users)}}};
+}
+
+Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>> parse_bundles(const Node& iq) {
+  const Node* list = iq.child("list");
+  if (list == nullptr) return bad("prekey result without list");
+  std::vector<std::pair<Jid, signal::PreKeyBundle>> out;
+  for (const Node& user : list->children()) {
+    const Jid* jid = user.attr_jid("jid");
+    if (user.tag != "user" || jid == nullptr) return bad("prekey result: user without jid");
+    if (user.child("error") != nullptr) return bad("prekey result: error for " + jid->to_string());
+    signal::PreKeyBundle b;
+    const auto reg = child_bytes(user, "registration");
+    const Node* skey = user.child("skey");
+    if (!reg || reg->size() != 4 || !copy_exact(child_bytes(user, "identity"), b.identity) || skey == nullptr) {
+      return bad("prekey result: incomplete bundle for " + jid->to_string());
+    }
+    b.registration_id = be_uint(*reg);
+    b.device = jid->device();
+    const auto sid = child_bytes(*skey, "id");
+    if (!sid || sid->size() != 3 || !copy_exact(child_bytes(*skey, "value"), b.signed_prekey) ||
+        !copy_exact(child_bytes(*skey, "signature"), b.signed_prekey_signature)) {
+      return bad("prekey result: bad signed prekey for " + jid->to_string());
+    }
+    b.signed_prekey_id = be_uint(*sid);
+    if (const Node* key = user.child("key")) {
+      const auto kid = child_bytes(*key, "id");
+      if (!kid || kid->size() != 3 || !copy_exact(child_bytes(*key, "value"), b.prekey)) {
+        return bad("prekey result: bad one-time prekey for " + jid->to_string());
+      }
+      b.prekey_id = be_uint(*kid);
+    }
+    out.emplace_back(*jid, b);
+  }
+  return out;
+}
+
+}  // namespace wa::protocol
