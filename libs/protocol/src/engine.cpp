@@ -515,6 +515,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     auto ciphers = init.finish();
     if (!ciphers) co_return end_;
     ciphers_ = std::move(*ciphers);
+    // Frames of the previous session (encrypted with its keys) must never reach this socket.
+    outq_.clear();
+    writing_ = false;
     watchdog.cancel();
     registering_ = !registered;
     last_recv_ = std::chrono::steady_clock::now();
@@ -605,8 +608,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         break;
       }
     }
-    if (gen != gen_) outq_.clear();
-    writing_ = false;
+    // A writer of an ended session leaves the queue alone: it belongs to the next session now.
+    if (gen == gen_) writing_ = false;
   }
 
   struct PendingIq {

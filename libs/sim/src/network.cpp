@@ -202,7 +202,9 @@ void Network::deliver(Account& to, std::uint16_t device, wire::Node stanza) {
   if (auto type = stanza.attr_string("type")) summary += " " + std::string(*type);
   it->second.received.push_back(std::move(summary));
   if (it->second.received.size() > kMaxReceivedLog) it->second.received.pop_front();
-  for (Connection* c : connections_of(to.phone, device)) c->send_node(stanza);
+  for (Connection* c : connections_of(to.phone, device)) {
+    if (c->live()) c->send_node(stanza);
+  }
   auto& q = it->second.unacked;
   if (q.size() >= kMaxOfflinePerDevice) {
     log(to.phone + ":" + std::to_string(device), "offline queue full, dropping the oldest stanza");

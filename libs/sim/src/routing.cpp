@@ -230,6 +230,7 @@ void Connection::finish_offline() {
     send_node(stanza);
   }
   send_node(Node{"ib", {}, NodeList{Node{"offline", {{"count", std::to_string(q.size())}}, {}}}});
+  live_ = true;
 }
 
 void Connection::on_ack(const Node& a) {

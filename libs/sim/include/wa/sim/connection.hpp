@@ -55,6 +55,9 @@ class Connection final {
 
   std::string name() const;
   bool logged_in() const noexcept { return phase_ == Phase::logged_in; }
+  /// Logged in and its offline queue replayed: new stanzas go to it at once (before that they wait in
+  /// the queue, so that a reconnecting device gets everything in order).
+  bool live() const noexcept { return logged_in() && live_; }
   const Account* account() const noexcept { return account_; }
   std::uint16_t device() const noexcept { return device_; }
   const crypto::PublicKey& client_static() const noexcept { return client_static_; }
@@ -136,6 +139,7 @@ class Connection final {
   std::vector<std::string> refs_;
   Account* account_ = nullptr;
   std::uint16_t device_ = 0;
+  bool live_ = false;
 };
 
 }  // namespace wa::sim
