@@ -37,16 +37,23 @@ export async function linkClient(B, wasim, phone, pushName, logger = fileLogger(
   await wasim.call('POST', '/accounts', { phone, name: pushName });
   const dir = mkdtempSync(path.join(tmpdir(), `zapd-client-${phone}-`));
   const { state, saveCreds } = await B.useMultiFileAuthState(dir);
-  const client = { phone, jid: `${phone}@s.whatsapp.net`, events: { upserts: [], updates: [] }, sock: null };
+  const client = { phone, dir, jid: `${phone}@s.whatsapp.net`, events: { upserts: [], updates: [] }, sent: new Map(), sock: null };
   const connect = () => new Promise((resolve, reject) => {
     let restarts = 0;
     const start = () => {
       const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: wasim.url, printQRInTerminal: false,
         markOnlineOnConnect: true, syncFullHistory: false,
         // wasim's phones send no history-sync notification yet (docs/wasim.md): baileys 7 would wait 20 s for one
-        shouldSyncHistoryMessage: () => false });
+        shouldSyncHistoryMessage: () => false,
+        // What it sent, to answer retry receipts (Baileys resends only what getMessage returns).
+        getMessage: async (key) => client.sent.get(key.id) });
       sock.ev.on('creds.update', saveCreds);
-      sock.ev.on('messages.upsert', (u) => { for (const m of u.messages) client.events.upserts.push({ type: u.type, m }); });
+      sock.ev.on('messages.upsert', (u) => {
+        for (const m of u.messages) {
+          client.events.upserts.push({ type: u.type, m });
+          if (m.key.fromMe && m.message) client.sent.set(m.key.id, m.message);
+        }
+      });
       sock.ev.on('messages.update', (us) => { for (const u of us) client.events.updates.push(u); });
       sock.ev.on('connection.update', async (u) => {
         if (u.qr) await wasim.call('POST', `/accounts/${phone}/scan`, { qr: u.qr });

@@ -4,7 +4,7 @@
 // acknowledged without a second decryption or a second event; a message persisted but not yet taken
 // by the consumer is emitted again after a restart.
 // usage: node engine_messaging.mjs --which b6|b7 --wasim path/to/wasim --engine path/to/wa-engine
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
@@ -80,6 +80,24 @@ try {
     engine.send(`inbox-done e ${got.inbox_key}`);
     engine.send(`receipt e ${A}@s.whatsapp.net ${got.from} read ${sent.key.id}`);
     await waitFor('read status at baileys', () => alice.events.updates.some((u) => u.key.id === sent.key.id && u.update.status === 4), 10000);
+  }
+
+  // 6 (the other way). Baileys loses its session with the engine (its session files deleted): it cannot
+  // decrypt the engine's next message and sends a retry receipt; the engine answers with a fresh session
+  // and the same content under the same id, which Baileys decrypts.
+  {
+    const lid = (await wasim.call('GET', `/accounts/${E}`)).body.lid;
+    const lost = readdirSync(alice.dir).filter((f) => f.startsWith(`session-${E}`) || f.startsWith(`session-${lid}`));
+    check(lost.length >= 1, `baileys has a session file with the engine (${lost})`);
+    for (const f of lost) unlinkSync(path.join(alice.dir, f));
+    const id = '3EB0RETRY000000000000000'.slice(0, 22);
+    const mark = engine.events.length;
+    engine.send(`send e ${A} ${id} ${b64('after a lost session')}`);
+    await engine.wait('sent before retry', (e) => e.event === 'sent' && e.id === id, 10000, mark);
+    const up = await waitFor('baileys decrypts the resend', () => alice.events.upserts.find((u) => u.m.key.id === id && textOf(u.m)), 20000);
+    check(textOf(up.m) === 'after a lost session', 'resent text arrives intact');
+    const routed = (await wasim.call('GET', `/accounts/${E}/devices/1/received`)).body.received;
+    check(routed.some((r) => r.startsWith(`receipt ${id} `) && r.endsWith(' retry')), `the engine got Baileys' retry receipt (${routed.slice(-3)})`);
   }
 
   // 5. Redelivery: wasim sends the last acknowledged message again; no second decryption, no second event.

@@ -964,8 +964,15 @@ class Client final : public std::enable_shared_from_this<Client> {
     Node ack{"ack", {{"id", id}, {"to", *from}, {"class", "receipt"}}, {}};
     if (!type.empty()) ack.set_attr("type", type);
     if (type == "retry") {
-      // Answering retry receipts (re-encrypting to that device) needs the sent content: engine part 2b.
       send(ack);
+      const Node* retry = n.child("retry");
+      const int count = retry == nullptr ? 1 : std::atoi(std::string(retry->attr_string("count").value_or("1")).c_str());
+      auto it = recent_sent_.find(id);
+      if (it == recent_sent_.end()) {
+        emit(EventKind::error, "retry receipt for " + id + " from " + from->to_string() + ": content no longer kept");
+      } else if (count <= 5) {
+        net::co_spawn(strand_, resend(it->second, *from, count, gen_), net::detached);
+      }
       return;
     }
     Event ev;
@@ -1010,6 +1017,13 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (r) {
         sendq_.pop_front();
         transient = 0;
+        // Kept in memory (the last 1000) to answer retry receipts; never written to disk.
+        recent_sent_[m.id] = m;
+        recent_order_.push_back(m.id);
+        if (recent_order_.size() > 1000) {
+          recent_sent_.erase(recent_order_.front());
+          recent_order_.pop_front();
+        }
         Event ev;
         ev.kind = EventKind::sent;
         ev.id = m.id;
@@ -1057,6 +1071,57 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
     }
     co_return out;
+  }
+
+  // Answers a retry receipt: a fresh session with that one device (new bundle), the same content
+  // re-encrypted under the same id, sent to that device only (device_fanout="false").
+  net::awaitable<void> resend(OutText m, Jid target, int count, std::uint64_t gen) {
+    auto self = shared_from_this();
+    auto me = Jid::parse(creds_->jid);
+    auto to = m.to.find('@') == std::string::npos ? Jid::make(m.to, Server::user) : Jid::parse(m.to);
+    if (!me || !to) co_return;
+    const Jid to_user = to->to_user();
+    const bool own = target.user() == me->user();
+    Node req = prekey_fetch_iq({target});
+    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    if (gen != gen_) co_return;
+    auto bundles = r ? parse_bundles(*r) : Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>>(fail(r.error()));
+    if (!bundles || bundles->empty()) {
+      emit(EventKind::error, "retry for " + m.id + ": no bundle for " + target.to_string());
+      co_return;
+    }
+    const store::Credentials creds = *creds_;
+    const Bytes content = text_message(m.text);
+    const Bytes plain = own ? device_sent_message(to_user.to_string(), content) : content;
+    auto job = [this, creds, bundles = *bundles, target, plain]() -> Result<signal::Ciphertext> {
+      Result<signal::Ciphertext> out = fail(errc::bad_stanza, "not encrypted");
+      WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+        detail::DeviceSignalStore ss(eng_.store, creds);
+        signal::SignalProtocol sp(ss);
+        WA_TRY_STATUS(sp.process_bundle(address_of(target), bundles[0].second));
+        WA_TRY(auto c, sp.encrypt(address_of(target), pad(plain)));
+        if (ss.failed()) return fail(*ss.failed());
+        out = std::move(c);
+        return ok();
+      }));
+      return out;
+    };
+    auto enc = *co_await eng_.on_db(std::move(job));
+    if (gen != gen_) co_return;
+    if (!enc) {
+      emit(EventKind::error, "retry for " + m.id + ": " + enc.error().context());
+      co_return;
+    }
+    NodeList children{Node{"participants", {},
+                           NodeList{Node{"to", {{"jid", target}},
+                                         NodeList{Node{"enc",
+                                                       {{"v", "2"},
+                                                        {"type", enc->type == signal::MessageType::pkmsg ? "pkmsg" : "msg"},
+                                                        {"count", std::to_string(count)}},
+                                                       std::move(enc->data)}}}}}};
+    if (enc->type == signal::MessageType::pkmsg) children.push_back(Node{"device-identity", {}, creds.account});
+    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", "text"}, {"device_fanout", "false"}}, std::move(children)};
+    send(stanza);
   }
 
   net::awaitable<Status> send_one(const OutText& m, std::uint64_t gen) {
@@ -1322,6 +1387,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   int attempt_ = 0;
   bool inbox_replayed_ = false;
   std::deque<OutText> sendq_;
+  std::unordered_map<std::string, OutText> recent_sent_;
+  std::deque<std::string> recent_order_;
   bool send_running_ = false;
   std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
 };

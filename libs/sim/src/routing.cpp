@@ -269,7 +269,10 @@ void Connection::on_message(const Node& m) {
   if (!id || id->empty() || to == nullptr) return reject("<message> without id or typed to");
   const std::string type(m.attr_string("type").value_or("text"));
   send_node(Node{"ack", {{"class", "message"}, {"id", std::string(*id)}, {"from", *to}, {"t", std::to_string(net_.now())}}, {}});
-  if (!net_.first_send(name(), std::string(*id))) {
+  // A repeated id is not routed again, except a resend answering a retry receipt: it names the one
+  // device that asked (device_fanout="false"), as Baileys and whatsmeow send it.
+  const bool targeted_resend = m.attr_string("device_fanout") == "false";
+  if (!net_.first_send(name(), std::string(*id)) && !targeted_resend) {
     net_.log(name(), "duplicate message id " + std::string(*id) + ": acked, not routed again");
     return;
   }
