@@ -6,6 +6,7 @@
 //             [--signed-prekey-lifetime-s N]
 // Commands: start ID | start-range PREFIX N | pair-phone ID PHONE | stop ID | devices | quit
 //           send ID TO MSGID BASE64TEXT | receipt ID CHAT FROM TYPE ID1,ID2,... | inbox-done ID KEY
+//           presence ID available|unavailable | subscribe ID JID | chatstate ID TO composing|recording|paused
 // Message events are marked taken (Engine::inbox_done) once printed, unless --keep-inbox.
 // Events:   {"device":ID,"event":KIND,"text":...,"lid":...,"code":N,"count":N[,"png":BASE64]}
 #include <nlohmann/json.hpp>
@@ -148,6 +149,18 @@ int main(int argc, char** argv) {
         at = comma + 1;
       }
       engine.send_receipt(id, chat, from, ids, type);
+    } else if (cmd == "presence" && !id.empty()) {
+      std::string type;
+      in >> type;
+      engine.send_presence(id, type);
+    } else if (cmd == "subscribe" && !id.empty()) {
+      std::string jid;
+      in >> jid;
+      engine.subscribe_presence(id, jid);
+    } else if (cmd == "chatstate" && !id.empty()) {
+      std::string to, state;
+      in >> to >> state;
+      engine.send_chatstate(id, to, state);
     } else if (cmd == "inbox-done" && !id.empty()) {
       std::string key;
       in >> key;

@@ -54,6 +54,8 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::sent: return "sent";
     case EventKind::send_failed: return "send_failed";
     case EventKind::receipt: return "receipt";
+    case EventKind::presence: return "presence";
+    case EventKind::chatstate: return "chatstate";
   }
   return "unknown";
 }
@@ -331,6 +333,37 @@ class Client final : public std::enable_shared_from_this<Client> {
         r.content = NodeList{Node{"list", {}, std::move(items)}};
       }
       self->send(r);
+    });
+  }
+
+  void send_presence(std::string type) {
+    net::post(strand_, [self = shared_from_this(), type = std::move(type)] {
+      if (!self->logged_in_ || (type != "available" && type != "unavailable")) return;
+      Node p{"presence", {{"type", type}}, {}};
+      if (!self->creds_->push_name.empty()) p.set_attr("name", self->creds_->push_name);
+      self->send(p);
+    });
+  }
+
+  void subscribe_presence(std::string jid) {
+    net::post(strand_, [self = shared_from_this(), jid = std::move(jid)] {
+      auto j = jid.find('@') == std::string::npos ? Jid::make(jid, Server::user) : Jid::parse(jid);
+      if (!self->logged_in_ || !j) return;
+      self->send(Node{"presence", {{"type", "subscribe"}, {"to", j->to_user()}}, {}});
+    });
+  }
+
+  void send_chatstate(std::string to, std::string state) {
+    net::post(strand_, [self = shared_from_this(), to = std::move(to), state = std::move(state)] {
+      auto j = to.find('@') == std::string::npos ? Jid::make(to, Server::user) : Jid::parse(to);
+      if (!self->logged_in_ || !j) return;
+      if (state != "composing" && state != "recording" && state != "paused") return;
+      Node inner{state == "recording" ? "composing" : state, {}, {}};
+      if (state == "recording") inner.set_attr("media", "audio");
+      auto me = Jid::parse(self->creds_->jid);
+      Node c{"chatstate", {{"to", j->to_user()}}, NodeList{std::move(inner)}};
+      if (me) c.set_attr("from", *me);
+      self->send(c);
     });
   }
 
@@ -670,6 +703,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (n.tag == "message" && logged_in_) co_return co_await on_message(n, gen);
     if (n.tag == "receipt" && logged_in_) co_return on_receipt(n);
     if (n.tag == "ack") co_return on_ack(n);
+    if (n.tag == "presence" || n.tag == "chatstate") co_return on_presence(n);
     // <message>, <receipt>, <call> and the rest are handled by later parts of the engine. They are not
     // acknowledged here, so the server keeps them queued and nothing is lost.
   }
@@ -992,6 +1026,26 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (auto me = Jid::parse(creds_->jid)) ev.from_me = from->user() == me->user();
     emit(std::move(ev));
     send(ack);
+  }
+
+  void on_presence(const Node& n) {
+    const Jid* from = n.attr_jid("from");
+    if (from == nullptr) return;
+    Event ev;
+    ev.from = from->to_user().to_string();
+    ev.chat = ev.from;
+    if (const Jid* participant = n.attr_jid("participant")) ev.from = participant->to_user().to_string();
+    if (n.tag == "presence") {
+      ev.kind = EventKind::presence;
+      ev.type = n.attr_string("type") == "unavailable" ? "unavailable" : "available";
+      ev.timestamp = std::strtoull(std::string(n.attr_string("last").value_or("0")).c_str(), nullptr, 10);
+    } else {
+      if (n.children().empty()) return;
+      const Node& s = n.children()[0];
+      ev.kind = EventKind::chatstate;
+      ev.type = s.tag == "composing" && s.attr_string("media") == "audio" ? "recording" : s.tag;
+    }
+    emit(std::move(ev));
   }
 
   void on_ack(const Node& n) {
@@ -1435,6 +1489,18 @@ void Engine::send_text(const std::string& device_id, std::string to, std::string
 void Engine::send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
                           std::string type) {
   with_client(*impl_, device_id, [&](Client& c) { c.send_receipt(std::move(chat), std::move(from), std::move(ids), std::move(type)); });
+}
+
+void Engine::send_presence(const std::string& device_id, std::string type) {
+  with_client(*impl_, device_id, [&](Client& c) { c.send_presence(std::move(type)); });
+}
+
+void Engine::subscribe_presence(const std::string& device_id, std::string jid) {
+  with_client(*impl_, device_id, [&](Client& c) { c.subscribe_presence(std::move(jid)); });
+}
+
+void Engine::send_chatstate(const std::string& device_id, std::string to, std::string state) {
+  with_client(*impl_, device_id, [&](Client& c) { c.send_chatstate(std::move(to), std::move(state)); });
 }
 
 void Engine::inbox_done(const std::string& device_id, std::string inbox_key) {

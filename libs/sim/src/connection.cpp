@@ -392,8 +392,10 @@ void Connection::on_node(const Node& node) {
   if (node.tag == "message") return on_message(node);
   if (node.tag == "receipt") return on_receipt(node);
   if (node.tag == "ack") return on_ack(node);
-  // Accepted and not routed yet (presence and chatstate are issue 4; docs/wasim.md).
-  static const char* kKnown[] = {"presence", "chatstate", "notification", "call", "ib"};
+  if (node.tag == "presence") return on_presence(node);
+  if (node.tag == "chatstate") return on_chatstate(node);
+  // Accepted and not routed yet (docs/wasim.md).
+  static const char* kKnown[] = {"notification", "call", "ib"};
   if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* t) { return node.tag == t; })) {
     return reject("unknown stanza <" + node.tag + ">");
   }
@@ -559,6 +561,28 @@ void Connection::on_rotate(const Node& iq, const Node& rotate) {
   c.signed_prekey = k;
   net_.log(name(), "rotated signed prekey to id " + std::to_string(k.id));
   iq_result(iq);
+}
+
+void Connection::on_presence(const Node& p) {
+  const auto type = p.attr_string("type").value_or("available");
+  if (type == "subscribe") {
+    const Jid* to = p.attr_jid("to");
+    Account* target = to == nullptr ? nullptr : net_.account_by_jid(*to);
+    if (target == nullptr) return;
+    net_.subscribe_presence(*target, account_->phone, device_);
+    send_node(net_.presence_node(*target));
+    return;
+  }
+  if (type == "available" || type == "unavailable") net_.set_presence(*account_, type);
+}
+
+void Connection::on_chatstate(const Node& c) {
+  const Jid* to = c.attr_jid("to");
+  if (to == nullptr || c.children().empty()) return;
+  const Node& state = c.children()[0];
+  std::string s = state.tag;
+  if (s == "composing" && state.attr_string("media") == "audio") s = "recording";
+  if (auto st = net_.chatstate(*account_, device_, *to, s); !st) net_.log(name(), "chatstate not routed: " + st.error().context());
 }
 
 void Connection::iq_result(const Node& req, wire::Content content) {

@@ -459,3 +459,70 @@ Result<std::string> Network::phone_send_text(std::string_view phone, std::string
 }
 
 }  // namespace wa::sim
+
+// --- presence and chatstate -------------------------------------------------------------------------
+// Ephemeral: sent to every logged-in connection now (no offline queue, no wait for the queue replay).
+
+namespace wa::sim {
+
+wire::Node Network::presence_node(const Account& a) const {
+  wire::Node n{"presence", {{"from", *Jid::make(a.phone, Server::user)}, {"type", a.presence}}, {}};
+  if (a.presence == "unavailable" && a.last_seen != 0) n.set_attr("last", std::to_string(a.last_seen));
+  return n;
+}
+
+void Network::set_presence(Account& a, std::string_view type) {
+  a.presence = std::string(type);
+  if (type == "unavailable") a.last_seen = now();
+  const wire::Node n = presence_node(a);
+  for (const auto& [phone, device] : a.presence_subscribers) {
+    for (Connection* c : connections_of(phone, device)) {
+      if (c->logged_in()) c->send_node(n);
+    }
+  }
+}
+
+void Network::subscribe_presence(Account& target, const std::string& phone, std::uint16_t device) {
+  target.presence_subscribers.emplace(phone, device);
+}
+
+Status Network::chatstate(Account& from, std::uint16_t from_device, const Jid& to, std::string_view state) {
+  if (state != "composing" && state != "recording" && state != "paused") return fail(core::errc::invalid_argument, "unknown chatstate");
+  Account* target = account_by_jid(to);
+  if (target == nullptr) return fail(core::errc::invalid_argument, "no account " + to.to_string());
+  wire::Node inner{state == "recording" ? "composing" : std::string(state), {}, {}};
+  if (state == "recording") inner.set_attr("media", "audio");
+  const wire::Node n{"chatstate", {{"from", *Jid::make(from.phone, Server::user)}}, wire::NodeList{inner}};
+  std::size_t sent = 0;
+  for (const auto& [dev, c] : target->companions) {
+    for (Connection* conn : connections_of(target->phone, dev)) {
+      if (conn->logged_in()) {
+        conn->send_node(n);
+        ++sent;
+      }
+    }
+  }
+  target->handset->chatstates.emplace_back(from.phone + "@s.whatsapp.net", std::string(state));
+  if (target->handset->chatstates.size() > 100) target->handset->chatstates.pop_front();
+  log(from.phone + ":" + std::to_string(from_device),
+      "chatstate " + std::string(state) + " to " + target->phone + " (" + std::to_string(sent) + " devices)");
+  return ok();
+}
+
+Status Network::phone_presence(std::string_view phone, std::string_view type) {
+  Account* a = account(phone);
+  if (a == nullptr) return fail(core::errc::invalid_argument, "no account");
+  if (type != "available" && type != "unavailable") return fail(core::errc::invalid_argument, "type is available or unavailable");
+  set_presence(*a, type);
+  return ok();
+}
+
+Status Network::phone_chatstate(std::string_view phone, std::string_view to, std::string_view state) {
+  Account* a = account(phone);
+  if (a == nullptr) return fail(core::errc::invalid_argument, "no account");
+  auto jid = to.find('@') == std::string_view::npos ? Jid::make(to, Server::user) : Jid::parse(to);
+  if (!jid) return fail(core::errc::invalid_argument, "bad recipient");
+  return chatstate(*a, 0, *jid, state);
+}
+
+}  // namespace wa::sim

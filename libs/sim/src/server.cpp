@@ -231,6 +231,21 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       if (!st) return error(http::status::bad_request, "RECEIPT_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }
+    if (seg.size() == 3 && seg[2] == "presence" && m == http::verb::post) {
+      auto st = net.phone_presence(seg[1], str("type"));
+      if (!st) return error(http::status::bad_request, "PRESENCE_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
+    if (seg.size() == 3 && seg[2] == "chatstate" && m == http::verb::post) {
+      auto st = net.phone_chatstate(seg[1], str("to"), str("state"));
+      if (!st) return error(http::status::bad_request, "CHATSTATE_FAILED", st.error().context());
+      return {http::status::ok, {{"ok", true}}};
+    }
+    if (seg.size() == 3 && seg[2] == "chatstates" && m == http::verb::get) {
+      json out = json::array();
+      for (const auto& [from, state] : a->handset->chatstates) out.push_back({{"from", from}, {"state", state}});
+      return {http::status::ok, {{"chatstates", std::move(out)}}};
+    }
     if (seg.size() == 3 && seg[2] == "link-code" && m == http::verb::post) {
       auto st = net.enter_link_code(seg[1], str("code"));
       if (!st) return error(http::status::bad_request, "LINK_CODE_FAILED", st.error().context());

@@ -52,6 +52,8 @@ enum class EventKind {
   sent,            ///< the server accepted our message: id, chat
   send_failed,     ///< a message that cannot be sent: id, chat, text = why
   receipt,         ///< id, ids (all ids), from, chat, type: delivery, read, played, sender, ...
+  presence,        ///< from (user JID), type: available | unavailable; timestamp: last seen when known
+  chatstate,       ///< from (user JID), chat, type: composing | recording | paused
 };
 std::string_view to_string(EventKind k) noexcept;
 
@@ -99,6 +101,12 @@ class Engine final {
   /// The consumer has durably taken the inbound message: its stored copy is deleted. Until then it is
   /// emitted again at every start of the client.
   void inbox_done(const std::string& device_id, std::string inbox_key);
+  /// Our presence: "available" or "unavailable" (with the push name when we have one).
+  void send_presence(const std::string& device_id, std::string type);
+  /// Asks for jid's presence: a `presence` event now and at every change.
+  void subscribe_presence(const std::string& device_id, std::string jid);
+  /// Typing state in the chat with `to`: "composing", "recording" or "paused".
+  void send_chatstate(const std::string& device_id, std::string to, std::string state);
   /// Stops every client; returns when all sockets are closed.
   void shutdown();
   std::size_t client_count() const;

@@ -106,6 +106,8 @@ class Connection final {
   void on_prekey_upload(const wire::Node& iq);
   void on_digest(const wire::Node& iq);
   void on_rotate(const wire::Node& iq, const wire::Node& rotate);
+  void on_presence(const wire::Node& p);
+  void on_chatstate(const wire::Node& c);
   // routing.cpp: messages, receipts, device lists, key bundles, the phone's duties after login.
   void on_message(const wire::Node& m);
   void on_receipt(const wire::Node& r);

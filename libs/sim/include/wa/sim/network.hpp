@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -91,6 +92,7 @@ struct Phone {
   std::deque<PhoneMessage> received;
   bool online = true;                 ///< offline phones keep what arrives and process it when back online
   std::deque<PhoneInbound> inbox;
+  std::deque<std::pair<std::string, std::string>> chatstates;  ///< (from user JID, composing|recording|paused) seen by the phone
 };
 
 /// One WhatsApp account: a phone number, a LID, and its simulated primary phone (device 0).
@@ -104,6 +106,9 @@ struct Account {
   std::map<std::uint16_t, Companion> companions;
   std::uint16_t next_device = 1;
   std::uint32_t next_key_index = 1;
+  std::string presence = "unavailable";  ///< last presence any of its devices announced
+  std::uint64_t last_seen = 0;
+  std::set<std::pair<std::string, std::uint16_t>> presence_subscribers;  ///< (phone, device) subscribed to it
 };
 
 struct NetworkConfig {
@@ -178,6 +183,18 @@ class Network final {
   /// The phone sends a text to another account (its companions) and to its own companions (as a
   /// deviceSentMessage), Signal-encrypted from device 0. Returns the message id.
   [[nodiscard]] Result<std::string> phone_send_text(std::string_view phone, std::string_view to, std::string_view text);
+
+  // --- presence and chatstate (ephemeral: sent to logged-in connections only, never queued) -----------
+  /// An account's device announces available/unavailable: its subscribers' live devices are told.
+  void set_presence(Account& a, std::string_view type);
+  /// (phone, device) subscribes to target's presence; returns the current one to send back.
+  void subscribe_presence(Account& target, const std::string& phone, std::uint16_t device);
+  /// from's device (or its phone: device 0) types/records/pauses in the chat with `to`.
+  [[nodiscard]] Status chatstate(Account& from, std::uint16_t from_device, const Jid& to, std::string_view state);
+  /// Control API: the phone's own presence and chatstate.
+  [[nodiscard]] Status phone_presence(std::string_view phone, std::string_view type);
+  [[nodiscard]] Status phone_chatstate(std::string_view phone, std::string_view to, std::string_view state);
+  wire::Node presence_node(const Account& a) const;
 
   // --- connections ---------------------------------------------------------------------------------
   void attach(Connection* c);
