@@ -1,5 +1,6 @@
 // Interop (issue 6, tests 1, 4, 5 in part): texts between zapd's engine and a stock Baileys client
-// through wasim, byte-exact both ways (emoji, 64 KiB); receipts both ways (delivery and read); the
+// through wasim, byte-exact both ways (emoji, 64 KiB); typed content from Baileys (quoted reply, mention,
+// location, contact, reaction, edit, revoke); receipts both ways (delivery and read); the
 // engine's own phone gets the deviceSentMessage copy; a message redelivered by the server is
 // acknowledged without a second decryption or a second event; a message persisted but not yet taken
 // by the consumer is emitted again after a restart.
@@ -50,6 +51,37 @@ try {
     await waitFor(`delivery receipt at baileys for ${sent.key.id}`,
       () => alice.events.updates.some((u) => u.key.id === sent.key.id && u.update.status >= 3), 10000);
     engine.send(`inbox-done e ${got.inbox_key}`);
+  }
+
+  // 1. Typed content from Baileys: a quoted reply, a mention, a location, a contact, a reaction, an edit and
+  // a revoke, each with its references.
+  {
+    const first = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { text: 'original' });
+    const typed = async (what, content, opts) => {
+      const s = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, content, opts);
+      const ev = await engine.wait(what, (e) => e.event === 'message' && e.id === s.key.id, 20000);
+      engine.send(`inbox-done e ${ev.inbox_key}`);
+      return ev;
+    };
+    const reply = await typed('quoted reply', { text: 'a reply' }, { quoted: first });
+    check(reply.type === 'text' && reply.fields?.quoted_id === first.key.id, `quoted reply references the original (${JSON.stringify(reply.fields)})`);
+    const mention = await typed('mention', { text: `hi @${E}`, mentions: [`${E}@s.whatsapp.net`] });
+    check(mention.fields?.mentions === `${E}@s.whatsapp.net`, `mention (${JSON.stringify(mention.fields)})`);
+    const loc = await typed('location', { location: { degreesLatitude: -23.5505, degreesLongitude: -46.6333, name: 'Sé', address: 'Praça da Sé' } });
+    check(loc.type === 'location' && loc.fields?.latitude === '-23.5505000' && loc.fields?.longitude === '-46.6333000' &&
+      loc.fields?.name === 'Sé' && loc.fields?.address === 'Praça da Sé', `location (${JSON.stringify(loc.fields)})`);
+    const vcard = 'BEGIN:VCARD\nVERSION:3.0\nFN:Bob\nTEL;type=CELL;waid=15550001234:+1 555 000 1234\nEND:VCARD';
+    const contact = await typed('contact', { contacts: { displayName: 'Bob', contacts: [{ displayName: 'Bob', vcard }] } });
+    check(contact.type === 'contact' && contact.fields?.display_name === 'Bob' && contact.fields?.vcard === vcard, `contact (${JSON.stringify(contact.fields)})`);
+    const react = await typed('reaction', { react: { text: '👍', key: first.key } });
+    check(react.type === 'reaction' && react.fields?.target_id === first.key.id && react.fields?.emoji === '👍', `reaction (${JSON.stringify(react.fields)})`);
+    const edited = await typed('edit', { text: 'original, edited', edit: first.key });
+    check(edited.type === 'edit' && edited.fields?.target_id === first.key.id && Buffer.from(edited.text_b64, 'base64').toString() === 'original, edited',
+      `edit (${JSON.stringify({ f: edited.fields, t: edited.text })})`);
+    const revoked = await typed('revoke', { delete: first.key });
+    check(revoked.type === 'revoke' && revoked.fields?.target_id === first.key.id, `revoke (${JSON.stringify(revoked.fields)})`);
+    const orig = engine.events.find((e) => e.event === 'message' && e.id === first.key.id);
+    if (orig) engine.send(`inbox-done e ${orig.inbox_key}`);
   }
 
   // 4. Engine -> Baileys, byte-exact; the engine sees the server ack, Baileys' delivery and read receipts.

@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
     if (e.timestamp != 0) j["timestamp"] = e.timestamp;
     if (e.from_me) j["from_me"] = true;
     if (!e.inbox_key.empty()) j["inbox_key"] = e.inbox_key;
+    if (!e.fields.empty()) {
+      nlohmann::json f = nlohmann::json::object();
+      for (const auto& [k, v] : e.fields) f[k] = v;
+      j["fields"] = f;
+    }
     if (e.kind == wa::protocol::EventKind::message) {
       // The text as base64 too, so that tests compare bytes exactly.
       j["text_b64"] = wa::to_base64(wa::as_bytes(e.text));

@@ -186,6 +186,10 @@ Bytes encode_inbound(const Event& e) {
   }
   put_field(b, std::to_string(e.timestamp));
   put_field(b, e.from_me ? "1" : "0");
+  for (const auto& [k, v] : e.fields) {
+    put_field(b, k);
+    put_field(b, v);
+  }
   return b;
 }
 Result<Event> decode_inbound(ByteView b) {
@@ -199,8 +203,11 @@ Result<Event> decode_inbound(ByteView b) {
     f.emplace_back(as_chars(b.subspan(at, n)));
     at += n;
   }
-  if (f.size() != 8) return fail(store::errc::corrupt, "inbox record has " + std::to_string(f.size()) + " fields");
+  if (f.size() < 8 || (f.size() - 8) % 2 != 0) {
+    return fail(store::errc::corrupt, "inbox record has " + std::to_string(f.size()) + " fields");
+  }
   Event e;
+  for (std::size_t i = 8; i + 1 < f.size(); i += 2) e.fields.emplace_back(f[i], f[i + 1]);
   e.kind = EventKind::message;
   e.id = f[0];
   e.from = f[1];
@@ -940,6 +947,7 @@ class Client final : public std::enable_shared_from_this<Client> {
           }
           out.ev.type = in.kind;
           out.ev.text = in.text;
+          out.ev.fields = in.fields;
           if (in.device_sent) {
             out.ev.from_me = true;
             if (!in.destination.empty()) out.ev.chat = in.destination;

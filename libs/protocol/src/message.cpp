@@ -90,12 +90,80 @@ Inbound parse_message(ByteView bytes) {
   }
   const std::string s = m.SerializeAsString();
   in.message.assign(s.begin(), s.end());
+  auto field = [&](std::string k, std::string v) {
+    if (!v.empty()) in.fields.emplace_back(std::move(k), std::move(v));
+  };
+  auto context = [&](const pb::ContextInfo& c) {
+    field("quoted_id", c.stanzaid());
+    field("quoted_participant", c.participant());
+    std::string mentions;
+    for (const auto& j : c.mentionedjid()) mentions += (mentions.empty() ? "" : ",") + j;
+    field("mentions", mentions);
+  };
+  auto number = [](double d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.7f", d);
+    return std::string(b);
+  };
+  auto text_of = [](const pb::Message& x) {
+    return x.has_conversation() ? x.conversation() : x.has_extendedtextmessage() ? x.extendedtextmessage().text() : std::string();
+  };
   if (m.has_conversation()) {
     in.kind = "text";
     in.text = m.conversation();
   } else if (m.has_extendedtextmessage()) {
     in.kind = "text";
     in.text = m.extendedtextmessage().text();
+    if (m.extendedtextmessage().has_contextinfo()) context(m.extendedtextmessage().contextinfo());
+  } else if (m.has_imagemessage()) {
+    in.kind = "image";
+    in.text = m.imagemessage().caption();
+    field("mimetype", m.imagemessage().mimetype());
+    if (m.imagemessage().has_contextinfo()) context(m.imagemessage().contextinfo());
+  } else if (m.has_videomessage()) {
+    in.kind = "video";
+    in.text = m.videomessage().caption();
+    field("mimetype", m.videomessage().mimetype());
+  } else if (m.has_audiomessage()) {
+    in.kind = "audio";
+    field("mimetype", m.audiomessage().mimetype());
+    field("ptt", m.audiomessage().ptt() ? "true" : "");
+  } else if (m.has_documentmessage()) {
+    in.kind = "document";
+    in.text = m.documentmessage().caption();
+    field("mimetype", m.documentmessage().mimetype());
+    field("file_name", m.documentmessage().filename());
+  } else if (m.has_stickermessage()) {
+    in.kind = "sticker";
+    field("mimetype", m.stickermessage().mimetype());
+  } else if (m.has_locationmessage()) {
+    const auto& l = m.locationmessage();
+    in.kind = "location";
+    field("latitude", number(l.degreeslatitude()));
+    field("longitude", number(l.degreeslongitude()));
+    field("name", l.name());
+    field("address", l.address());
+  } else if (m.has_contactmessage()) {
+    in.kind = "contact";
+    field("display_name", m.contactmessage().displayname());
+    field("vcard", m.contactmessage().vcard());
+  } else if (m.has_contactsarraymessage()) {
+    in.kind = "contacts";
+    field("display_name", m.contactsarraymessage().displayname());
+    field("count", std::to_string(m.contactsarraymessage().contacts_size()));
+  } else if (m.has_reactionmessage()) {
+    in.kind = "reaction";
+    field("target_id", m.reactionmessage().key().id());
+    field("target_from_me", m.reactionmessage().key().fromme() ? "true" : "false");
+    field("emoji", m.reactionmessage().text());  // empty: the reaction was removed
+  } else if (m.has_protocolmessage() && m.protocolmessage().has_type() &&
+             m.protocolmessage().type() == pb::Message::ProtocolMessage::REVOKE) {
+    in.kind = "revoke";
+    field("target_id", m.protocolmessage().key().id());
+  } else if (m.has_protocolmessage() && m.protocolmessage().type() == pb::Message::ProtocolMessage::MESSAGE_EDIT) {
+    in.kind = "edit";
+    field("target_id", m.protocolmessage().key().id());
+    in.text = text_of(m.protocolmessage().editedmessage());
   } else {
     std::vector<const google::protobuf::FieldDescriptor*> fields;
     m.GetReflection()->ListFields(m, &fields);

@@ -61,12 +61,26 @@ TEST(Message, OtherKindsAreNamedNotDropped) {
   m.mutable_locationmessage()->set_degreeslatitude(1.5);
   const std::string s = m.SerializeAsString();
   auto in = protocol::parse_message(as_bytes(s));
-  EXPECT_EQ(in.kind, "locationMessage");
+  EXPECT_EQ(in.kind, "location");
+  ASSERT_GE(in.fields.size(), 2u);
+  EXPECT_EQ(in.fields[0], (std::pair<std::string, std::string>{"latitude", "1.5000000"}));
+  pb::Message poll;
+  poll.mutable_pollcreationmessage();
+  const std::string pb = poll.SerializeAsString();
+  EXPECT_EQ(protocol::parse_message(as_bytes(pb)).kind, "pollCreationMessage");
   EXPECT_FALSE(in.protocol);
   pb::Message p;
-  p.mutable_protocolmessage();
+  p.mutable_protocolmessage()->set_type(pb::Message::ProtocolMessage::APP_STATE_SYNC_KEY_SHARE);
   const std::string ps = p.SerializeAsString();
   EXPECT_TRUE(protocol::parse_message(as_bytes(ps)).protocol);
+  pb::Message revoke;
+  revoke.mutable_protocolmessage()->set_type(pb::Message::ProtocolMessage::REVOKE);
+  revoke.mutable_protocolmessage()->mutable_key()->set_id("3EB0AA");
+  const std::string rs = revoke.SerializeAsString();
+  auto r = protocol::parse_message(as_bytes(rs));
+  EXPECT_EQ(r.kind, "revoke");
+  EXPECT_FALSE(r.protocol);
+  EXPECT_EQ(r.fields.at(0), (std::pair<std::string, std::string>{"target_id", "3EB0AA"}));
   const Bytes junk{0xff, 0xff, 0xff};
   EXPECT_EQ(protocol::parse_message(junk).kind, "unknown");
 }

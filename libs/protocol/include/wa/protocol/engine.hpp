@@ -73,6 +73,7 @@ struct Event {
   std::uint64_t timestamp = 0;
   bool from_me = false;
   std::string inbox_key;  ///< message: pass to Engine::inbox_done once the event is safely taken
+  std::vector<std::pair<std::string, std::string>> fields;  ///< message: content details (protocol::Inbound::fields)
 };
 /// Called on the client's strand: quick, and never calls back into the engine synchronously... except
 /// through the Engine's thread-safe methods, which only post.

@@ -33,8 +33,14 @@ Bytes device_sent_message(std::string_view destination_jid, ByteView message);
 
 /// What a decrypted Message says.
 struct Inbound {
-  std::string kind;          ///< "text" for conversation/extendedText, else the first Message field's name; "unknown" when it does not parse
-  std::string text;
+  /// text, image, video, audio, document, sticker, location, contact, contacts, reaction, revoke, edit;
+  /// any other content by its Message field name ("pollCreationMessage", ...); "unknown" when it does not parse.
+  std::string kind;
+  std::string text;          ///< text, caption, or an edit's new text
+  /// Content details by name: quoted_id, quoted_participant, mentions (comma-separated JIDs), caption,
+  /// mimetype, file_name, ptt, latitude, longitude, name, address, display_name, vcard, count,
+  /// target_id, target_from_me, emoji.
+  std::vector<std::pair<std::string, std::string>> fields;
   std::string destination;   ///< deviceSentMessage: the chat our other device wrote to
   bool device_sent = false;
   bool protocol = false;     ///< protocolMessage (app-state key share, revoke, ...): not a user-visible message by itself
