@@ -20,7 +20,7 @@ const { B } = await loadBaileys(opt.which);
 const wasim = await startWasim(opt.wasim);
 if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
 const R = '15550100000', A = '15550100001', E = '15550100002';
-const ticks = Number(readFileSync('/proc/self/stat', 'utf8').split(' ').length ? 100 : 100);  // USER_HZ on Linux
+const ticks = 100;  // USER_HZ: clock ticks per second in /proc/<pid>/stat on Linux
 const cpuMsOf = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return ((Number(f[11]) + Number(f[12])) * 1000) / ticks; };
 let engine;
 try {

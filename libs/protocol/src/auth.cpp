@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "wa/protocol/auth.hpp"
 
+#include "bytes_util.hpp"
 #include "wa.pb.h"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
@@ -11,6 +12,8 @@ namespace {
 
 using wire::Node;
 using wire::NodeList;
+using detail::be;
+using detail::child_bytes;
 
 class Category final : public std::error_category {
  public:
@@ -41,22 +44,11 @@ constexpr unsigned kLinkCodeIterations = 2u << 16;
 constexpr std::string_view kBundleInfo = "link_code_pairing_key_bundle_encryption_key";
 constexpr std::string_view kAdvSecretInfo = "adv_secret";
 
-detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std::move(why)); }
-
-Bytes be(std::uint32_t v, std::size_t n) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[n - 1 - i] = static_cast<std::uint8_t>(v >> (8 * i));
-  return out;
-}
+wa::detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std::move(why)); }
 
 Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
 template <std::size_t N>
 Bytes bytes_of(const ByteArray<N>& a) { return Bytes(a.begin(), a.end()); }
-
-std::optional<ByteView> child_bytes(const Node& n, std::string_view tag) {
-  const Node* c = n.child(tag);
-  return c == nullptr ? std::nullopt : c->data();
-}
 
 pb::ClientPayload base_payload(const ClientVersion& v) {
   pb::ClientPayload p;

@@ -22,6 +22,7 @@
 #include "wa/core/errc.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "bytes_util.hpp"
 #include "signal_store.hpp"
 #include "wa/noise/handshake.hpp"
 #include "wa/protocol/message.hpp"
@@ -230,7 +231,6 @@ struct OutText {
 struct DecryptOutcome {
   Event ev;
   bool stored = false;      // a new message was persisted (inbox + seen hashes + Signal state)
-  bool duplicate = false;   // every ciphertext was seen before
   bool protocol = false;    // a protocol message (key share, ...): persisted state only
   std::optional<Error> decrypt_error;  // Signal could not decrypt: nothing changed, ask for a retry
   std::optional<Error> store_error;    // the store failed: nothing changed, do not ack
@@ -354,21 +354,21 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   void subscribe_presence(std::string jid) {
     net::post(strand_, [self = shared_from_this(), jid = std::move(jid)] {
-      auto j = jid.find('@') == std::string::npos ? Jid::make(jid, Server::user) : Jid::parse(jid);
+      auto j = parse_recipient(jid);
       if (!self->logged_in_ || !j) return;
-      self->send(Node{"presence", {{"type", "subscribe"}, {"to", j->to_user()}}, {}});
+      self->send(Node{"presence", {{"type", "subscribe"}, {"to", *j}}, {}});
     });
   }
 
   void send_chatstate(std::string to, std::string state) {
     net::post(strand_, [self = shared_from_this(), to = std::move(to), state = std::move(state)] {
-      auto j = to.find('@') == std::string::npos ? Jid::make(to, Server::user) : Jid::parse(to);
+      auto j = parse_recipient(to);
       if (!self->logged_in_ || !j) return;
       if (state != "composing" && state != "recording" && state != "paused") return;
       Node inner{state == "recording" ? "composing" : state, {}, {}};
       if (state == "recording") inner.set_attr("media", "audio");
       auto me = Jid::parse(self->creds_->jid);
-      Node c{"chatstate", {{"to", j->to_user()}}, NodeList{std::move(inner)}};
+      Node c{"chatstate", {{"to", *j}}, NodeList{std::move(inner)}};
       if (me) c.set_attr("from", *me);
       self->send(c);
     });
@@ -560,7 +560,6 @@ class Client final : public std::enable_shared_from_this<Client> {
     writing_ = false;
     watchdog.cancel();
     registering_ = !registered;
-    last_recv_ = std::chrono::steady_clock::now();
     net::co_spawn(strand_, keepalive(gen), net::detached);
 
     // Read loop: every stanza is handled in order.
@@ -594,7 +593,6 @@ class Client final : public std::enable_shared_from_this<Client> {
       auto f = reader_.next();
       if (!f) co_return fail(errc::connection_lost, "framing: " + f.error().message());
       if (*f) {
-        last_recv_ = std::chrono::steady_clock::now();
         co_return std::move(**f);
       }
       rbuf_.consume(rbuf_.size());
@@ -963,7 +961,6 @@ class Client final : public std::enable_shared_from_this<Client> {
       });
       if (!st && !out.decrypt_error) out.store_error = st.error();
       out.stored = st.has_value() && fresh && !out.protocol;
-      out.duplicate = st.has_value() && !fresh;
       return out;
     };
     auto outcome = *co_await eng_.on_db(std::move(job));
@@ -976,8 +973,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     if (outcome.decrypt_error) {
       emit(EventKind::error, "cannot decrypt " + id + " from " + from->to_string() + ": " + outcome.decrypt_error->message());
-      Bytes reg(4);
-      for (int i = 0; i < 4; ++i) reg[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(creds_->registration_id >> (8 * (3 - i)));
+      Bytes reg = detail::be(creds_->registration_id, 4);
       Node retry{"receipt", {{"id", id}, {"type", "retry"}, {"to", *from}},
                  NodeList{Node{"retry", {{"count", "1"}, {"id", id}, {"t", std::to_string(ev.timestamp)}, {"v", "1"}}, {}},
                           Node{"registration", {}, std::move(reg)}}};
@@ -1140,9 +1136,9 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> resend(OutText m, Jid target, int count, std::uint64_t gen) {
     auto self = shared_from_this();
     auto me = Jid::parse(creds_->jid);
-    auto to = m.to.find('@') == std::string::npos ? Jid::make(m.to, Server::user) : Jid::parse(m.to);
+    auto to = parse_recipient(m.to);
     if (!me || !to) co_return;
-    const Jid to_user = to->to_user();
+    const Jid to_user = *to;
     const bool own = target.user() == me->user();
     Node req = prekey_fetch_iq({target});
     auto r = co_await iq(std::move(req), cfg_.iq_timeout);
@@ -1188,11 +1184,11 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   net::awaitable<Status> send_one(const OutText& m, std::uint64_t gen) {
     auto self = shared_from_this();
-    auto to = m.to.find('@') == std::string::npos ? Jid::make(m.to, Server::user) : Jid::parse(m.to);
+    auto to = parse_recipient(m.to);
     if (!to || to->server() != Server::user) co_return fail(core::errc::invalid_argument, "recipient must be a phone number or a user JID");
     auto me = Jid::parse(creds_->jid);
     if (!me) co_return fail(errc::not_registered, "no JID");
-    const Jid to_user = to->to_user();
+    const Jid to_user = *to;
     std::vector<Jid> users{to_user};
     if (to_user.user() != me->user()) users.push_back(me->to_user());
     auto devs = co_await devices_of(users);
@@ -1435,7 +1431,6 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::optional<LinkCode> link_code_;
   std::optional<std::string> wanted_phone_;
   std::vector<std::string> refs_;
-  std::chrono::steady_clock::time_point last_recv_{};
   std::uint64_t gen_ = 0;
   End end_ = End::lost;
   std::string end_text_;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "wa/protocol/message.hpp"
 
+#include "bytes_util.hpp"
 #include "wa.pb.h"
 #include "wa/crypto/crypto.hpp"
 #include "wa/protocol/auth.hpp"
@@ -10,12 +11,8 @@ namespace {
 
 using wire::Node;
 using wire::NodeList;
-
-std::uint32_t be_uint(ByteView b) {
-  std::uint32_t v = 0;
-  for (auto x : b) v = (v << 8) | x;
-  return v;
-}
+using detail::be_uint;
+using detail::child_bytes;
 
 template <std::size_t N>
 bool copy_exact(std::optional<ByteView> b, ByteArray<N>& out) {
@@ -24,12 +21,7 @@ bool copy_exact(std::optional<ByteView> b, ByteArray<N>& out) {
   return true;
 }
 
-std::optional<ByteView> child_bytes(const Node& n, std::string_view tag) {
-  const Node* c = n.child(tag);
-  return c == nullptr ? std::nullopt : c->data();
-}
-
-detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std::move(why)); }
+wa::detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std::move(why)); }
 
 }  // namespace
 
@@ -42,6 +34,11 @@ std::string new_message_id() {
     id += kHex[b & 15];
   }
   return id;
+}
+
+Result<Jid> parse_recipient(std::string_view to) {
+  WA_TRY(auto j, to.find('@') == std::string_view::npos ? Jid::make(to, Server::user) : Jid::parse(to));
+  return j.to_user();
 }
 
 Bytes pad(ByteView plain) {

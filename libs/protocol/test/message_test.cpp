@@ -21,6 +21,12 @@ TEST(Message, IdsHaveTheWebForm) {
   EXPECT_NE(a, b);
 }
 
+TEST(Message, RecipientsAreDigitsOrJidsAndBecomeUserJids) {
+  EXPECT_EQ(protocol::parse_recipient("15550001111")->to_string(), "15550001111@s.whatsapp.net");
+  EXPECT_EQ(protocol::parse_recipient("15550001111:3@s.whatsapp.net")->to_string(), "15550001111@s.whatsapp.net");
+  EXPECT_FALSE(protocol::parse_recipient("not-a-number"));
+}
+
 TEST(Message, PaddingIsOneToFifteenBytesOfItsLength) {
   const Bytes plain{1, 2, 3};
   for (int i = 0; i < 200; ++i) {

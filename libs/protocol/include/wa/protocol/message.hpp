@@ -21,6 +21,10 @@ namespace wa::protocol {
 /// "3EB0" + 18 uppercase hex digits (22 characters), the form WhatsApp Web uses.
 std::string new_message_id();
 
+/// A chat partner as callers name it: phone digits ("5511999990000") or a JID; a user JID comes back
+/// (any device part dropped). Errors for anything else.
+[[nodiscard]] Result<Jid> parse_recipient(std::string_view to);
+
 /// WhatsApp padding: 1..15 bytes, each equal to the count.
 Bytes pad(ByteView plain);
 /// The padding removed; nullopt when the last byte is 0 or larger than the input.
