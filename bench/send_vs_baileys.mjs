@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args } from '../tests/oracle/lib.mjs';
 import { startWasim } from '../tests/interop/wasim.mjs';
-import { startEngine, engineFlags } from '../tests/interop/engine.mjs';
+import { startEngine, engineFlags, pairEngine } from '../tests/interop/engine.mjs';
 import { linkClient, waitFor } from '../tests/interop/clients.mjs';
 
 const opt = args({ which: 'b6', n: '1000' });
@@ -30,10 +30,7 @@ try {
   const dir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-send-'));
   engine = startEngine(opt.engine, engineFlags(opt, wasim, path.join(dir, 'zapd.db')));
   await engine.wait('ready', (e) => e.event === 'ready');
-  engine.send('start e');
-  const qr = await engine.wait('qr', (e) => e.event === 'qr');
-  await wasim.call('POST', `/accounts/${E}/scan`, { qr: qr.text });
-  await engine.wait('prekeys', (e) => e.event === 'prekeys_uploaded', 20000);
+  await pairEngine(engine, wasim, 'e', E);
   // Warm-up: sessions with the receiver's devices.
   await alice.sock.sendMessage(`${R}@s.whatsapp.net`, { text: 'warm-up' });
   engine.send(`send e ${R} 3EB0BENCHWARMUP0000000 ${Buffer.from('warm-up').toString('base64')}`);

@@ -34,5 +34,17 @@ export function startEngine(binary, flags) {
   return e;
 }
 
+// Starts engine device `device`, lets the account `phone`'s wasim phone scan its first QR, and resolves
+// once the device is connected and has uploaded its prekeys.
+export async function pairEngine(engine, wasim, device, phone) {
+  const from = engine.events.length;
+  engine.send(`start ${device}`);
+  const qr = await engine.wait(`qr of ${device}`, (e) => e.device === device && e.event === 'qr', 15000, from);
+  const scan = await wasim.call('POST', `/accounts/${phone}/scan`, { qr: qr.text });
+  if (scan.status !== 200) throw new Error(`scan for ${device} refused: ${JSON.stringify(scan.body)}`);
+  await engine.wait(`${device} connected`, (e) => e.device === device && e.event === 'connected', 15000, from);
+  await engine.wait(`${device} prekeys`, (e) => e.device === device && e.event === 'prekeys_uploaded', 20000, from);
+}
+
 export const engineFlags = (opt, wasim, db, extra = []) =>
   ['--db', db, '--url', wasim.url, '--root', wasim.root, ...extra];

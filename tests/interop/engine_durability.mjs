@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from './wasim.mjs';
-import { startEngine, engineFlags } from './engine.mjs';
+import { startEngine, engineFlags, pairEngine } from './engine.mjs';
 import { linkClient, waitFor, textOf, sleep } from './clients.mjs';
 
 const opt = args({ which: 'b6', n: '1000', drops: '1' });
@@ -30,11 +30,7 @@ try {
   await wasim.call('POST', '/accounts', { phone: E, name: 'Engine' });
   engine = startEngine(opt.engine, engineFlags(opt, wasim, db, ['--backoff-ms', '100', '--backoff-cap-ms', '500']));
   await engine.wait('ready', (e) => e.event === 'ready');
-  engine.send('start e');
-  const qr = await engine.wait('qr', (e) => e.event === 'qr');
-  await wasim.call('POST', `/accounts/${E}/scan`, { qr: qr.text });
-  await engine.wait('connected', (e) => e.event === 'connected');
-  await engine.wait('prekeys', (e) => e.event === 'prekeys_uploaded');
+  await pairEngine(engine, wasim, 'e', E);
 
   // Sessions first, one message each way in turn. Both sides starting a Signal session with each other at
   // the same instant is the simultaneous-initiation case, which needs retry receipts answered by

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { args, report } from '../oracle/lib.mjs';
 import { startWasim } from './wasim.mjs';
-import { startEngine, engineFlags } from './engine.mjs';
+import { startEngine, engineFlags, pairEngine } from './engine.mjs';
 import { sleep } from './clients.mjs';
 
 const opt = args({});
@@ -33,11 +33,7 @@ try {
   await wasim.call('POST', '/accounts', { phone, name: 'faults' });
   engine = startEngine(opt.engine, engineFlags(opt, wasim, db, timing));
   await engine.wait('ready', (e) => e.event === 'ready');
-  engine.send('start a');
-  const qr = await engine.wait('qr', (e) => e.event === 'qr');
-  await wasim.call('POST', `/accounts/${phone}/scan`, { qr: qr.text });
-  await engine.wait('connected', (e) => e.event === 'connected');
-  await engine.wait('prekeys', (e) => e.event === 'prekeys_uploaded');
+  await pairEngine(engine, wasim, 'a', phone);
 
   const cycle = async (what, body, expectCode, ms) => {
     const mark = engine.events.length;

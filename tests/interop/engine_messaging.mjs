@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from './wasim.mjs';
-import { startEngine, engineFlags } from './engine.mjs';
+import { startEngine, engineFlags, pairEngine } from './engine.mjs';
 import { linkClient, waitFor, textOf, sleep } from './clients.mjs';
 
 const opt = args({ which: 'b6' });
@@ -34,11 +34,7 @@ try {
   await wasim.call('POST', '/accounts', { phone: E, name: 'Engine' });
   engine = startEngine(opt.engine, engineFlags(opt, wasim, db, ['--keep-inbox']));
   await engine.wait('ready', (e) => e.event === 'ready');
-  engine.send('start e');
-  const qr = await engine.wait('qr', (e) => e.event === 'qr');
-  await wasim.call('POST', `/accounts/${E}/scan`, { qr: qr.text });
-  await engine.wait('connected', (e) => e.event === 'connected');
-  await engine.wait('prekeys', (e) => e.event === 'prekeys_uploaded');
+  await pairEngine(engine, wasim, 'e', E);
 
   // 1. Baileys -> engine, byte-exact, with the delivery receipt back to Baileys.
   for (const t of texts) {

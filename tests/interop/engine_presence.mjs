@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from './wasim.mjs';
-import { startEngine, engineFlags } from './engine.mjs';
+import { startEngine, engineFlags, pairEngine } from './engine.mjs';
 import { linkClient, waitFor } from './clients.mjs';
 
 const opt = args({ which: 'b6' });
@@ -32,11 +32,7 @@ try {
   await wasim.call('POST', '/accounts', { phone: P, name: 'Phone' });
   engine = startEngine(opt.engine, engineFlags(opt, wasim, path.join(dir, 'zapd.db')));
   await engine.wait('ready', (e) => e.event === 'ready');
-  engine.send('start e');
-  const qr = await engine.wait('qr', (e) => e.event === 'qr');
-  await wasim.call('POST', `/accounts/${E}/scan`, { qr: qr.text });
-  await engine.wait('connected', (e) => e.event === 'connected');
-  await engine.wait('prekeys', (e) => e.event === 'prekeys_uploaded');
+  await pairEngine(engine, wasim, 'e', E);
 
   // Engine -> Baileys. (Baileys reports "paused" as "available".)
   for (const [state, shown] of [['composing', 'composing'], ['recording', 'recording'], ['paused', 'available']]) {
