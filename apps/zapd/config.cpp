@@ -29,7 +29,10 @@ constexpr std::size_t kRootKeyBytes = 32;
 constexpr std::size_t kGeneratedTokenBytes = 32;  // 256 bits, printed as 64 hex digits
 
 // One row per setting: its config-file key, environment variable and flag. The order is the print order.
-enum class Key : std::size_t { Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken };
+enum class Key : std::size_t {
+  Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken, ClientToken, WaTlsCa, SendSpacing, WebhookAllowHttp,
+  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs
+};
 
 struct SettingInfo {
   std::string_view file_key;
@@ -37,13 +40,20 @@ struct SettingInfo {
   std::string_view flag;
 };
 
-constexpr std::array<SettingInfo, 6> kSettings{{
+constexpr std::array<SettingInfo, 13> kSettings{{
     {"listen", "ZAPD_LISTEN", "--listen"},
     {"data_dir", "ZAPD_DATA_DIR", "--data-dir"},
     {"database", "ZAPD_DATABASE", "--database"},
     {"wa_url", "ZAPD_WA_URL", "--wa-url"},
     {"wa_root_key", "ZAPD_WA_ROOT_KEY", "--wa-root-key"},
     {"admin_token", "ZAPD_ADMIN_TOKEN", "--admin-token"},
+    {"client_token", "ZAPD_CLIENT_TOKEN", "--client-token"},
+    {"wa_tls_ca", "ZAPD_WA_TLS_CA", "--wa-tls-ca"},
+    {"send_spacing", "ZAPD_SEND_SPACING", "--send-spacing"},
+    {"webhook_allow_http", "ZAPD_WEBHOOK_ALLOW_HTTP", "--webhook-allow-http"},
+    {"webhook_secret", "ZAPD_WEBHOOK_SECRET", "--webhook-secret"},
+    {"webhook_max_attempts", "ZAPD_WEBHOOK_MAX_ATTEMPTS", "--webhook-max-attempts"},
+    {"webhook_backoff_ms", "ZAPD_WEBHOOK_BACKOFF_MS", "--webhook-backoff-ms"},
 }};
 
 // A raw value plus where it came from ("--listen", "ZAPD_LISTEN", "zapd.conf:3"), for error messages.
@@ -280,6 +290,35 @@ Config resolve(const Layer& file, const Layer& env, const Layer& flags) {
   } else {
     c.admin_token = token.text;
   }
+
+  const Sourced client_token = pick(Key::ClientToken, "");
+  if (!client_token.text.empty() && !is_visible_ascii(client_token.text)) {
+    throw ConfigError("invalid client token from " + client_token.origin + " (expected printable ASCII without spaces)");
+  }
+  c.client_token = client_token.text;
+  c.wa_tls_ca = pick(Key::WaTlsCa, "").text;
+
+  const auto flag = [&](Key k, std::string_view fallback, std::string_view what) {
+    const Sourced v = pick(k, fallback);
+    if (v.text == "on" || v.text == "true" || v.text == "1") return true;
+    if (v.text == "off" || v.text == "false" || v.text == "0") return false;
+    throw ConfigError(invalid(v, what, "on or off"));
+  };
+  c.send_spacing = flag(Key::SendSpacing, "on", "send spacing");
+  c.webhook_allow_http = flag(Key::WebhookAllowHttp, "off", "webhook-allow-http");
+  c.webhook_secret = pick(Key::WebhookSecret, "").text;
+
+  const auto number = [&](Key k, std::string_view fallback, std::string_view what, long lo, long hi) {
+    const Sourced v = pick(k, fallback);
+    long n = 0;
+    const auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+    if (ec != std::errc{} || end != v.text.data() + v.text.size() || n < lo || n > hi) {
+      throw ConfigError(invalid(v, what, "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)));
+    }
+    return n;
+  };
+  c.webhook_max_attempts = static_cast<int>(number(Key::WebhookMaxAttempts, "15", "webhook max attempts", 1, 1000));
+  c.webhook_backoff_ms = number(Key::WebhookBackoffMs, "1000", "webhook backoff", 1, 3600000);
   return c;
 }
 
@@ -351,6 +390,13 @@ std::string usage() {
       << "  --wa-url URL           ZAPD_WA_URL       (default " << kDefaultWaUrl << ")\n"
       << "  --wa-root-key HEX      ZAPD_WA_ROOT_KEY  (default: WhatsApp's server root key)\n"
       << "  --admin-token TOKEN    ZAPD_ADMIN_TOKEN  (default: a random token, printed once at start)\n"
+      << "  --client-token TOKEN   ZAPD_CLIENT_TOKEN (Z-API's account Client-Token header; off when unset)\n"
+      << "  --wa-tls-ca FILE       ZAPD_WA_TLS_CA    (a PEM CA also trusted for wss://; e.g. wasim's)\n"
+      << "  --send-spacing on|off  ZAPD_SEND_SPACING (default on: Z-API's 1-3 s between sends, delayMessage, delayTyping)\n"
+      << "  --webhook-allow-http on|off  ZAPD_WEBHOOK_ALLOW_HTTP (default off: webhook URLs must be https)\n"
+      << "  --webhook-secret KEY   ZAPD_WEBHOOK_SECRET (signs each webhook: X-Zapd-Signature: sha256=HMAC)\n"
+      << "  --webhook-max-attempts N   ZAPD_WEBHOOK_MAX_ATTEMPTS (default 15; then the event is dead-lettered)\n"
+      << "  --webhook-backoff-ms N     ZAPD_WEBHOOK_BACKOFF_MS (default 1000; doubles per attempt, capped at 10 min)\n"
       << "  --version              print the version and exit\n"
       << "  --help, -h             print this help and exit\n"
       << "\n"
@@ -370,6 +416,11 @@ void print_config(std::ostream& out, const Config& config) {
   } else {
     out << "admin_token: <set>\n";
   }
+  out << "client_token: " << (config.client_token.empty() ? "<off>" : "<set>") << '\n'
+      << "send_spacing: " << (config.send_spacing ? "on" : "off") << '\n'
+      << "webhook_allow_http: " << (config.webhook_allow_http ? "on" : "off") << '\n'
+      << "webhook_secret: " << (config.webhook_secret.empty() ? "<off>" : "<set>") << '\n'
+      << "webhook_max_attempts: " << config.webhook_max_attempts << '\n';
 }
 
 }  // namespace wa::zapd

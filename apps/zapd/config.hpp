@@ -39,6 +39,13 @@ struct Config final {
   std::string admin_token;
   bool admin_token_generated = false;  ///< true when no token was configured and one was drawn at start
   std::string config_file;             ///< the --config path, empty when none
+  std::string client_token;            ///< Z-API's account-level Client-Token; not enforced when empty
+  std::string wa_tls_ca;               ///< PEM file also trusted for wss:// (wasim's certificate)
+  bool send_spacing = true;            ///< Z-API's spacing between queued sends
+  bool webhook_allow_http = false;
+  std::string webhook_secret;
+  int webhook_max_attempts = 15;
+  long webhook_backoff_ms = 1000;
 };
 
 enum class Command { Serve, Version, Help };

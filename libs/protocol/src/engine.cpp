@@ -223,8 +223,12 @@ Result<Event> decode_inbound(ByteView b) {
 
 signal::Address address_of(const Jid& j) { return signal::Address{j.user(), j.device()}; }
 
+// A queued send: the Message bytes are built once and kept (in memory only) to answer retry receipts.
 struct OutText {
-  std::string to, text, id;
+  std::string to, id;
+  Bytes content;
+  std::string type = "text";  // the <message type> attribute
+  std::string edit;           // the <message edit> attribute, when any
 };
 
 // What decrypting one <message> did, computed on the database executor.
@@ -309,6 +313,19 @@ class Client final : public std::enable_shared_from_this<Client> {
     });
   }
 
+  // Unlinks this device: tells the server when connected, then wipes the credentials like a 401 does.
+  void logout() {
+    net::post(strand_, [self = shared_from_this()] {
+      self->logout_ = true;
+      if (self->logged_in_ && self->creds_) {
+        self->send(Node{"iq", {{"id", self->id_prefix_ + std::to_string(++self->iq_seq_)}, {"to", Jid::server_jid()}, {"type", "set"}, {"xmlns", "md"}},
+                        NodeList{Node{"remove-companion-device", {{"jid", self->creds_->jid}, {"reason", "user_initiated"}}, {}}}});
+      }
+      self->end_session(End::logged_out, "logged out by request", 0);
+      self->backoff_.cancel();
+    });
+  }
+
   void pair_phone(std::string phone) {
     net::post(strand_, [self = shared_from_this(), phone = std::move(phone)]() mutable {
       self->wanted_phone_ = std::move(phone);
@@ -387,15 +404,15 @@ class Client final : public std::enable_shared_from_this<Client> {
   // Run loop: sessions separated by backoff.
   net::awaitable<void> run() {
     while (!stopped_) {
-      const End end = co_await session();
+      const End end = logout_ ? End::logged_out : co_await session();
       fail_pending();
       if (logged_in_) {
         logged_in_ = false;
         emit(EventKind::disconnected, end_text_, {}, end_code_);
       }
       registering_ = false;
-      if (stopped_ || end == End::stopped) break;
-      if (end == End::logged_out) {
+      if (stopped_ || (end == End::stopped && !logout_)) break;
+      if (end == End::logged_out || logout_) {
         const std::string id = id_;
         auto st_job = [this, id] { return eng_.store.delete_device(id); };
         auto st = *co_await eng_.on_db(std::move(st_job));
@@ -1149,7 +1166,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     const store::Credentials creds = *creds_;
-    const Bytes content = text_message(m.text);
+    const Bytes& content = m.content;
     const Bytes plain = own ? device_sent_message(to_user.to_string(), content) : content;
     auto job = [this, creds, bundles = *bundles, target, plain]() -> Result<signal::Ciphertext> {
       Result<signal::Ciphertext> out = fail(errc::bad_stanza, "not encrypted");
@@ -1178,7 +1195,8 @@ class Client final : public std::enable_shared_from_this<Client> {
                                                         {"count", std::to_string(count)}},
                                                        std::move(enc->data)}}}}}};
     if (enc->type == signal::MessageType::pkmsg) children.push_back(Node{"device-identity", {}, creds.account});
-    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", "text"}, {"device_fanout", "false"}}, std::move(children)};
+    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", m.type}, {"device_fanout", "false"}}, std::move(children)};
+    if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     send(stanza);
   }
 
@@ -1226,7 +1244,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       bundles = std::move(*parsed);
     }
     if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
-    const Bytes content = text_message(m.text);
+    const Bytes& content = m.content;
     const Bytes dsm = device_sent_message(to_user.to_string(), content);
     using EncOut = std::vector<std::tuple<Jid, signal::MessageType, Bytes>>;
     auto enc_job = [this, creds, targets, bundles, content, dsm]() -> Result<EncOut> {
@@ -1257,7 +1275,8 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     NodeList children{Node{"participants", {}, std::move(participants)}};
     if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
-    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", "text"}}, std::move(children)};
+    Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", m.type}}, std::move(children)};
+    if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     auto p = std::make_shared<PendingIq>(strand_);
     p->timer.expires_after(cfg_.iq_timeout);
     const std::string key = "ack:" + m.id;
@@ -1444,6 +1463,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   int attempt_ = 0;
   bool inbox_replayed_ = false;
   std::deque<OutText> sendq_;
+  bool logout_ = false;
   std::unordered_map<std::string, OutText> recent_sent_;
   std::deque<std::string> recent_order_;
   bool send_running_ = false;
@@ -1486,7 +1506,15 @@ void with_client(Engine::Impl& impl, const std::string& id, F f) {
 }  // namespace
 
 void Engine::send_text(const std::string& device_id, std::string to, std::string text, std::string message_id) {
-  with_client(*impl_, device_id, [&](Client& c) { c.send_text(OutText{std::move(to), std::move(text), std::move(message_id)}); });
+  with_client(*impl_, device_id,
+              [&](Client& c) { c.send_text(OutText{std::move(to), std::move(message_id), text_message(text), "text", ""}); });
+}
+
+void Engine::send_message(const std::string& device_id, std::string to, const Outbound& content, std::string message_id) {
+  with_client(*impl_, device_id, [&](Client& c) {
+    c.send_text(OutText{std::move(to), std::move(message_id), build_message(content), std::string(stanza_type(content)),
+                        std::string(edit_attribute(content))});
+  });
 }
 
 void Engine::send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
@@ -1508,6 +1536,10 @@ void Engine::send_chatstate(const std::string& device_id, std::string to, std::s
 
 void Engine::inbox_done(const std::string& device_id, std::string inbox_key) {
   with_client(*impl_, device_id, [&](Client& c) { c.inbox_done(std::move(inbox_key)); });
+}
+
+void Engine::logout(const std::string& device_id) {
+  with_client(*impl_, device_id, [&](Client& c) { c.logout(); });
 }
 
 void Engine::stop(const std::string& device_id) {

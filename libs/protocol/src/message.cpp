@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "wa/protocol/message.hpp"
 
+#include <chrono>
+
 #include "bytes_util.hpp"
 #include "wa.pb.h"
 #include "wa/crypto/crypto.hpp"
@@ -59,6 +61,85 @@ Bytes text_message(std::string_view text) {
   m.mutable_extendedtextmessage()->set_text(std::string(text));
   const std::string s = m.SerializeAsString();
   return Bytes(s.begin(), s.end());
+}
+
+namespace {
+Bytes serialize(const pb::Message& m) {
+  const std::string s = m.SerializeAsString();
+  return Bytes(s.begin(), s.end());
+}
+void set_key(pb::MessageKey* k, const Outbound::Target& t) {
+  k->set_remotejid(t.chat);
+  k->set_fromme(t.from_me);
+  k->set_id(t.id);
+  if (!t.participant.empty()) k->set_participant(t.participant);
+}
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Bytes build_message(const Outbound& o) {
+  pb::Message m;
+  switch (o.kind) {
+    case Outbound::Kind::text: {
+      auto* t = m.mutable_extendedtextmessage();
+      t->set_text(o.text);
+      if (!o.quoted_id.empty() || !o.mentions.empty()) {
+        auto* ci = t->mutable_contextinfo();
+        if (!o.quoted_id.empty()) {
+          ci->set_stanzaid(o.quoted_id);
+          if (!o.quoted_participant.empty()) ci->set_participant(o.quoted_participant);
+        }
+        for (const auto& j : o.mentions) ci->add_mentionedjid(j);
+      }
+      break;
+    }
+    case Outbound::Kind::location: {
+      auto* l = m.mutable_locationmessage();
+      l->set_degreeslatitude(o.latitude);
+      l->set_degreeslongitude(o.longitude);
+      if (!o.name.empty()) l->set_name(o.name);
+      if (!o.address.empty()) l->set_address(o.address);
+      break;
+    }
+    case Outbound::Kind::contact: {
+      auto* c = m.mutable_contactmessage();
+      c->set_displayname(o.display_name);
+      c->set_vcard(o.vcard);
+      break;
+    }
+    case Outbound::Kind::reaction: {
+      auto* r = m.mutable_reactionmessage();
+      set_key(r->mutable_key(), o.target);
+      r->set_text(o.text);
+      r->set_sendertimestampms(now_ms());
+      break;
+    }
+    case Outbound::Kind::edit: {
+      auto* p = m.mutable_protocolmessage();
+      set_key(p->mutable_key(), o.target);
+      p->set_type(pb::Message::ProtocolMessage::MESSAGE_EDIT);
+      p->mutable_editedmessage()->mutable_extendedtextmessage()->set_text(o.text);
+      p->set_timestampms(now_ms());
+      break;
+    }
+    case Outbound::Kind::revoke: {
+      auto* p = m.mutable_protocolmessage();
+      set_key(p->mutable_key(), o.target);
+      p->set_type(pb::Message::ProtocolMessage::REVOKE);
+      break;
+    }
+  }
+  return serialize(m);
+}
+
+std::string_view stanza_type(const Outbound& o) { return o.kind == Outbound::Kind::reaction ? "reaction" : "text"; }
+
+std::string_view edit_attribute(const Outbound& o) {
+  if (o.kind == Outbound::Kind::edit) return "1";
+  if (o.kind == Outbound::Kind::revoke) return "7";
+  return "";
 }
 
 Bytes device_sent_message(std::string_view destination_jid, ByteView message) {

@@ -13,7 +13,7 @@ namespace {
 using store::Table;
 
 // Migration n (1-based) takes the schema from version n-1 to n. Append only; never edit a shipped one.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   device_id TEXT PRIMARY KEY,
@@ -40,11 +40,20 @@ CREATE TABLE app_state_keys (device_id TEXT NOT NULL, key TEXT NOT NULL, value B
 CREATE TABLE inbox (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 CREATE TABLE seen_ciphertexts (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 )sql",
+    // 3: the gateway: instances, send queues, the webhook outbox, dead letters and the message index.
+    R"sql(
+CREATE TABLE instances (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE send_queue (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE webhook_outbox (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE webhook_dead_letters (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+CREATE TABLE message_index (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+)sql",
 };
 
 constexpr std::array<const char*, store::kTableCount> kTables = {
     "signal_sessions", "signal_prekeys", "signal_signed_prekeys", "signal_identities",
-    "signal_sender_keys", "device_lists", "app_state_keys", "inbox", "seen_ciphertexts"};
+    "signal_sender_keys", "device_lists", "app_state_keys", "inbox", "seen_ciphertexts",
+    "instances", "send_queue", "webhook_outbox", "webhook_dead_letters", "message_index"};
 
 const char* table_name(Table t) { return kTables[static_cast<std::size_t>(t)]; }
 

@@ -16,6 +16,7 @@
 
 #include "wa/crypto/curve.hpp"
 #include "wa/protocol/auth.hpp"
+#include "wa/protocol/message.hpp"
 #include "wa/store/store.hpp"
 
 namespace wa::protocol {
@@ -91,11 +92,17 @@ class Engine final {
   void start(const std::string& device_id, ClientConfig cfg, EventSink sink);
   /// Asks for a pairing code for phone (digits) instead of QR codes; the code comes as a pair_code event.
   void pair_phone(const std::string& device_id, std::string phone);
+  /// Unlinks the device (the server is told when connected), wipes its credentials and keys, emits logged_out
+  /// and stops the client. A later start registers anew.
+  void logout(const std::string& device_id);
   /// Stops the client (its credentials stay).
   void stop(const std::string& device_id);
   /// Queues a text to `to` (phone digits or a user JID) with the caller's message id, kept through retries.
   /// Sent in order once logged in; the outcome comes as a `sent` or `send_failed` event.
   void send_text(const std::string& device_id, std::string to, std::string text, std::string message_id);
+  /// Queues any content of message.hpp's Outbound (reply, mention, location, contact, reaction, edit, revoke)
+  /// like send_text.
+  void send_message(const std::string& device_id, std::string to, const Outbound& content, std::string message_id);
   /// Sends a read or played receipt for messages of chat.
   void send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
                     std::string type);

@@ -32,6 +32,37 @@ std::optional<ByteView> unpad(ByteView padded);
 
 /// Message{extendedTextMessage{text}} bytes (what WhatsApp Web sends for a text).
 Bytes text_message(std::string_view text);
+
+/// A message to send, by content kind. Which fields count depends on kind:
+///  text:     text; quoted_id + quoted_participant (a reply), mentions (user JIDs)
+///  location: latitude, longitude, name, address
+///  contact:  display_name, vcard
+///  reaction: target (the message reacted to), text = the emoji ("" removes the reaction)
+///  edit:     target (our own earlier text), text = the new text
+///  revoke:   target (the message to delete for everyone)
+struct Outbound {
+  enum class Kind { text, location, contact, reaction, edit, revoke };
+  struct Target {
+    std::string chat;         ///< the conversation's JID
+    std::string id;
+    bool from_me = true;
+    std::string participant;  ///< group messages from others: the author's JID
+  };
+  Kind kind = Kind::text;
+  std::string text;
+  std::string quoted_id, quoted_participant;
+  std::vector<std::string> mentions;
+  double latitude = 0, longitude = 0;
+  std::string name, address;
+  std::string display_name, vcard;
+  Target target;
+};
+/// The Message bytes for o.
+Bytes build_message(const Outbound& o);
+/// The <message type> attribute WhatsApp uses for it: "reaction" or "text".
+std::string_view stanza_type(const Outbound& o);
+/// The <message edit> attribute: "1" for an edit, "7" for a revoke by its sender, "" for none.
+std::string_view edit_attribute(const Outbound& o);
 /// Message{deviceSentMessage{destinationJid, message}}: the copy for our own other devices.
 Bytes device_sent_message(std::string_view destination_jid, ByteView message);
 

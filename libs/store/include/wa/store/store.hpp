@@ -61,8 +61,14 @@ enum class Table : std::uint8_t {
   app_state_key,  ///< app-state sync keys by key id
   inbox,          ///< inbound messages persisted before their ack, until the consumer took them
   seen_ciphertext,  ///< SHA-256 of every decrypted ciphertext: a redelivery is never decrypted twice
+  // The gateway's tables (service layer). "device" is "" for instance records, else the instance id.
+  instance,       ///< instance id -> its settings (JSON)
+  send_queue,     ///< zero-padded sequence -> a queued outbound message, deleted once the server took it
+  outbox,         ///< zero-padded sequence -> a webhook event waiting for delivery
+  dead_letter,    ///< zero-padded sequence -> a webhook event that could not be delivered
+  message_index,  ///< message id -> what is kept after delivery (chat, direction, status; no content)
 };
-inline constexpr int kTableCount = 9;
+inline constexpr int kTableCount = 14;
 
 class Store {
  public:

@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: MIT
+// Routes of the Z-API contract (spec/zapi-api.md §0-§4, §14) and zapd's extensions; docs/api.md lists them
+// with their answers and errors.
+#include "wa/gateway/api.hpp"
+
+#include "wa/core/bytes.hpp"
+#include "wa/crypto/crypto.hpp"
+#include "wa/qr/qr.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <string_view>
+
+namespace wa::gateway {
+
+using nlohmann::json;
+using service::Hook;
+using service::Send;
+
+namespace {
+
+HttpResponse json_ok(const json& j, int status = 200) { return HttpResponse{status, j.dump(), {}}; }
+
+// A request that failed validation: the status and the error body to answer with.
+struct Bad {
+  int status;
+  std::string code, message;
+};
+HttpResponse to_response(const Bad& b) { return error_response(b.status, b.code, b.message); }
+
+HttpResponse from_error(const Error& e) {
+  using service::errc;
+  if (e.code().category() == service::category()) {
+    switch (static_cast<errc>(e.code().value())) {
+      case errc::not_found: return error_response(404, "NOT_FOUND", e.context() + " not found");
+      case errc::invalid_argument: return error_response(400, "INVALID_FIELD", e.context());
+      case errc::queue_full: return error_response(429, "QUEUE_FULL", e.context());
+      case errc::already_connected: return error_response(409, "ALREADY_CONNECTED", "You are already connected.");
+      case errc::not_connected: return error_response(409, "NOT_CONNECTED", e.context());
+      case errc::timeout: return error_response(504, "WHATSAPP_TIMEOUT", e.context());
+      case errc::storage: return error_response(503, "STORAGE_UNAVAILABLE", "the database failed; nothing was accepted");
+    }
+  }
+  return error_response(500, "INTERNAL", "unexpected failure");
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t at = 0;
+  while (at < path.size()) {
+    if (path[at] == '/') {
+      ++at;
+      continue;
+    }
+    const auto end = path.find('/', at);
+    out.push_back(path.substr(at, end - at));
+    if (end == std::string_view::npos) break;
+    at = end;
+  }
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto part = query.substr(0, amp);
+    const auto eq = part.find('=');
+    if (part.substr(0, eq) == name) return url_decode(eq == std::string_view::npos ? "" : part.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A chat as Z-API names it: digits (country code first, 8-20 of them) or "<digits>@lid".
+std::optional<Bad> check_phone(const std::string& p, std::string_view field = "phone") {
+  const std::string f(field);
+  if (p.ends_with("-group") || p.ends_with("@g.us")) return Bad{400, "UNSUPPORTED_CHAT", "group chats are not supported yet"};
+  if (p.ends_with("@newsletter") || p.ends_with("-broadcast")) return Bad{400, "UNSUPPORTED_CHAT", "this kind of chat is not supported"};
+  std::string_view digits = p;
+  if (digits.ends_with("@lid")) digits.remove_suffix(4);
+  if (!all_digits(digits) || digits.size() < 8 || digits.size() > 20) {
+    return Bad{400, "INVALID_PHONE", "'" + f + "' must be the number's digits with country code (e.g. 5511999999999) or <digits>@lid"};
+  }
+  return std::nullopt;
+}
+
+// Reads the JSON body of a POST/PUT: an object, or a Bad.
+std::optional<Bad> parse_body(const HttpRequest& req, json& out) {
+  if (req.content_type.find("application/json") == std::string::npos) {
+    return Bad{415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json"};
+  }
+  out = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+  if (out.is_discarded()) return Bad{400, "INVALID_JSON", "the body is not valid JSON"};
+  if (!out.is_object()) return Bad{400, "INVALID_JSON", "the body must be a JSON object"};
+  return std::nullopt;
+}
+
+// Field readers: each returns a Bad when the field is present with a wrong type (or missing when required).
+struct Fields {
+  const json& j;
+  std::optional<Bad> bad;
+
+  std::string str(const char* name, bool required, std::size_t max = 65536) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) {
+      if (required && !bad) bad = Bad{400, "MISSING_FIELD", std::string("'") + name + "' is required"};
+      return {};
+    }
+    if (!it->is_string()) {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a string"};
+      return {};
+    }
+    std::string v = it->get<std::string>();
+    if (required && v.empty() && !bad) bad = Bad{400, "MISSING_FIELD", std::string("'") + name + "' must not be empty"};
+    if (v.size() > max && !bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' is too long"};
+    return v;
+  }
+  // A number, also accepted as a numeric string (Z-API's samples send both).
+  std::optional<double> num(const char* name, bool required) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) {
+      if (required && !bad) bad = Bad{400, "MISSING_FIELD", std::string("'") + name + "' is required"};
+      return std::nullopt;
+    }
+    double v = 0;
+    if (it->is_number()) {
+      v = it->get<double>();
+    } else if (it->is_string()) {
+      const std::string s = it->get<std::string>();
+      char* end = nullptr;
+      v = std::strtod(s.c_str(), &end);
+      if (s.empty() || end != s.c_str() + s.size()) {
+        if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a number"};
+        return std::nullopt;
+      }
+    } else {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a number"};
+      return std::nullopt;
+    }
+    if (!std::isfinite(v)) {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a finite number"};
+      return std::nullopt;
+    }
+    return v;
+  }
+  int seconds(const char* name, int lo, int hi, int absent) {
+    auto v = num(name, false);
+    if (!v) return absent;
+    if (*v < lo || *v > hi || std::floor(*v) != *v) {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a whole number of seconds from " +
+                                                    std::to_string(lo) + " to " + std::to_string(hi)};
+      return absent;
+    }
+    return static_cast<int>(*v);
+  }
+  std::optional<bool> boolean(const char* name) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_boolean()) {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be true or false"};
+      return std::nullopt;
+    }
+    return it->get<bool>();
+  }
+  std::vector<std::string> phones(const char* name) {
+    std::vector<std::string> out;
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return out;
+    if (!it->is_array() || it->size() > 1024) {
+      if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be an array of phone numbers"};
+      return out;
+    }
+    for (const auto& e : *it) {
+      if (!e.is_string()) {
+        if (!bad) bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be an array of phone numbers"};
+        return {};
+      }
+      std::string p = e.get<std::string>();
+      if (auto b = check_phone(p, name); b && !bad) bad = b;
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+};
+
+json me_json(const service::InstanceView& v) {
+  const auto& h = v.hooks;
+  auto url = [](const std::string& s) -> json { return s.empty() ? json(nullptr) : json(s); };
+  return json{{"id", v.id},
+              {"token", v.token},
+              {"name", v.name},
+              {"due", nullptr},
+              {"connected", v.connected},
+              {"paymentStatus", "ACTIVE"},
+              {"created", v.created_ms},
+              {"connectedCallbackUrl", url(h[static_cast<std::size_t>(Hook::connected)])},
+              {"deliveryCallbackUrl", url(h[static_cast<std::size_t>(Hook::delivery)])},
+              {"disconnectedCallbackUrl", url(h[static_cast<std::size_t>(Hook::disconnected)])},
+              {"messageStatusCallbackUrl", url(h[static_cast<std::size_t>(Hook::message_status)])},
+              {"presenceChatCallbackUrl", url(h[static_cast<std::size_t>(Hook::presence)])},
+              {"receivedCallbackUrl", url(h[static_cast<std::size_t>(Hook::received)])},
+              {"receiveCallbackSentByMe", v.notify_sent_by_me},
+              {"callRejectAuto", false},
+              {"callRejectMessage", nullptr},
+              {"autoReadMessage", false},
+              {"initialDataCallbackUrl", nullptr}};
+}
+
+json queue_item_json(const service::QueuedItem& q, const std::string& instance) {
+  return json{{"_id", q.zaap_id},       {"ZaapId", q.zaap_id},         {"MessageId", q.message_id},
+              {"InstanceId", instance}, {"Phone", q.phone},            {"Message", q.message},
+              {"Kind", q.kind},         {"DelayMessage", q.delay_message}, {"DelayTyping", q.delay_typing},
+              {"Created", q.created_ms}, {"Beta", false},             {"IsTrial", false}};
+}
+
+struct HookRoute {
+  std::string_view route;
+  Hook hook;
+};
+// The documented setters, then the legacy aliases Z-API's samples still use, and a typo its docs carry.
+constexpr std::array<HookRoute, 13> kHookRoutes{{{"update-webhook-delivery", Hook::delivery},
+                                                {"update-webhook-received", Hook::received},
+                                                {"update-webhook-received-delivery", Hook::received},
+                                                {"update-webhook-message-status", Hook::message_status},
+                                                {"update-webhook-disconnected", Hook::disconnected},
+                                                {"update-webhook-connected", Hook::connected},
+                                                {"update-webhook-chat-presence", Hook::presence},
+                                                {"on-message-send", Hook::delivery},
+                                                {"on-message-received", Hook::received},
+                                                {"on-whatsapp-disconnected", Hook::disconnected},
+                                                {"on-whatsapp-message-status-changes", Hook::message_status},
+                                                {"on-chat-presence", Hook::presence},
+                                                {"update-webhook-receive", Hook::received}}};
+
+constexpr std::array<std::string_view, 8> kMediaRoutes{"send-image", "send-audio", "send-video", "send-document",
+                                                       "send-sticker", "send-link", "send-gif", "send-ptv"};
+
+}  // namespace
+
+HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  return json_ok(json{{"error", code}, {"message", message}}, status);
+}
+
+Api::Api(service::Service& svc, ApiConfig cfg) : svc_(svc), cfg_(std::move(cfg)) {}
+
+void Api::handle(const HttpRequest& req, Respond respond) {
+  const std::string_view target = req.target;
+  const auto qmark = target.find('?');
+  const std::string_view path = target.substr(0, qmark);
+  const std::string_view query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
+  const auto seg = split_path(path);
+  const std::string& m = req.method;
+  auto answer = [&](HttpResponse r) { respond(std::move(r)); };
+  auto method_not_allowed = [&](std::string allow) {
+    HttpResponse r = error_response(405, "METHOD_NOT_ALLOWED", "this route does not accept " + m);
+    r.headers.emplace_back("Allow", std::move(allow));
+    answer(std::move(r));
+  };
+  auto not_found = [&] { answer(error_response(404, "NOT_FOUND", "no such route")); };
+
+  if (seg.size() == 1 && seg[0] == "health") {
+    if (m != "GET") return method_not_allowed("GET");
+    return answer(json_ok(json{{"status", "ok"}, {"version", cfg_.version}}));
+  }
+  if (seg.empty() || seg[0] != "instances") return not_found();
+
+  // ---- partner routes (Authorization: Bearer <admin token>) --------------------------------------------
+  const bool partner = seg.size() == 1 || (seg.size() == 3 && seg[1] == "integrator" && seg[2] == "on-demand") ||
+                       (seg.size() == 2);
+  if (partner) {
+    const std::string expected = "Bearer " + cfg_.admin_token;
+    const bool auth = req.authorization.size() == expected.size() &&
+                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.authorization.data()), req.authorization.size()),
+                                    ByteView(reinterpret_cast<const std::uint8_t*>(expected.data()), expected.size()));
+    if (!auth) return answer(error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
+    if (seg.size() == 1) {
+      if (m != "GET") return method_not_allowed("GET");
+      json content = json::array();
+      for (const auto& v : svc_.instances()) content.push_back(me_json(v));
+      const auto n = content.size();
+      return answer(json_ok(json{{"total", n}, {"totalPage", 1}, {"pageSize", n}, {"page", 1}, {"content", content}}));
+    }
+    if (seg.size() == 2) {
+      if (m != "DELETE") return method_not_allowed("DELETE");
+      auto st = svc_.delete_instance(std::string(seg[1]));
+      if (!st) return answer(from_error(st.error()));
+      return answer(json_ok(json{{"value", true}}));
+    }
+    if (m != "POST") return method_not_allowed("POST");
+    json body;
+    if (auto b = parse_body(req, body)) return answer(to_response(*b));
+    Fields f{body, {}};
+    std::string name = f.str("name", false, 256);
+    std::array<std::string, service::kHookCount> hooks;
+    hooks[static_cast<std::size_t>(Hook::delivery)] = f.str("deliveryCallbackUrl", false, 2048);
+    hooks[static_cast<std::size_t>(Hook::received)] = f.str("receivedCallbackUrl", false, 2048);
+    hooks[static_cast<std::size_t>(Hook::disconnected)] = f.str("disconnectedCallbackUrl", false, 2048);
+    hooks[static_cast<std::size_t>(Hook::connected)] = f.str("connectedCallbackUrl", false, 2048);
+    hooks[static_cast<std::size_t>(Hook::message_status)] = f.str("messageStatusCallbackUrl", false, 2048);
+    hooks[static_cast<std::size_t>(Hook::presence)] = f.str("presenceChatCallbackUrl", false, 2048);
+    if (f.bad) return answer(to_response(*f.bad));
+    auto v = svc_.create_instance(std::move(name), hooks);
+    if (!v) return answer(from_error(v.error()));
+    return answer(json_ok(json{{"id", v->id}, {"token", v->token}, {"due", nullptr}}));
+  }
+
+  // ---- instance routes: /instances/{id}/token/{token}/... -----------------------------------------------
+  if (seg.size() < 4 || seg[2] != "token") return not_found();
+  if (!cfg_.client_token.empty()) {
+    if (!req.has_client_token) return answer(error_response(401, "CLIENT_TOKEN_REQUIRED", "null not allowed"));
+    const bool same = req.client_token.size() == cfg_.client_token.size() &&
+                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.client_token.data()), req.client_token.size()),
+                                    ByteView(reinterpret_cast<const std::uint8_t*>(cfg_.client_token.data()), cfg_.client_token.size()));
+    if (!same) return answer(error_response(401, "CLIENT_TOKEN_INVALID", "Client-Token not allowed"));
+  }
+  auto inst = svc_.authenticate(seg[1], seg[3]);
+  if (!inst) return answer(error_response(401, "UNAUTHORIZED", "unknown instance or wrong token"));
+  const std::string id = inst->id;
+  const std::vector<std::string_view> r(seg.begin() + 4, seg.end());
+  const std::string_view route = r.empty() ? std::string_view{} : r[0];
+  const bool writes = m == "POST" || m == "PUT";
+  auto value_true = [&] { answer(json_ok(json{{"value", true}})); };
+
+  auto pairing_done = [respond](bool image) {
+    return [respond, image](Result<service::Service::Pairing> p) {
+      if (!p) return respond(from_error(p.error()));
+      if (p->connected) return respond(json_ok(json{{"connected", true}, {"value", nullptr}}));
+      if (!image) return respond(json_ok(json{{"connected", false}, {"value", p->value}}));
+      auto png = qr::render_png(p->value);
+      if (!png) return respond(error_response(500, "INTERNAL", "QR rendering failed"));
+      respond(json_ok(json{{"connected", false}, {"value", "data:image/png;base64," + to_base64(*png)}}));
+    };
+  };
+
+  // Instance state.
+  if (r.size() == 1 && route == "qr-code") {
+    if (m != "GET") return method_not_allowed("GET");
+    return svc_.qr(id, pairing_done(false));
+  }
+  if (r.size() == 2 && route == "qr-code" && r[1] == "image") {
+    if (m != "GET") return method_not_allowed("GET");
+    return svc_.qr(id, pairing_done(true));
+  }
+  if (r.size() == 2 && route == "phone-code") {
+    if (m != "GET") return method_not_allowed("GET");
+    const std::string phone(r[1]);
+    if (!all_digits(phone) || phone.size() < 8 || phone.size() > 20) {
+      return answer(error_response(400, "INVALID_PHONE", "the phone must be digits with country code"));
+    }
+    return svc_.phone_code(id, phone, [respond](Result<service::Service::Pairing> p) {
+      if (!p) return respond(from_error(p.error()));
+      if (p->connected) return respond(json_ok(json{{"connected", true}, {"value", nullptr}}));
+      respond(json_ok(json{{"connected", false}, {"value", p->value}}));
+    });
+  }
+  if (r.size() == 1 && (route == "status" || route == "me" || route == "device" || route == "restart" ||
+                        route == "disconnect" || route == "restore-session")) {
+    if (m != "GET") return method_not_allowed("GET");
+    if (route == "status") {
+      const char* err = inst->connected ? "You are already connected."
+                                        : (inst->paired ? "You need to restore the session." : "You are not connected.");
+      return answer(json_ok(json{{"connected", inst->connected}, {"smartphoneConnected", inst->connected}, {"session", inst->paired},
+                                 {"error", err}}));
+    }
+    if (route == "me") return answer(json_ok(me_json(*inst)));
+    if (route == "device") {
+      if (!inst->paired) return answer(error_response(409, "NOT_CONNECTED", "You are not connected."));
+      return answer(json_ok(json{{"phone", inst->phone}, {"imgUrl", nullptr}, {"about", nullptr}, {"name", inst->push_name},
+                                 {"device", json{{"sessionName", "zapd"}, {"device_model", "zapd"}}},
+                                 {"originalDevice", inst->platform}, {"sessionId", 0}, {"isBusiness", false}}));
+    }
+    Status st = route == "disconnect" ? svc_.disconnect(id) : svc_.restart(id);
+    if (!st) return answer(from_error(st.error()));
+    return value_true();
+  }
+
+  // Sends.
+  auto enqueue = [&](Send s, int status = 200) {
+    auto ids = svc_.send(id, std::move(s));
+    if (!ids) return answer(from_error(ids.error()));
+    if (status == 204) return answer(HttpResponse{204, {}, {}});
+    answer(json_ok(json{{"zaapId", ids->zaap_id}, {"messageId", ids->message_id}, {"id", ids->message_id}}));
+  };
+  if (r.size() == 1 && (route == "send-text" || route == "send-location" || route == "send-contact" ||
+                        route == "send-reaction" || route == "send-remove-reaction")) {
+    if (m != "POST") return method_not_allowed("POST");
+    json body;
+    if (auto b = parse_body(req, body)) return answer(to_response(*b));
+    Fields f{body, {}};
+    Send s;
+    s.phone = f.str("phone", true, 64);
+    if (!f.bad) {
+      if (auto b = check_phone(s.phone)) f.bad = b;
+    }
+    s.delay_message = f.seconds("delayMessage", 1, 15, -1);
+    if (route == "send-text") {
+      s.kind = Send::Kind::text;
+      s.message = f.str("message", true);
+      s.delay_typing = f.seconds("delayTyping", 0, 15, 0);
+      s.reply_to = f.str("messageId", false, 128);
+      s.edit_id = f.str("editMessageId", false, 128);
+      s.mentioned = f.phones("mentioned");
+    } else if (route == "send-location") {
+      s.kind = Send::Kind::location;
+      s.title = f.str("title", true, 1024);
+      s.address = f.str("address", true, 1024);
+      auto lat = f.num("latitude", true);
+      auto lng = f.num("longitude", true);
+      if (!f.bad && (*lat < -90 || *lat > 90 || *lng < -180 || *lng > 180)) {
+        f.bad = Bad{400, "INVALID_FIELD", "latitude must be within -90..90 and longitude within -180..180"};
+      }
+      s.latitude = lat.value_or(0);
+      s.longitude = lng.value_or(0);
+      s.reply_to = f.str("messageId", false, 128);
+    } else if (route == "send-contact") {
+      s.kind = Send::Kind::contact;
+      s.contact_name = f.str("contactName", true, 256);
+      s.contact_phone = f.str("contactPhone", true, 64);
+      if (!f.bad && !all_digits(s.contact_phone)) f.bad = Bad{400, "INVALID_PHONE", "'contactPhone' must be digits"};
+      s.reply_to = f.str("messageId", false, 128);
+    } else {
+      s.kind = route == "send-reaction" ? Send::Kind::reaction : Send::Kind::remove_reaction;
+      if (route == "send-reaction") s.message = f.str("reaction", true, 64);
+      s.target_id = f.str("messageId", true, 128);
+    }
+    if (f.bad) return answer(to_response(*f.bad));
+    return enqueue(std::move(s));
+  }
+  if (r.size() == 1 && route == "messages") {
+    if (m != "DELETE") return method_not_allowed("DELETE");
+    Send s;
+    s.kind = Send::Kind::revoke;
+    s.phone = query_param(query, "phone").value_or("");
+    s.target_id = query_param(query, "messageId").value_or("");
+    const std::string owner = query_param(query, "owner").value_or("true");
+    if (s.phone.empty() || s.target_id.empty()) {
+      return answer(error_response(400, "MISSING_FIELD", "query parameters 'phone' and 'messageId' are required"));
+    }
+    if (auto b = check_phone(s.phone)) return answer(to_response(*b));
+    if (owner != "true" && owner != "false") return answer(error_response(400, "INVALID_FIELD", "'owner' must be true or false"));
+    s.owner = owner == "true";
+    return enqueue(std::move(s), 204);
+  }
+  if (!r.empty() && std::find(kMediaRoutes.begin(), kMediaRoutes.end(), route) != kMediaRoutes.end()) {
+    if (m != "POST") return method_not_allowed("POST");
+    return answer(error_response(501, "NOT_IMPLEMENTED", "media and link sends are not available in this version"));
+  }
+
+  // Queue.
+  if (route == "queue") {
+    if (r.size() == 1) {
+      if (m == "DELETE") {
+        auto st = svc_.queue_clear(id);
+        if (!st) return answer(from_error(st.error()));
+        return value_true();
+      }
+      if (m == "GET") {  // deprecated form: every item as an array (pageSize honoured, page ignored)
+        std::size_t size = 1000;
+        if (auto ps = query_param(query, "pageSize"); ps && all_digits(*ps) && ps->size() < 6) size = std::stoul(*ps);
+        auto page = svc_.queue(id, std::max<std::size_t>(size, 1), "");
+        if (!page) return answer(from_error(page.error()));
+        json arr = json::array();
+        for (const auto& q : page->items) arr.push_back(queue_item_json(q, id));
+        return answer(json_ok(arr));
+      }
+      if (m == "POST") {
+        json body;
+        if (auto b = parse_body(req, body)) return answer(to_response(*b));
+        Fields f{body, {}};
+        auto size = f.num("pageSize", false);
+        const std::string cursor = f.str("pagingState", false, 64);
+        if (!f.bad && size && (*size < 1 || *size > 30 || std::floor(*size) != *size)) {
+          f.bad = Bad{400, "INVALID_FIELD", "'pageSize' must be a whole number from 1 to 30"};
+        }
+        if (!f.bad && !cursor.empty() && !all_digits(cursor)) f.bad = Bad{400, "INVALID_FIELD", "'pagingState' is not a cursor of this API"};
+        if (f.bad) return answer(to_response(*f.bad));
+        auto page = svc_.queue(id, size ? static_cast<std::size_t>(*size) : 20, cursor);
+        if (!page) return answer(from_error(page.error()));
+        json arr = json::array();
+        for (const auto& q : page->items) arr.push_back(queue_item_json(q, id));
+        return answer(json_ok(json{{"messages", arr},
+                                   {"pagingState", page->next.empty() ? json(nullptr) : json(page->next)},
+                                   {"hasMore", !page->next.empty()}}));
+      }
+      return method_not_allowed("GET, POST, DELETE");
+    }
+    if (r.size() == 2 && r[1] == "count") {
+      if (m != "GET") return method_not_allowed("GET");
+      auto n = svc_.queue_count(id);
+      if (!n) return answer(from_error(n.error()));
+      return answer(json_ok(json{{"count", *n}}));
+    }
+    if (r.size() == 2) {
+      if (m != "DELETE") return method_not_allowed("DELETE");
+      auto st = svc_.queue_remove(id, url_decode(r[1]));
+      if (!st) return answer(from_error(st.error()));
+      return value_true();
+    }
+  }
+
+  // Webhook configuration (PUT as documented; POST as the samples and legacy clients use).
+  if (r.size() == 1) {
+    auto hook_route = std::find_if(kHookRoutes.begin(), kHookRoutes.end(), [&](const HookRoute& h) { return h.route == route; });
+    const bool every = route == "update-every-webhooks";
+    const bool notify = route == "update-notify-sent-by-me";
+    if (hook_route != kHookRoutes.end() || every || notify) {
+      if (!writes) return method_not_allowed("PUT, POST");
+      json body;
+      if (auto b = parse_body(req, body)) return answer(to_response(*b));
+      Fields f{body, {}};
+      if (notify) {
+        auto on = f.boolean("notifySentByMe");
+        if (!f.bad && !on) f.bad = Bad{400, "MISSING_FIELD", "'notifySentByMe' is required"};
+        if (f.bad) return answer(to_response(*f.bad));
+        if (*on && inst->hooks[static_cast<std::size_t>(Hook::received)].empty()) {
+          return answer(error_response(409, "WEBHOOK_REQUIRED", "set the received webhook first"));
+        }
+        auto st = svc_.set_notify_sent_by_me(id, *on);
+        if (!st) return answer(from_error(st.error()));
+        return value_true();
+      }
+      auto it = body.find("value");
+      if (it == body.end() || !(it->is_string() || it->is_null())) {
+        return answer(error_response(400, "MISSING_FIELD", "'value' must be the webhook URL (or empty to remove it)"));
+      }
+      const std::string url = it->is_null() ? "" : it->get<std::string>();
+      auto sent_by_me = f.boolean("notifySentByMe");
+      if (f.bad) return answer(to_response(*f.bad));
+      std::vector<Hook> hooks;
+      if (every) {
+        for (std::size_t i = 0; i < service::kHookCount; ++i) hooks.push_back(static_cast<Hook>(i));
+      } else {
+        hooks.push_back(hook_route->hook);
+      }
+      for (Hook h : hooks) {
+        auto st = svc_.set_hook(id, h, url);
+        if (!st) return answer(from_error(st.error()));
+      }
+      if (route == "update-webhook-received-delivery" || (every && sent_by_me)) {
+        auto st = svc_.set_notify_sent_by_me(id, route == "update-webhook-received-delivery" ? !url.empty() : *sent_by_me);
+        if (!st) return answer(from_error(st.error()));
+      }
+      return value_true();
+    }
+  }
+
+  // zapd extensions: the webhook dead letters.
+  if (route == "webhook-dead-letters") {
+    if (r.size() == 1) {
+      if (m != "GET") return method_not_allowed("GET");
+      auto dl = svc_.dead_letters(id);
+      if (!dl) return answer(from_error(dl.error()));
+      json arr = json::array();
+      for (const auto& d : *dl) {
+        json payload = json::parse(d.body, nullptr, false);
+        arr.push_back(json{{"eventId", d.event_id}, {"webhook", d.hook}, {"attempts", d.attempts}, {"lastError", d.last_error},
+                           {"payload", payload.is_discarded() ? json(nullptr) : payload}});
+      }
+      return answer(json_ok(arr));
+    }
+    if (r.size() == 2 && r[1] == "replay") {
+      if (m != "POST") return method_not_allowed("POST");
+      auto n = svc_.replay_dead_letters(id);
+      if (!n) return answer(from_error(n.error()));
+      return answer(json_ok(json{{"value", true}, {"replayed", *n}}));
+    }
+  }
+  not_found();
+}
+
+}  // namespace wa::gateway

@@ -1,0 +1,1025 @@
+// SPDX-License-Identifier: MIT
+// The service: instances over the engine, the durable send queue and the durable webhook outbox.
+// Everything here runs on one executor (the gateway's thread); the engine posts its events onto it.
+// Records are JSON in the gateway store's key-value tables; queue and outbox keys are zero-padded
+// sequence numbers, so key order is arrival order.
+#include "wa/service/service.hpp"
+
+#include "wa/core/bytes.hpp"
+#include "wa/core/jid.hpp"
+#include "wa/crypto/crypto.hpp"
+#include "wa/protocol/engine.hpp"
+#include "wa/protocol/message.hpp"
+#include "wa/webhook/poster.hpp"
+#include "wa/webhook/url.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <random>
+
+namespace wa::service {
+
+namespace net = boost::asio;
+using nlohmann::json;
+using store::Table;
+using namespace std::chrono_literals;
+
+namespace {
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "wa.service"; }
+  std::string message(int c) const override {
+    switch (static_cast<errc>(c)) {
+      case errc::not_found: return "not found";
+      case errc::invalid_argument: return "invalid argument";
+      case errc::queue_full: return "queue full";
+      case errc::already_connected: return "already connected";
+      case errc::not_connected: return "not connected";
+      case errc::timeout: return "timeout";
+      case errc::storage: return "storage failure";
+    }
+    return "unknown service error";
+  }
+};
+
+constexpr std::array<const char*, kHookCount> kHookNames = {"delivery", "received", "message_status",
+                                                             "connected", "disconnected", "presence"};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_hex(std::size_t bytes) { return to_hex(crypto::random_bytes(bytes)); }
+
+std::string seq_key(std::uint64_t n) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+ByteView as_bytes(const std::string& s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
+std::string as_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+detail::Unexpected storage_error(const Error& e) { return fail(errc::storage, e.context()); }
+
+// "5511999990000@s.whatsapp.net" -> "5511999990000"; a LID keeps its server ("123@lid").
+std::string phone_of(std::string_view jid) {
+  auto j = Jid::parse(jid);
+  if (!j) return std::string(jid);
+  if (j->server() == Server::user) return j->user();
+  return j->to_user().to_string();
+}
+
+std::string recipient_jid(const std::string& phone) {
+  if (phone.find('@') != std::string::npos) return phone;
+  return phone + "@s.whatsapp.net";
+}
+
+json send_to_json(const Send& s) {
+  return json{{"kind", static_cast<int>(s.kind)}, {"phone", s.phone}, {"message", s.message}, {"reply_to", s.reply_to},
+              {"edit_id", s.edit_id}, {"mentioned", s.mentioned}, {"lat", s.latitude}, {"lng", s.longitude},
+              {"title", s.title}, {"address", s.address}, {"contact_name", s.contact_name},
+              {"contact_phone", s.contact_phone}, {"target_id", s.target_id}, {"owner", s.owner},
+              {"delay_message", s.delay_message}, {"delay_typing", s.delay_typing}};
+}
+
+Send send_from_json(const json& j) {
+  Send s;
+  s.kind = static_cast<Send::Kind>(j.value("kind", 0));
+  s.phone = j.value("phone", "");
+  s.message = j.value("message", "");
+  s.reply_to = j.value("reply_to", "");
+  s.edit_id = j.value("edit_id", "");
+  s.mentioned = j.value("mentioned", std::vector<std::string>{});
+  s.latitude = j.value("lat", 0.0);
+  s.longitude = j.value("lng", 0.0);
+  s.title = j.value("title", "");
+  s.address = j.value("address", "");
+  s.contact_name = j.value("contact_name", "");
+  s.contact_phone = j.value("contact_phone", "");
+  s.target_id = j.value("target_id", "");
+  s.owner = j.value("owner", true);
+  s.delay_message = j.value("delay_message", -1);
+  s.delay_typing = j.value("delay_typing", 0);
+  return s;
+}
+
+const char* kind_name(Send::Kind k) {
+  switch (k) {
+    case Send::Kind::text: return "text";
+    case Send::Kind::location: return "location";
+    case Send::Kind::contact: return "contact";
+    case Send::Kind::reaction: return "reaction";
+    case Send::Kind::remove_reaction: return "remove-reaction";
+    case Send::Kind::revoke: return "delete";
+  }
+  return "text";
+}
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const Category c;
+  return c;
+}
+
+struct Service::Impl {
+  struct Waiter {
+    std::shared_ptr<net::steady_timer> timer;
+    PairingDone done;
+    bool code = false;  // waiting for a pairing code rather than a QR
+  };
+
+  struct Inst {
+    InstanceView view;
+    bool running = false;
+    std::string qr, code;
+    std::vector<Waiter> waiters;
+    // Send queue.
+    std::deque<std::string> queue;  // keys, in order
+    std::uint64_t next_queue_seq = 1;
+    std::string inflight_key, inflight_id;
+    bool typing_shown = false;
+    std::chrono::steady_clock::time_point next_send_at{};
+    std::shared_ptr<net::steady_timer> send_timer;
+    // Outbox.
+    std::deque<std::string> outbox;
+    std::uint64_t next_outbox_seq = 1;
+    std::uint64_t next_dead_seq = 1;
+    bool delivering = false;
+    std::shared_ptr<net::steady_timer> retry_timer;
+  };
+
+  Impl(net::any_io_executor e, store::Store& g, store::Store& k, Options o)
+      : ex(std::move(e)), gw(g), keys(k), opt(std::move(o)), engine(k, opt.engine_threads),
+        poster(ex, webhook::PosterConfig{opt.webhook_timeout, opt.webhook_extra_ca_pem}), rng(std::random_device{}()) {}
+
+  net::any_io_executor ex;
+  store::Store& gw;
+  store::Store& keys;
+  Options opt;
+  protocol::Engine engine;
+  webhook::Poster poster;
+  std::map<std::string, Inst> insts;
+  std::mt19937_64 rng;
+  bool stopping = false;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  Inst* find(const std::string& id) {
+    auto it = insts.find(id);
+    return it == insts.end() ? nullptr : &it->second;
+  }
+
+  // ---- records ---------------------------------------------------------------------------------------
+  static json record_of(const InstanceView& v) {
+    json hooks = json::object();
+    for (std::size_t i = 0; i < kHookCount; ++i) hooks[kHookNames[i]] = v.hooks[i];
+    return json{{"id", v.id}, {"token", v.token}, {"name", v.name}, {"created", v.created_ms}, {"hooks", hooks},
+                {"notify_sent_by_me", v.notify_sent_by_me}};
+  }
+  static InstanceView view_of(const json& j) {
+    InstanceView v;
+    v.id = j.value("id", "");
+    v.token = j.value("token", "");
+    v.name = j.value("name", "");
+    v.created_ms = j.value("created", std::int64_t{0});
+    if (auto h = j.find("hooks"); h != j.end() && h->is_object()) {
+      for (std::size_t i = 0; i < kHookCount; ++i) v.hooks[i] = h->value(kHookNames[i], "");
+    }
+    v.notify_sent_by_me = j.value("notify_sent_by_me", false);
+    return v;
+  }
+  Status save(const Inst& in) {
+    const std::string s = record_of(in.view).dump();
+    if (auto st = gw.put("", Table::instance, in.view.id, as_bytes(s)); !st) return storage_error(st.error());
+    return ok();
+  }
+
+  // ---- start and stop --------------------------------------------------------------------------------
+  Status load() {
+    auto ids = gw.keys("", Table::instance, "");
+    if (!ids) return storage_error(ids.error());
+    auto paired = keys.device_ids();
+    if (!paired) return storage_error(paired.error());
+    for (const auto& id : *ids) {
+      auto rec = gw.get("", Table::instance, id);
+      if (!rec || !*rec) continue;
+      json j = json::parse(as_string(**rec), nullptr, false);
+      if (j.is_discarded()) {
+        std::cerr << "zapd: instance record " << id << " is corrupt; skipped\n";
+        continue;
+      }
+      Inst& in = insts[id];
+      in.view = view_of(j);
+      in.send_timer = std::make_shared<net::steady_timer>(ex);
+      in.retry_timer = std::make_shared<net::steady_timer>(ex);
+      auto q = gw.keys(id, Table::send_queue, "");
+      if (q) in.queue.assign(q->begin(), q->end());
+      if (!in.queue.empty()) in.next_queue_seq = std::stoull(in.queue.back()) + 1;
+      auto o = gw.keys(id, Table::outbox, "");
+      if (o) in.outbox.assign(o->begin(), o->end());
+      if (!in.outbox.empty()) in.next_outbox_seq = std::stoull(in.outbox.back()) + 1;
+      auto d = gw.keys(id, Table::dead_letter, "");
+      if (d && !d->empty()) in.next_dead_seq = std::stoull(d->back()) + 1;
+      prune_index(id);
+      if (std::find(paired->begin(), paired->end(), id) != paired->end()) {
+        if (auto c = keys.load_credentials(id); c && *c && (*c)->registered()) {
+          in.view.paired = true;
+          in.view.phone = phone_of((*c)->jid);
+          in.view.lid = (*c)->lid;
+          in.view.push_name = (*c)->push_name;
+          in.view.platform = (*c)->platform;
+          run(in);
+        }
+      }
+      deliver(in);
+    }
+    return ok();
+  }
+
+  void prune_index(const std::string& id) {
+    auto ks = gw.keys(id, Table::message_index, "");
+    if (!ks) return;
+    const auto limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
+    for (const auto& k : *ks) {
+      auto v = gw.get(id, Table::message_index, k);
+      if (!v || !*v) continue;
+      json j = json::parse(as_string(**v), nullptr, false);
+      if (j.is_discarded() || j.value("t", std::int64_t{0}) < limit) (void)gw.remove(id, Table::message_index, k);
+    }
+  }
+
+  protocol::ClientConfig client_config() const {
+    protocol::ClientConfig c;
+    c.url = opt.wa_url;
+    std::copy(opt.wa_root.begin(), opt.wa_root.end(), c.trusted_root.begin());
+    c.extra_ca_pem = opt.wa_extra_ca_pem;
+    return c;
+  }
+
+  void run(Inst& in) {
+    if (in.running) return;
+    in.running = true;
+    std::weak_ptr<bool> alive_w = alive;
+    auto sink = [this, alive_w, ex = ex](const std::string& dev, const protocol::Event& ev) {
+      net::post(ex, [this, alive_w, dev, ev] {
+        if (auto a = alive_w.lock()) on_event(dev, ev);
+      });
+    };
+    engine.start(in.view.id, client_config(), std::move(sink));
+  }
+
+  void stop(Inst& in) {
+    if (!in.running) return;
+    in.running = false;
+    engine.stop(in.view.id);
+    set_disconnected(in, "stopped", false);
+  }
+
+  // ---- engine events ---------------------------------------------------------------------------------
+  void on_event(const std::string& id, const protocol::Event& ev) {
+    Inst* in = find(id);
+    if (in == nullptr || stopping) return;
+    using K = protocol::EventKind;
+    switch (ev.kind) {
+      case K::qr:
+        in->qr = ev.text;
+        wake(*in, false);
+        break;
+      case K::pair_code:
+        in->code = ev.text;
+        wake(*in, true);
+        break;
+      case K::paired:
+      case K::connected: {
+        const bool was = in->view.connected;
+        in->view.paired = true;
+        in->view.phone = phone_of(ev.text);
+        if (!ev.lid.empty()) in->view.lid = ev.lid;
+        in->qr.clear();
+        in->code.clear();
+        if (ev.kind == K::connected) {
+          in->view.connected = true;
+          wake(*in, false);
+          wake(*in, true);
+          if (!was) {
+            enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
+                                                     {"momment", now_ms()}, {"phone", in->view.phone}});
+          }
+          pump(*in);
+        }
+        break;
+      }
+      case K::disconnected: set_disconnected(*in, ev.text, true); break;
+      case K::logged_out:
+      case K::replaced:
+        in->running = false;
+        if (ev.kind == K::logged_out) {
+          in->view.paired = false;
+          in->view.phone.clear();
+          in->view.lid.clear();
+        }
+        set_disconnected(*in, ev.kind == K::logged_out ? "Device has been logged out" : "Another connection took over", true,
+                         true);
+        break;
+      case K::message: on_message(*in, ev); break;
+      case K::sent: on_sent(*in, ev.id, {}); break;
+      case K::send_failed: on_sent(*in, ev.id, ev.text); break;
+      case K::receipt: on_receipt(*in, ev); break;
+      case K::presence:
+      case K::chatstate: {
+        std::string status = ev.type;
+        std::transform(status.begin(), status.end(), status.begin(), [](unsigned char c) { return std::toupper(c); });
+        json body{{"type", "PresenceChatCallback"}, {"instanceId", id}, {"phone", phone_of(ev.chat.empty() ? ev.from : ev.chat)},
+                  {"status", status}, {"lastSeen", nullptr}};
+        if (ev.kind == K::presence && ev.timestamp != 0) body["lastSeen"] = ev.timestamp * 1000;
+        enqueue_event(*in, Hook::presence, std::move(body));
+        break;
+      }
+      case K::error:
+        std::cerr << "zapd: instance " << id << ": " << ev.text << '\n';
+        break;
+      default: break;
+    }
+  }
+
+  void set_disconnected(Inst& in, const std::string& why, bool notify, bool force = false) {
+    const bool was = in.view.connected;
+    in.view.connected = false;
+    if (notify && (was || force)) {
+      enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
+                                                 {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
+                                                 {"disconnected", true}});
+    }
+  }
+
+  void wake(Inst& in, bool code) {
+    std::vector<Waiter> keep;
+    for (auto& w : in.waiters) {
+      if (w.code != code && !in.view.connected) {
+        keep.push_back(std::move(w));
+        continue;
+      }
+      w.timer->cancel();
+      Pairing p;
+      p.connected = in.view.connected;
+      p.value = in.view.connected ? "" : (code ? in.code : in.qr);
+      auto done = std::move(w.done);
+      net::post(ex, [done = std::move(done), p] { done(p); });
+    }
+    in.waiters = std::move(keep);
+  }
+
+  void wait_pairing(Inst& in, bool code, PairingDone done) {
+    auto timer = std::make_shared<net::steady_timer>(ex, opt.pairing_wait);
+    in.waiters.push_back(Waiter{timer, std::move(done), code});
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id;
+    timer->async_wait([this, alive_w, id, timer](const boost::system::error_code& ec) {
+      if (ec || !alive_w.lock()) return;
+      Inst* i = find(id);
+      if (i == nullptr) return;
+      for (auto it = i->waiters.begin(); it != i->waiters.end(); ++it) {
+        if (it->timer == timer) {
+          auto d = std::move(it->done);
+          i->waiters.erase(it);
+          d(fail(errc::timeout, "WhatsApp did not answer in time"));
+          return;
+        }
+      }
+    });
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------------------
+  std::optional<json> index_get(const std::string& id, const std::string& msg) {
+    auto v = gw.get(id, Table::message_index, msg);
+    if (!v || !*v) return std::nullopt;
+    json j = json::parse(as_string(**v), nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  }
+  void index_put(const std::string& id, const std::string& msg, const json& j) {
+    const std::string s = j.dump();
+    (void)gw.put(id, Table::message_index, msg, as_bytes(s));
+  }
+
+  std::string field(const protocol::Event& ev, std::string_view name) {
+    for (const auto& [k, v] : ev.fields) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+
+  void on_message(Inst& in, const protocol::Event& ev) {
+    const std::string& id = in.view.id;
+    auto known = index_get(id, ev.id);
+    const bool from_api = known && known->value("api", false);
+    const bool deliver_it = !ev.from_me || in.view.notify_sent_by_me;
+    json body{{"type", "ReceivedCallback"}, {"instanceId", id}, {"messageId", ev.id}, {"phone", phone_of(ev.chat)},
+              {"connectedPhone", in.view.phone}, {"fromMe", ev.from_me}, {"fromApi", from_api},
+              {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000}, {"status", ev.from_me ? "SENT" : "RECEIVED"},
+              {"chatName", nullptr}, {"senderName", ev.push_name}, {"senderPhoto", nullptr}, {"photo", nullptr},
+              {"isGroup", false}, {"isNewsletter", false}, {"broadcast", false}, {"isEdit", false},
+              {"isStatusReply", false}, {"waitingMessage", false}, {"forwarded", false}, {"participantPhone", nullptr},
+              {"participantLid", nullptr}, {"chatLid", nullptr}, {"senderLid", nullptr},
+              {"referenceMessageId", nullptr}, {"messageExpirationSeconds", 0}};
+    if (auto q = field(ev, "quoted_id"); !q.empty()) body["referenceMessageId"] = q;
+    const std::string& t = ev.type;
+    if (t == "text") {
+      body["text"] = json{{"message", ev.text}};
+    } else if (t == "edit") {
+      body["isEdit"] = true;
+      body["messageId"] = field(ev, "target_id");
+      body["text"] = json{{"message", ev.text}};
+    } else if (t == "revoke") {
+      body["notification"] = "REVOKE";
+      body["referenceMessageId"] = field(ev, "target_id");
+    } else if (t == "reaction") {
+      const std::string target = field(ev, "target_id");
+      // The key is written from the reactor's side: flip it, unless our index knows the message.
+      bool target_mine = ev.from_me ? field(ev, "target_from_me") == "1" : field(ev, "target_from_me") != "1";
+      if (auto k = index_get(id, target)) target_mine = k->value("from_me", target_mine);
+      body["reaction"] = json{{"value", field(ev, "emoji")}, {"time", static_cast<std::int64_t>(ev.timestamp) * 1000},
+                              {"reactionBy", phone_of(ev.from)},
+                              {"referencedMessage", json{{"messageId", target}, {"fromMe", target_mine},
+                                                         {"phone", phone_of(ev.chat)}, {"participant", nullptr}}}};
+    } else if (t == "location") {
+      body["location"] = json{{"latitude", std::strtod(field(ev, "latitude").c_str(), nullptr)},
+                              {"longitude", std::strtod(field(ev, "longitude").c_str(), nullptr)},
+                              {"name", field(ev, "name")}, {"address", field(ev, "address")}, {"url", ""}};
+    } else if (t == "contact" || t == "contacts") {
+      const std::string vcard = field(ev, "vcard");
+      json phones = json::array();
+      for (std::size_t at = vcard.find("waid="); at != std::string::npos; at = vcard.find("waid=", at + 5)) {
+        const auto end = vcard.find_first_not_of("0123456789", at + 5);
+        phones.push_back(vcard.substr(at + 5, end - at - 5));
+      }
+      body["contact"] = json{{"displayName", field(ev, "display_name")}, {"vCard", vcard}, {"phones", phones}};
+    } else if (t == "image" || t == "video" || t == "audio" || t == "document" || t == "sticker") {
+      // Media download comes with engine media support (issue 6); until then the URL is null and
+      // downloadError says so, as Z-API does when it cannot fetch a file.
+      json m{{"mimeType", field(ev, "mimetype")}, {"caption", ev.text}, {"downloadError", true}};
+      m[t + "Url"] = nullptr;
+      if (t == "audio") m["ptt"] = field(ev, "ptt") == "1";
+      if (t == "document") m["fileName"] = field(ev, "file_name");
+      body[t] = std::move(m);
+    } else {
+      body["unsupported"] = json{{"type", t}};
+    }
+    if (deliver_it) {
+      enqueue_event(in, Hook::received, std::move(body));
+    }
+    if (!known) index_put(id, ev.id, json{{"chat", ev.chat}, {"from", ev.from}, {"from_me", ev.from_me}, {"t", now_ms()}});
+    // The event is in the outbox (committed): the engine may drop its copy.
+    engine.inbox_done(id, ev.inbox_key);
+  }
+
+  void on_receipt(Inst& in, const protocol::Event& ev) {
+    std::string status;
+    if (ev.type == "delivery") status = "RECEIVED";
+    else if (ev.type == "read") status = ev.from_me ? "READ_BY_ME" : "READ";
+    else if (ev.type == "read-self") status = "READ_BY_ME";
+    else if (ev.type == "played") status = "PLAYED";
+    else return;
+    for (const auto& m : ev.ids) {
+      if (auto j = index_get(in.view.id, m)) {
+        (*j)["status"] = status;
+        index_put(in.view.id, m, *j);
+      }
+    }
+    enqueue_event(in, Hook::message_status,
+                  json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
+                       {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
+                       {"phoneDevice", 0}, {"phone", phone_of(ev.chat)}, {"isGroup", false}});
+  }
+
+  // ---- the send queue --------------------------------------------------------------------------------
+  Result<SendIds> send(const std::string& id, Send s) {
+    Inst* in = find(id);
+    if (in == nullptr) return fail(errc::not_found, "instance");
+    const std::size_t limit = in->view.connected ? opt.queue_limit : std::min(opt.queue_limit, opt.queue_limit_disconnected);
+    if (in->queue.size() >= limit) {
+      return fail(errc::queue_full, in->view.connected ? "the queue holds " + std::to_string(limit) + " messages"
+                                                      : "the number is disconnected and its queue holds " +
+                                                            std::to_string(limit) + " messages");
+    }
+    SendIds ids{random_hex(16), protocol::new_message_id()};
+    if (s.kind == Send::Kind::revoke) ids.message_id = protocol::new_message_id();
+    const std::string key = seq_key(in->next_queue_seq);
+    json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now_ms()}, {"send", send_to_json(s)}};
+    const std::string v = item.dump();
+    if (auto st = gw.put(id, Table::send_queue, key, as_bytes(v)); !st) return storage_error(st.error());
+    ++in->next_queue_seq;
+    in->queue.push_back(key);
+    pump(*in);
+    return ids;
+  }
+
+  std::optional<json> queue_item(const std::string& id, const std::string& key) {
+    auto v = gw.get(id, Table::send_queue, key);
+    if (!v || !*v) return std::nullopt;
+    json j = json::parse(as_string(**v), nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  }
+
+  std::chrono::milliseconds spacing(const Send& s) {
+    if (!opt.spacing) return 0ms;
+    if (s.delay_message >= 1) return std::chrono::seconds(s.delay_message);
+    std::uniform_int_distribution<int> d(1000, 3000);
+    return std::chrono::milliseconds(d(rng));
+  }
+
+  // Sends the head of the queue when the instance is connected, nothing is in flight and the spacing has passed.
+  void pump(Inst& in) {
+    if (!in.view.connected || !in.inflight_key.empty() || in.queue.empty() || stopping) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < in.next_send_at) return arm(in, in.next_send_at);
+    const std::string key = in.queue.front();
+    auto item = queue_item(in.view.id, key);
+    if (!item) {  // gone (deleted) or corrupt: skip it
+      (void)gw.remove(in.view.id, Table::send_queue, key);
+      in.queue.pop_front();
+      return pump(in);
+    }
+    Send s = send_from_json((*item)["send"]);
+    const std::string to = recipient_jid(s.phone);
+    if (s.delay_typing > 0 && !in.typing_shown && opt.spacing) {
+      in.typing_shown = true;
+      engine.send_chatstate(in.view.id, to, "composing");
+      return arm(in, now + std::chrono::seconds(s.delay_typing));
+    }
+    in.typing_shown = false;
+    in.inflight_key = key;
+    in.inflight_id = item->value("mid", "");
+    engine.send_message(in.view.id, to, outbound(in, s), in.inflight_id);
+  }
+
+  void arm(Inst& in, std::chrono::steady_clock::time_point at) {
+    in.send_timer->expires_at(at);
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id;
+    in.send_timer->async_wait([this, alive_w, id](const boost::system::error_code& ec) {
+      if (ec || !alive_w.lock()) return;
+      if (Inst* i = find(id)) pump(*i);
+    });
+  }
+
+  protocol::Outbound outbound(Inst& in, const Send& s) {
+    protocol::Outbound o;
+    const std::string chat = recipient_jid(s.phone);
+    auto target = [&](const std::string& mid, bool default_from_me) {
+      protocol::Outbound::Target t;
+      t.chat = chat;
+      t.id = mid;
+      t.from_me = default_from_me;
+      if (auto j = index_get(in.view.id, mid)) t.from_me = j->value("from_me", default_from_me);
+      return t;
+    };
+    switch (s.kind) {
+      case Send::Kind::text:
+        if (!s.edit_id.empty()) {
+          o.kind = protocol::Outbound::Kind::edit;
+          o.target = target(s.edit_id, true);
+          o.text = s.message;
+          break;
+        }
+        o.text = s.message;
+        if (!s.reply_to.empty()) {
+          o.quoted_id = s.reply_to;
+          // The quoted message's author: us, the peer, or (from the index) whoever wrote it.
+          auto j = index_get(in.view.id, s.reply_to);
+          o.quoted_participant = chat;
+          if (j && j->value("from_me", false)) {
+            o.quoted_participant = in.view.phone + "@s.whatsapp.net";
+          } else if (j) {
+            if (auto from = Jid::parse(j->value("from", ""))) o.quoted_participant = from->to_user().to_string();
+          }
+        }
+        for (const auto& m : s.mentioned) o.mentions.push_back(recipient_jid(m));
+        break;
+      case Send::Kind::location:
+        o.kind = protocol::Outbound::Kind::location;
+        o.latitude = s.latitude;
+        o.longitude = s.longitude;
+        o.name = s.title;
+        o.address = s.address;
+        break;
+      case Send::Kind::contact:
+        o.kind = protocol::Outbound::Kind::contact;
+        o.display_name = s.contact_name;
+        o.vcard = "BEGIN:VCARD\nVERSION:3.0\nN:;" + s.contact_name + ";;;\nFN:" + s.contact_name + "\nTEL;type=CELL;waid=" +
+                  s.contact_phone + ":+" + s.contact_phone + "\nEND:VCARD";
+        break;
+      case Send::Kind::reaction:
+      case Send::Kind::remove_reaction:
+        o.kind = protocol::Outbound::Kind::reaction;
+        o.target = target(s.target_id, false);
+        o.text = s.kind == Send::Kind::reaction ? s.message : "";
+        break;
+      case Send::Kind::revoke:
+        o.kind = protocol::Outbound::Kind::revoke;
+        o.target = target(s.target_id, s.owner);
+        break;
+    }
+    return o;
+  }
+
+  void on_sent(Inst& in, const std::string& mid, const std::string& error) {
+    if (in.inflight_id != mid || in.inflight_key.empty()) return;
+    const std::string key = in.inflight_key;
+    auto item = queue_item(in.view.id, key);
+    in.inflight_key.clear();
+    in.inflight_id.clear();
+    if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();
+    if (item) {
+      Send s = send_from_json((*item)["send"]);
+      const std::string zaap = item->value("zaap", "");
+      // The content goes; the ids stay (bounded time) for replies, reactions, edits and statuses.
+      auto st = gw.transaction([&]() -> Status {
+        WA_TRY_STATUS(gw.remove(in.view.id, Table::send_queue, key));
+        index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
+                                        {"status", error.empty() ? "SENT" : "FAILED"}, {"t", now_ms()}});
+        return ok();
+      });
+      if (!st) std::cerr << "zapd: instance " << in.view.id << ": dequeue failed: " << st.error().context() << '\n';
+      json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
+      if (!error.empty()) d["error"] = error;
+      enqueue_event(in, Hook::delivery, std::move(d));
+      if (error.empty()) {
+        enqueue_event(in, Hook::message_status,
+                      json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
+                           {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0}, {"phone", s.phone},
+                           {"isGroup", false}});
+      }
+      in.next_send_at = std::chrono::steady_clock::now() + spacing(s);
+    }
+    pump(in);
+  }
+
+  // ---- the webhook outbox ----------------------------------------------------------------------------
+  // Events are stored only when their webhook is set; the URL is looked up again at delivery time.
+  void enqueue_event(Inst& in, Hook h, json body) {
+    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
+    const std::string key = seq_key(in.next_outbox_seq);
+    json rec{{"id", random_hex(16)}, {"hook", static_cast<int>(h)}, {"body", body.dump()}, {"attempts", 0}, {"error", ""}};
+    const std::string v = rec.dump();
+    if (auto st = gw.put(in.view.id, Table::outbox, key, as_bytes(v)); !st) {
+      std::cerr << "zapd: instance " << in.view.id << ": outbox write failed: " << st.error().context() << '\n';
+      return;
+    }
+    ++in.next_outbox_seq;
+    in.outbox.push_back(key);
+    deliver(in);
+  }
+
+  // Delivers the head of the outbox, one at a time per instance (so per chat, in order).
+  void deliver(Inst& in) {
+    if (in.delivering || in.outbox.empty() || stopping) return;
+    const std::string key = in.outbox.front();
+    auto v = gw.get(in.view.id, Table::outbox, key);
+    json rec = v && *v ? json::parse(as_string(**v), nullptr, false) : json();
+    if (rec.is_discarded() || rec.is_null()) {
+      (void)gw.remove(in.view.id, Table::outbox, key);
+      in.outbox.pop_front();
+      return deliver(in);
+    }
+    const int hook = rec.value("hook", 0);
+    const std::string url = hook >= 0 && hook < static_cast<int>(kHookCount) ? in.view.hooks[static_cast<std::size_t>(hook)] : "";
+    if (url.empty()) {  // the webhook was removed since: the event has nowhere to go
+      (void)gw.remove(in.view.id, Table::outbox, key);
+      in.outbox.pop_front();
+      return deliver(in);
+    }
+    in.delivering = true;
+    std::string body = rec.value("body", "");
+    const int attempts = rec.value("attempts", 0);
+    webhook::Poster::Headers headers{{"X-Zapd-Event-Id", rec.value("id", "")},
+                                     {"X-Zapd-Attempt", std::to_string(attempts + 1)}};
+    if (!opt.webhook_secret.empty()) {
+      headers.emplace_back("X-Zapd-Signature", "sha256=" + to_hex(crypto::hmac_sha256(as_bytes(opt.webhook_secret), as_bytes(body))));
+    }
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id;
+    poster.post(url, std::move(body), std::move(headers), [this, alive_w, id, key](webhook::PostResult r) {
+      if (!alive_w.lock()) return;
+      Inst* i = find(id);
+      if (i == nullptr) return;
+      i->delivering = false;
+      delivered(*i, key, r);
+    });
+  }
+
+  void delivered(Inst& in, const std::string& key, const webhook::PostResult& r) {
+    if (in.outbox.empty() || in.outbox.front() != key) return deliver(in);  // cleared meanwhile
+    if (r.ok()) {
+      (void)gw.remove(in.view.id, Table::outbox, key);  // the content goes with it
+      in.outbox.pop_front();
+      return deliver(in);
+    }
+    auto v = gw.get(in.view.id, Table::outbox, key);
+    json rec = v && *v ? json::parse(as_string(**v), nullptr, false) : json();
+    if (rec.is_discarded() || rec.is_null()) return deliver(in);
+    const int attempts = rec.value("attempts", 0) + 1;
+    rec["attempts"] = attempts;
+    rec["error"] = r.status != 0 ? "HTTP " + std::to_string(r.status) : r.error;
+    if (attempts >= opt.webhook_max_attempts) {
+      const std::string s = rec.dump();
+      const std::string dkey = seq_key(in.next_dead_seq);
+      auto st = gw.transaction([&]() -> Status {
+        WA_TRY_STATUS(gw.put(in.view.id, Table::dead_letter, dkey, as_bytes(s)));
+        return gw.remove(in.view.id, Table::outbox, key);
+      });
+      if (st) {
+        ++in.next_dead_seq;
+        in.outbox.pop_front();
+      }
+      return deliver(in);
+    }
+    const std::string s = rec.dump();
+    (void)gw.put(in.view.id, Table::outbox, key, as_bytes(s));
+    // Capped exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2^(attempts-1)).
+    const double d = std::min<double>(static_cast<double>(opt.webhook_backoff_cap.count()),
+                                      static_cast<double>(opt.webhook_backoff_base.count()) * std::pow(2.0, attempts - 1));
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    in.delivering = true;
+    in.retry_timer->expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(d * jitter(rng))));
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id;
+    in.retry_timer->async_wait([this, alive_w, id](const boost::system::error_code&) {
+      if (!alive_w.lock()) return;
+      if (Inst* i = find(id)) {
+        i->delivering = false;
+        deliver(*i);
+      }
+    });
+  }
+};
+
+// ---- public API ----------------------------------------------------------------------------------------
+
+Service::Service(net::any_io_executor ex, store::Store& gw, store::Store& keys, Options opt)
+    : impl_(std::make_unique<Impl>(std::move(ex), gw, keys, std::move(opt))) {}
+
+Service::~Service() { shutdown(); }
+
+Status Service::start() { return impl_->load(); }
+
+void Service::shutdown() {
+  if (impl_->stopping) return;
+  impl_->stopping = true;
+  for (auto& [_, in] : impl_->insts) {
+    in.send_timer->cancel();
+    in.retry_timer->cancel();
+    for (auto& w : in.waiters) w.timer->cancel();
+  }
+  impl_->engine.shutdown();
+  *impl_->alive = false;
+  impl_->alive = std::make_shared<bool>(false);
+}
+
+Result<InstanceView> Service::create_instance(std::string name, const std::array<std::string, kHookCount>& hooks) {
+  for (const auto& h : hooks) {
+    if (h.empty()) continue;
+    auto u = webhook::parse_url(h);
+    if (!u || (!u->tls && !impl_->opt.webhook_allow_http)) return fail(errc::invalid_argument, "webhook URL");
+  }
+  InstanceView v;
+  v.id = to_hex(crypto::random_bytes(16));
+  for (auto& c : v.id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  v.token = to_hex(crypto::random_bytes(12));
+  for (auto& c : v.token) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  v.name = std::move(name);
+  v.created_ms = now_ms();
+  v.hooks = hooks;
+  Impl::Inst& in = impl_->insts[v.id];
+  in.view = v;
+  in.send_timer = std::make_shared<net::steady_timer>(impl_->ex);
+  in.retry_timer = std::make_shared<net::steady_timer>(impl_->ex);
+  if (auto st = impl_->save(in); !st) {
+    impl_->insts.erase(v.id);
+    return fail(st.error());
+  }
+  return v;
+}
+
+std::vector<InstanceView> Service::instances() const {
+  std::vector<InstanceView> out;
+  for (const auto& [_, in] : impl_->insts) out.push_back(in.view);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_ms < b.created_ms; });
+  return out;
+}
+
+std::optional<InstanceView> Service::authenticate(std::string_view id, std::string_view token) const {
+  auto it = impl_->insts.find(std::string(id));
+  // Compare against something of the same shape when the id is unknown, so both failures cost the same.
+  static const std::string kNone(24, '\0');
+  const std::string& expected = it == impl_->insts.end() ? kNone : it->second.view.token;
+  const bool same = expected.size() == token.size() &&
+                    crypto::equal(as_bytes(expected), ByteView(reinterpret_cast<const std::uint8_t*>(token.data()), token.size()));
+  if (!same || it == impl_->insts.end()) return std::nullopt;
+  return it->second.view;
+}
+
+Status Service::delete_instance(const std::string& id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  in->send_timer->cancel();
+  in->retry_timer->cancel();
+  impl_->engine.stop(id);
+  auto st = impl_->gw.transaction([&]() -> Status {
+    WA_TRY_STATUS(impl_->gw.remove("", Table::instance, id));
+    for (Table t : {Table::send_queue, Table::outbox, Table::dead_letter, Table::message_index}) {
+      WA_TRY_STATUS(impl_->gw.remove_prefix(id, t, ""));
+    }
+    return ok();
+  });
+  if (!st) return storage_error(st.error());
+  for (auto& w : in->waiters) w.timer->cancel();
+  impl_->insts.erase(id);
+  // The engine's keys go too; it stopped the client first (posted), so wipe on the next turn.
+  auto& keys = impl_->keys;
+  net::post(impl_->ex, [&keys, id] { (void)keys.delete_device(id); });
+  return ok();
+}
+
+void Service::qr(const std::string& id, PairingDone done) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return done(fail(errc::not_found, "instance"));
+  if (in->view.connected) return done(Pairing{true, {}});
+  if (in->view.paired && in->running) return done(fail(errc::not_connected, "paired; reconnecting"));
+  impl_->run(*in);
+  if (!in->qr.empty()) return done(Pairing{false, in->qr});
+  impl_->wait_pairing(*in, false, std::move(done));
+}
+
+void Service::phone_code(const std::string& id, std::string phone, PairingDone done) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return done(fail(errc::not_found, "instance"));
+  if (in->view.connected) return done(Pairing{true, {}});
+  impl_->run(*in);
+  in->code.clear();
+  impl_->engine.pair_phone(id, std::move(phone));
+  impl_->wait_pairing(*in, true, std::move(done));
+}
+
+Status Service::restart(const std::string& id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  const bool paired = in->view.paired;
+  impl_->stop(*in);
+  in->inflight_key.clear();
+  in->inflight_id.clear();
+  if (paired) impl_->run(*in);
+  return ok();
+}
+
+Status Service::disconnect(const std::string& id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  if (in->running) {
+    impl_->engine.logout(id);
+  } else {
+    (void)impl_->keys.delete_device(id);
+    in->view.paired = false;
+  }
+  return ok();
+}
+
+Result<SendIds> Service::send(const std::string& id, Send s) { return impl_->send(id, std::move(s)); }
+
+Result<QueuePage> Service::queue(const std::string& id, std::size_t page_size, const std::string& cursor) const {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  QueuePage page;
+  std::string last;
+  bool more = false;
+  for (const auto& key : in->queue) {
+    if (!cursor.empty() && key <= cursor) continue;
+    if (page.items.size() == page_size) {
+      more = true;
+      break;
+    }
+    auto j = impl_->queue_item(id, key);
+    if (!j) continue;
+    Send s = send_from_json((*j)["send"]);
+    page.items.push_back(QueuedItem{j->value("zaap", ""), j->value("mid", ""), s.phone, s.message, kind_name(s.kind),
+                                    s.delay_message, s.delay_typing, j->value("created", std::int64_t{0})});
+    last = key;
+  }
+  if (more) page.next = last;
+  return page;
+}
+
+Result<std::size_t> Service::queue_count(const std::string& id) const {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  return in->queue.size();
+}
+
+Status Service::queue_clear(const std::string& id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  // The message in flight is already with the engine: it stays (it will be reported as sent).
+  std::deque<std::string> keep;
+  for (const auto& k : in->queue) {
+    if (k == in->inflight_key) {
+      keep.push_back(k);
+      continue;
+    }
+    if (auto st = impl_->gw.remove(id, Table::send_queue, k); !st) return storage_error(st.error());
+  }
+  in->queue = std::move(keep);
+  return ok();
+}
+
+Status Service::queue_remove(const std::string& id, const std::string& zaap_id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  for (auto it = in->queue.begin(); it != in->queue.end(); ++it) {
+    auto j = impl_->queue_item(id, *it);
+    if (!j || j->value("zaap", "") != zaap_id) continue;
+    if (*it == in->inflight_key) return fail(errc::invalid_argument, "the message is being sent");
+    if (auto st = impl_->gw.remove(id, Table::send_queue, *it); !st) return storage_error(st.error());
+    in->queue.erase(it);
+    return ok();
+  }
+  return fail(errc::not_found, "queued message");
+}
+
+Status Service::set_hook(const std::string& id, Hook h, const std::string& url) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  if (!url.empty()) {
+    auto u = webhook::parse_url(url);
+    if (!u) return fail(errc::invalid_argument, "not an http(s) URL");
+    if (!u->tls && !impl_->opt.webhook_allow_http) return fail(errc::invalid_argument, "webhook URLs must be https");
+  }
+  in->view.hooks[static_cast<std::size_t>(h)] = url;
+  WA_TRY_STATUS(impl_->save(*in));
+  impl_->deliver(*in);
+  return ok();
+}
+
+Status Service::set_notify_sent_by_me(const std::string& id, bool on) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  in->view.notify_sent_by_me = on;
+  return impl_->save(*in);
+}
+
+Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) const {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  auto ks = impl_->gw.keys(id, Table::dead_letter, "");
+  if (!ks) return storage_error(ks.error());
+  std::vector<DeadLetter> out;
+  for (const auto& k : *ks) {
+    auto v = impl_->gw.get(id, Table::dead_letter, k);
+    if (!v || !*v) continue;
+    json j = json::parse(as_string(**v), nullptr, false);
+    if (j.is_discarded()) continue;
+    const int h = j.value("hook", 0);
+    out.push_back(DeadLetter{j.value("id", ""), h >= 0 && h < static_cast<int>(kHookCount) ? kHookNames[static_cast<std::size_t>(h)] : "",
+                             j.value("body", ""), j.value("error", ""), j.value("attempts", 0)});
+  }
+  return out;
+}
+
+Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
+  Impl::Inst* in = impl_->find(id);
+  if (in == nullptr) return fail(errc::not_found, "instance");
+  auto ks = impl_->gw.keys(id, Table::dead_letter, "");
+  if (!ks) return storage_error(ks.error());
+  std::size_t n = 0;
+  for (const auto& k : *ks) {
+    auto v = impl_->gw.get(id, Table::dead_letter, k);
+    if (!v || !*v) continue;
+    json j = json::parse(as_string(**v), nullptr, false);
+    if (j.is_discarded()) continue;
+    j["attempts"] = 0;
+    const std::string s = j.dump();
+    const std::string okey = seq_key(in->next_outbox_seq);
+    auto st = impl_->gw.transaction([&]() -> Status {
+      WA_TRY_STATUS(impl_->gw.put(id, Table::outbox, okey, as_bytes(s)));
+      return impl_->gw.remove(id, Table::dead_letter, k);
+    });
+    if (!st) return storage_error(st.error());
+    ++in->next_outbox_seq;
+    in->outbox.push_back(okey);
+    ++n;
+  }
+  impl_->deliver(*in);
+  return n;
+}
+
+}  // namespace wa::service

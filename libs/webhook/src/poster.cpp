@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+// The only Beast translation unit of wa_webhook. GCC 12 rule of this project (docs/engine.md): no temporaries
+// or lambdas inside co_await expressions; name them first.
+#include "wa/webhook/poster.hpp"
+
+#include "wa/webhook/url.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/ssl.h>
+
+#include <optional>
+
+namespace wa::webhook {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+constexpr std::uint64_t kAnswerLimit = 64 * 1024;
+
+template <class Stream>
+net::awaitable<PostResult> exchange(Stream& stream, http::request<http::string_body>& req) {
+  auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
+  if (wec) co_return PostResult{0, "write: " + wec.message()};
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kAnswerLimit);
+  auto [rec, rn] = co_await http::async_read(stream, buf, parser, use_nothrow);
+  // An answer whose body is too large still has a status worth reporting.
+  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) co_return PostResult{0, "read: " + rec.message()};
+  co_return PostResult{static_cast<int>(parser.get().result_int()), {}};
+}
+
+}  // namespace
+
+struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
+  Impl(net::any_io_executor e, PosterConfig c) : ex(std::move(e)), cfg(std::move(c)), ssl(net::ssl::context::tls_client) {
+    ssl.set_default_verify_paths();
+    if (!cfg.extra_ca_pem.empty()) {
+      beast::error_code ec;
+      ssl.add_certificate_authority(net::buffer(cfg.extra_ca_pem), ec);
+    }
+    ssl.set_verify_mode(net::ssl::verify_peer);
+  }
+
+  net::awaitable<PostResult> run(std::string url_text, std::string body, Headers headers) {
+    auto self = shared_from_this();
+    auto url = parse_url(url_text);
+    if (!url) co_return PostResult{0, "invalid URL"};
+    http::request<http::string_body> req{http::verb::post, url->target, 11};
+    const bool default_port = url->port == (url->tls ? "443" : "80");
+    const bool v6 = url->host.find(':') != std::string::npos;
+    req.set(http::field::host, (v6 ? "[" + url->host + "]" : url->host) + (default_port ? "" : ":" + url->port));
+    req.set(http::field::user_agent, "zapd-webhook");
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::connection, "close");
+    for (auto& [k, v] : headers) req.set(k, v);
+    req.body() = std::move(body);
+    req.prepare_payload();
+
+    tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
+    if (rec) co_return PostResult{0, "resolve: " + rec.message()};
+    if (!url->tls) {
+      beast::tcp_stream stream(ex);
+      stream.expires_after(cfg.timeout);
+      auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
+      if (cec) co_return PostResult{0, "connect: " + cec.message()};
+      PostResult r = co_await exchange(stream, req);
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      co_return r;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ex, ssl);
+    beast::get_lowest_layer(stream).expires_after(cfg.timeout);
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return PostResult{0, "TLS: SNI"};
+    stream.set_verify_callback(net::ssl::host_name_verification(url->host));
+    auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_nothrow);
+    if (cec) co_return PostResult{0, "connect: " + cec.message()};
+    auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_nothrow);
+    if (hec) co_return PostResult{0, "TLS: " + hec.message()};
+    PostResult r = co_await exchange(stream, req);
+    beast::get_lowest_layer(stream).close();
+    co_return r;
+  }
+
+  net::any_io_executor ex;
+  PosterConfig cfg;
+  net::ssl::context ssl;
+};
+
+Poster::Poster(net::any_io_executor ex, PosterConfig cfg) : impl_(std::make_shared<Impl>(std::move(ex), std::move(cfg))) {}
+Poster::~Poster() = default;
+
+void Poster::post(const std::string& url, std::string body, Headers headers, std::function<void(PostResult)> done) {
+  auto impl = impl_;
+  auto work = impl->run(url, std::move(body), std::move(headers));
+  net::co_spawn(impl->ex, std::move(work), [impl, done = std::move(done)](std::exception_ptr e, PostResult r) {
+    if (e) r = PostResult{0, "internal error"};
+    done(std::move(r));
+  });
+}
+
+}  // namespace wa::webhook

@@ -1,0 +1,174 @@
+// e2e (issue 7, tests 1 and 2 in part): zapd as a user runs it, wasim, a webhook sink and a stock Baileys
+// client as the other person.
+//  1. create an instance, fetch the QR (string and PNG), a wasim phone scans the PNG, ConnectedCallback
+//     arrives and status says connected; after a zapd restart the instance reconnects by itself.
+//  2. every non-media P0 send route (text, reply, mention, edit, location, contact, reaction, remove
+//     reaction, DELETE /messages) reaches Baileys with the right content; DeliveryCallback and
+//     MessageStatusCallback SENT/RECEIVED/READ/PLAYED arrive with the right ids; what Baileys sends (text,
+//     reply, location, contact, reaction, edit, revoke, typing) arrives as the documented callbacks,
+//     signed with the configured secret.
+// usage: node gateway_flow.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadBaileys, args, report } from '../oracle/lib.mjs';
+import { startWasim } from '../interop/wasim.mjs';
+import { linkClient, waitFor, textOf, sleep } from '../interop/clients.mjs';
+import { startZapd, startSink, pairInstance, instanceApi } from './zapd.mjs';
+
+const opt = args({ which: 'b6' });
+const { B } = await loadBaileys(opt.which);
+const name = `zapd gateway flow with baileys ${opt.which}`;
+const failures = [];
+let checks = 0;
+const check = (ok, what) => { checks++; if (!ok) failures.push({ step: what }); };
+const secret = 'sink-secret';
+const wasim = await startWasim(opt.wasim);
+if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
+const sink = await startSink(secret);
+const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-flow-'));
+const zapdOpts = { dataDir, wasim, extra: ['--webhook-secret', secret] };
+const A = '15550008001';  // Baileys (Alice)
+const E = '15550008002';  // the zapd instance's number
+let zapd;
+let alice;
+const upsertWith = (pred) => alice.events.upserts.find((u) => pred(u.m));
+try {
+  zapd = await startZapd(opt.zapd, zapdOpts);
+  // 1. Pairing: the QR string first (it is what the PNG encodes), then the PNG is scanned.
+  await wasim.call('POST', '/accounts', { phone: E, name: 'Zed' });
+  const created = await zapd.partner('POST', '/instances/integrator/on-demand', { name: 'flow' });
+  check(created.status === 200 && /^[0-9A-F]{32}$/.test(created.body.id) && created.body.token?.length >= 24, `instance created (${JSON.stringify(created.body)})`);
+  let inst = instanceApi(zapd, created.body);
+  check((await inst.call('GET', 'status')).body.connected === false, 'status: not connected before pairing');
+  await inst.call('PUT', 'update-every-webhooks', { value: `${sink.url}/hook`, notifySentByMe: true });
+  const me0 = await inst.call('GET', 'me');
+  check(me0.body.receivedCallbackUrl === `${sink.url}/hook` && me0.body.receiveCallbackSentByMe === true, `me shows the webhooks (${JSON.stringify(me0.body)})`);
+  const qr = await inst.call('GET', 'qr-code');
+  check(qr.status === 200 && /^2@/.test(qr.body.value ?? ''), `qr-code string (${JSON.stringify(qr.body)})`);
+  const img = await inst.call('GET', 'qr-code/image');
+  check(img.status === 200 && img.body.value?.startsWith('data:image/png;base64,iVBOR'), 'qr-code/image is a PNG data URI');
+  const scan = await wasim.call('POST', `/accounts/${E}/scan`, { png: img.body.value.slice(22) });
+  check(scan.status === 200, `the wasim phone scanned the PNG (${JSON.stringify(scan.body)})`);
+  const connected = await sink.wait('ConnectedCallback', (b) => b.type === 'ConnectedCallback', 20000);
+  check(connected.instanceId === inst.id && connected.phone === E && connected.connected === true && connected.momment > 1e12,
+    `ConnectedCallback (${JSON.stringify(connected)})`);
+  const st = await inst.call('GET', 'status');
+  check(st.body.connected === true && st.body.smartphoneConnected === true, `status connected (${JSON.stringify(st.body)})`);
+  const dev = await inst.call('GET', 'device');
+  check(dev.status === 200 && dev.body.phone === E, `device (${JSON.stringify(dev.body)})`);
+  check((await inst.call('GET', 'qr-code')).body.connected === true, 'qr-code when connected says so');
+
+  alice = await linkClient(B, wasim, A, 'Alice');
+
+  // 2. send-text, then the statuses: SENT (and DeliveryCallback), RECEIVED, READ, PLAYED.
+  const text = 'olá from zapd 👋🏽 *bold*\nline 2';
+  const sent = await inst.call('POST', 'send-text', { phone: A, message: text });
+  check(sent.status === 200 && sent.body.zaapId && sent.body.messageId && sent.body.id === sent.body.messageId, `send-text answer (${JSON.stringify(sent.body)})`);
+  const mid = sent.body.messageId;
+  const got = await waitFor('text at alice', () => upsertWith((m) => m.key.id === mid), 20000);
+  check(textOf(got.m) === text && !got.m.key.fromMe && got.m.key.remoteJid === `${E}@s.whatsapp.net`, `alice got the text (${textOf(got.m)})`);
+  const delivery = await sink.wait('DeliveryCallback', (b) => b.type === 'DeliveryCallback' && b.messageId === mid);
+  check(delivery.zaapId === sent.body.zaapId && delivery.phone === A && delivery.instanceId === inst.id, `DeliveryCallback (${JSON.stringify(delivery)})`);
+  const status = (s) => sink.wait(`status ${s}`, (b) => b.type === 'MessageStatusCallback' && b.status === s && b.ids?.includes(mid));
+  const sentSt = await status('SENT');
+  check(sentSt.phone === A && sentSt.isGroup === false && sentSt.phoneDevice === 0, `SENT (${JSON.stringify(sentSt)})`);
+  const recvSt = await status('RECEIVED');
+  check(recvSt.phone === A, `RECEIVED (${JSON.stringify(recvSt)})`);
+  await alice.sock.readMessages([got.m.key]);
+  const readSt = await status('READ');
+  check(readSt.phone === A, `READ (${JSON.stringify(readSt)})`);
+  await alice.sock.sendReceipt(`${E}@s.whatsapp.net`, undefined, [mid], 'played');
+  await status('PLAYED');
+  // A status may repeat (each of Alice's devices confirms delivery); first appearances must be in order.
+  const order = [...new Set(sink.events.filter((e) => e.body.type === 'MessageStatusCallback' && e.body.ids.includes(mid)).map((e) => e.body.status))];
+  check(JSON.stringify(order) === JSON.stringify(['SENT', 'RECEIVED', 'READ', 'PLAYED']), `statuses in order (${order})`);
+  check(sink.state.badSignatures === 0, `every webhook carried a valid X-Zapd-Signature (${sink.state.badSignatures} bad)`);
+
+  // Typed sends. Alice first writes something to reply and react to.
+  const fromAlice = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { text: 'hello zapd' });
+  const rcv = await sink.wait('ReceivedCallback text', (b) => b.type === 'ReceivedCallback' && b.messageId === fromAlice.key.id);
+  check(rcv.text?.message === 'hello zapd' && rcv.phone === A && rcv.fromMe === false && rcv.fromApi === false &&
+    rcv.senderName === 'Alice' && rcv.connectedPhone === E && rcv.isGroup === false && rcv.momment > 1e12 && rcv.status === 'RECEIVED',
+    `ReceivedCallback text (${JSON.stringify(rcv)})`);
+  const sendAndGet = async (route, body, pred, what) => {
+    const r = await inst.call('POST', route, body);
+    check(r.status === 200 && r.body.messageId, `${route} answer (${JSON.stringify(r.body)})`);
+    const u = await waitFor(`${what} at alice`, () => upsertWith((m) => m.key.id === r.body.messageId), 20000);
+    check(pred(u.m.message ?? {}), `${what} content (${JSON.stringify(u.m.message)})`);
+    return { r, m: u.m };
+  };
+  const reply = await sendAndGet('send-text', { phone: A, message: 'a reply', messageId: fromAlice.key.id },
+    (m) => m.extendedTextMessage?.text === 'a reply' && m.extendedTextMessage?.contextInfo?.stanzaId === fromAlice.key.id &&
+      m.extendedTextMessage?.contextInfo?.participant === `${A}@s.whatsapp.net`, 'reply');
+  await sendAndGet('send-text', { phone: A, message: `hi @${A}`, mentioned: [A] },
+    (m) => m.extendedTextMessage?.contextInfo?.mentionedJid?.[0] === `${A}@s.whatsapp.net`, 'mention');
+  await sendAndGet('send-location', { phone: A, title: 'Google Brasil', address: 'Av. Brg. Faria Lima, 3477', latitude: '-23.0696347', longitude: -50.4357913 },
+    (m) => Math.abs(m.locationMessage?.degreesLatitude + 23.0696347) < 1e-9 && Math.abs(m.locationMessage?.degreesLongitude + 50.4357913) < 1e-9 &&
+      m.locationMessage?.name === 'Google Brasil' && m.locationMessage?.address === 'Av. Brg. Faria Lima, 3477', 'location');
+  await sendAndGet('send-contact', { phone: A, contactName: 'Bob Builder', contactPhone: '5511999999999' },
+    (m) => m.contactMessage?.displayName === 'Bob Builder' && /waid=5511999999999/.test(m.contactMessage?.vcard ?? ''), 'contact');
+  await sendAndGet('send-reaction', { phone: A, reaction: '❤️', messageId: fromAlice.key.id },
+    (m) => m.reactionMessage?.text === '❤️' && m.reactionMessage?.key?.id === fromAlice.key.id && m.reactionMessage?.key?.fromMe === true, 'reaction');
+  await sendAndGet('send-remove-reaction', { phone: A, messageId: fromAlice.key.id },
+    (m) => m.reactionMessage?.text === '' && m.reactionMessage?.key?.id === fromAlice.key.id, 'remove reaction');
+  const edit = await inst.call('POST', 'send-text', { phone: A, message: 'a reply, edited', editMessageId: reply.r.body.messageId });
+  check(edit.status === 200, `edit answer (${JSON.stringify(edit.body)})`);
+  await waitFor('edit at alice', () => upsertWith((m) => m.key.id === edit.body.messageId || JSON.stringify(m.message ?? {}).includes('a reply, edited')) ||
+    alice.events.updates.find((u) => u.key.id === reply.r.body.messageId && JSON.stringify(u.update).includes('a reply, edited')), 20000);
+  check(true, 'alice saw the edit');
+  const del = await zapd.call('DELETE', `/instances/${inst.id}/token/${inst.token}/messages?messageId=${mid}&phone=${A}&owner=true`);
+  check(del.status === 204, `DELETE /messages answers 204 (${del.status})`);
+  await waitFor('revoke at alice', () => upsertWith((m) => m.message?.protocolMessage?.type === 0 && m.message.protocolMessage.key?.id === mid) ||
+    alice.events.updates.find((u) => u.key.id === mid && (u.update.message === null || u.update.messageStubType === 1)), 20000);
+  check(true, 'alice saw the revoke');
+
+  // What Baileys sends arrives as the documented ReceivedCallback variants.
+  const recv = async (content, what, opts) => {
+    const s = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, content, opts);
+    return sink.wait(what, (b) => b.type === 'ReceivedCallback' && (b.messageId === s.key.id || b.reaction?.referencedMessage?.messageId === content.react?.key?.id && content.react), 20000);
+  };
+  const rr = await recv({ text: 'quoting you' }, 'reply from alice', { quoted: reply.m });
+  check(rr.referenceMessageId === reply.r.body.messageId && rr.text?.message === 'quoting you', `reply's referenceMessageId (${JSON.stringify(rr)})`);
+  const loc = await recv({ location: { degreesLatitude: -23.5505, degreesLongitude: -46.6333, name: 'Sé', address: 'Praça da Sé' } }, 'location from alice');
+  check(loc.location?.latitude === -23.5505 && loc.location?.longitude === -46.6333 && loc.location?.name === 'Sé' && loc.location?.address === 'Praça da Sé',
+    `location callback (${JSON.stringify(loc.location)})`);
+  const vcard = 'BEGIN:VCARD\nVERSION:3.0\nFN:Bob\nTEL;type=CELL;waid=15550001234:+1 555 000 1234\nEND:VCARD';
+  const con = await recv({ contacts: { displayName: 'Bob', contacts: [{ displayName: 'Bob', vcard }] } }, 'contact from alice');
+  check(con.contact?.displayName === 'Bob' && con.contact?.vCard === vcard && con.contact?.phones?.[0] === '15550001234', `contact callback (${JSON.stringify(con.contact)})`);
+  const rea = await recv({ react: { text: '👍', key: reply.m.key } }, 'reaction from alice');
+  check(rea.reaction?.value === '👍' && rea.reaction?.referencedMessage?.messageId === reply.r.body.messageId && rea.reaction?.referencedMessage?.fromMe === true,
+    `reaction callback (${JSON.stringify(rea.reaction)})`);
+  const aliceMsg = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { text: 'typo' });
+  await sink.wait('typo', (b) => b.messageId === aliceMsg.key.id);
+  await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { text: 'fixed', edit: aliceMsg.key });
+  const ed = await sink.wait('edit from alice', (b) => b.type === 'ReceivedCallback' && b.isEdit === true);
+  check(ed.messageId === aliceMsg.key.id && ed.text?.message === 'fixed', `edit callback (${JSON.stringify(ed)})`);
+  await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { delete: aliceMsg.key });
+  const rv = await sink.wait('revoke from alice', (b) => b.type === 'ReceivedCallback' && b.notification === 'REVOKE');
+  check(rv.referenceMessageId === aliceMsg.key.id, `revoke callback (${JSON.stringify(rv)})`);
+  await alice.sock.sendPresenceUpdate('composing', `${E}@s.whatsapp.net`);
+  const pres = await sink.wait('PresenceChatCallback', (b) => b.type === 'PresenceChatCallback' && b.status === 'COMPOSING');
+  check(pres.phone === A && pres.instanceId === inst.id, `PresenceChatCallback (${JSON.stringify(pres)})`);
+
+  // 1 (end). A zapd restart: the instance reconnects by itself and says so.
+  const before = sink.of('ConnectedCallback').length;
+  await zapd.stop();
+  zapd = await startZapd(opt.zapd, zapdOpts);
+  inst = instanceApi(zapd, created.body);
+  await waitFor('ConnectedCallback after restart', () => sink.of('ConnectedCallback').length > before, 20000);
+  check((await inst.call('GET', 'status')).body.connected === true, 'connected again after the restart');
+  const after = await inst.call('POST', 'send-text', { phone: A, message: 'after restart' });
+  await waitFor('text after restart', () => upsertWith((m) => m.key.id === after.body.messageId && textOf(m) === 'after restart'), 20000);
+  check(true, 'sends work after the restart');
+  check(sink.state.badSignatures === 0, `signatures (${sink.state.badSignatures} bad)`);
+} catch (e) {
+  failures.push({ step: 'exception', error: String(e?.stack ?? e) });
+} finally {
+  try { await alice?.close(); } catch {}
+  try { await zapd?.stop(); } catch {}
+  wasim.stop();
+  await sink.close();
+}
+report(name, failures, checks);
+process.exit(0);
