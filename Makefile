@@ -15,7 +15,7 @@ build: setup
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target zapd
 
-## make test: install, build, and run every suite: release (all labels), ASan+UBSan (unit, oracle, engine interop), fuzz smoke
+## make test: install, build, and run every suite: release (all labels), ASan+UBSan (unit, oracle, engine and gateway tests), fuzz smoke
 test: test-release test-asan test-fuzz
 	@echo "make test: all suites passed"
 
@@ -29,7 +29,7 @@ test-release: test-setup
 
 test-asan: test-setup
 	cmake --preset asan >/dev/null
-	cmake --build --preset asan -j $(JOBS) --target wa_core_test wa_wire_test wa_crypto_test wa_noise_test wa_signal_test wa_store_sqlite_test wa_qr_test wa_protocol_test wa_sim_test wa-oracle wasim wa-engine
+	cmake --build --preset asan -j $(JOBS) --target wa_core_test wa_wire_test wa_crypto_test wa_noise_test wa_signal_test wa_store_sqlite_test wa_qr_test wa_protocol_test wa_sim_test wa_webhook_test wa-oracle wasim wa-engine zapd
 	ctest --preset asan -j $(JOBS)
 
 test-fuzz: test-setup

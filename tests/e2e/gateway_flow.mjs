@@ -2,7 +2,7 @@
 // client as the other person.
 //  1. create an instance, fetch the QR (string and PNG), a wasim phone scans the PNG, ConnectedCallback
 //     arrives and status says connected; after a zapd restart the instance reconnects by itself.
-//  2. every non-media P0 send route (text, reply, mention, edit, location, contact, reaction, remove
+//  2. every non-media P0 send route (text, reply, mention, edit, link, location, contact, reaction, remove
 //     reaction, DELETE /messages) reaches Baileys with the right content; DeliveryCallback and
 //     MessageStatusCallback SENT/RECEIVED/READ/PLAYED arrive with the right ids; what Baileys sends (text,
 //     reply, location, contact, reaction, edit, revoke, typing) arrives as the documented callbacks,
@@ -106,6 +106,9 @@ try {
   await sendAndGet('send-location', { phone: A, title: 'Google Brasil', address: 'Av. Brg. Faria Lima, 3477', latitude: '-23.0696347', longitude: -50.4357913 },
     (m) => Math.abs(m.locationMessage?.degreesLatitude + 23.0696347) < 1e-9 && Math.abs(m.locationMessage?.degreesLongitude + 50.4357913) < 1e-9 &&
       m.locationMessage?.name === 'Google Brasil' && m.locationMessage?.address === 'Av. Brg. Faria Lima, 3477', 'location');
+  await sendAndGet('send-link', { phone: A, message: 'see https://example.com/page', image: 'https://example.com/i.png', linkUrl: 'https://example.com/page', title: 'Example', linkDescription: 'A page' },
+    (m) => m.extendedTextMessage?.text === 'see https://example.com/page' && m.extendedTextMessage?.matchedText === 'https://example.com/page' &&
+      m.extendedTextMessage?.title === 'Example' && m.extendedTextMessage?.description === 'A page', 'link');
   await sendAndGet('send-contact', { phone: A, contactName: 'Bob Builder', contactPhone: '5511999999999' },
     (m) => m.contactMessage?.displayName === 'Bob Builder' && /waid=5511999999999/.test(m.contactMessage?.vcard ?? ''), 'contact');
   await sendAndGet('send-reaction', { phone: A, reaction: '❤️', messageId: fromAlice.key.id },

@@ -10,6 +10,7 @@ export async function startZapd(binary, { dataDir, wasim, extra = [], admin = 'a
   const flags = ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--wa-url', wasim.url, '--wa-root-key', wasim.root,
     '--admin-token', admin, '--send-spacing', 'off', '--webhook-allow-http', 'on', ...extra];
   const child = spawn(binary, flags, { stdio: ['ignore', 'pipe', 'pipe'] });
+  process.on('exit', () => child.kill('SIGKILL'));
   const log = [];
   const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
   const rl = createInterface({ input: child.stdout });

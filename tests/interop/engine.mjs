@@ -6,6 +6,7 @@ import { sleep } from './clients.mjs';
 
 export function startEngine(binary, flags) {
   const child = spawn(binary, flags, { stdio: ['pipe', 'pipe', 'inherit'] });
+  process.on('exit', () => child.kill('SIGKILL'));
   const events = [];
   const rl = createInterface({ input: child.stdout });
   rl.on('line', (l) => {

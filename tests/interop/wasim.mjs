@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 
 export async function startWasim(binary, extra = []) {
   const child = spawn(binary, ['--listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Never outlive the test (an orphan holding ctest's output pipe would hang the run until its timeout).
+  process.on('exit', () => child.kill('SIGKILL'));
   const rl = createInterface({ input: child.stdout });
   const info = await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('wasim did not start within 10 s')), 10000);

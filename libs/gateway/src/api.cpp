@@ -263,8 +263,8 @@ constexpr std::array<HookRoute, 13> kHookRoutes{{{"update-webhook-delivery", Hoo
                                                 {"on-chat-presence", Hook::presence},
                                                 {"update-webhook-receive", Hook::received}}};
 
-constexpr std::array<std::string_view, 8> kMediaRoutes{"send-image", "send-audio", "send-video", "send-document",
-                                                       "send-sticker", "send-link", "send-gif", "send-ptv"};
+constexpr std::array<std::string_view, 7> kMediaRoutes{"send-image", "send-audio", "send-video", "send-document",
+                                                       "send-sticker", "send-gif", "send-ptv"};
 
 }  // namespace
 
@@ -413,7 +413,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     answer(json_ok(json{{"zaapId", ids->zaap_id}, {"messageId", ids->message_id}, {"id", ids->message_id}}));
   };
   if (r.size() == 1 && (route == "send-text" || route == "send-location" || route == "send-contact" ||
-                        route == "send-reaction" || route == "send-remove-reaction")) {
+                        route == "send-reaction" || route == "send-remove-reaction" || route == "send-link")) {
     if (m != "POST") return method_not_allowed("POST");
     json body;
     if (auto b = parse_body(req, body)) return answer(to_response(*b));
@@ -431,6 +431,19 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       s.reply_to = f.str("messageId", false, 128);
       s.edit_id = f.str("editMessageId", false, 128);
       s.mentioned = f.phones("mentioned");
+    } else if (route == "send-link") {
+      // The preview goes without its thumbnail: the image URL is checked, not fetched (media comes later).
+      s.kind = Send::Kind::link;
+      s.message = f.str("message", true);
+      s.link_url = f.str("linkUrl", true, 2048);
+      s.title = f.str("title", true, 1024);
+      s.link_description = f.str("linkDescription", true, 4096);
+      (void)f.str("image", true, 8 * 1024 * 1024);
+      s.delay_typing = f.seconds("delayTyping", 0, 15, 0);
+      s.reply_to = f.str("messageId", false, 128);
+      if (!f.bad && s.message.find(s.link_url) == std::string::npos) {
+        f.bad = Bad{400, "INVALID_FIELD", "'message' must contain 'linkUrl'"};
+      }
     } else if (route == "send-location") {
       s.kind = Send::Kind::location;
       s.title = f.str("title", true, 1024);
@@ -474,7 +487,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   }
   if (!r.empty() && std::find(kMediaRoutes.begin(), kMediaRoutes.end(), route) != kMediaRoutes.end()) {
     if (m != "POST") return method_not_allowed("POST");
-    return answer(error_response(501, "NOT_IMPLEMENTED", "media and link sends are not available in this version"));
+    return answer(error_response(501, "NOT_IMPLEMENTED", "media sends are not available in this version"));
   }
 
   // Queue.

@@ -85,6 +85,12 @@ Bytes build_message(const Outbound& o) {
     case Outbound::Kind::text: {
       auto* t = m.mutable_extendedtextmessage();
       t->set_text(o.text);
+      if (!o.link_url.empty()) {
+        t->set_matchedtext(o.link_url);
+        t->set_canonicalurl(o.link_url);
+        if (!o.link_title.empty()) t->set_title(o.link_title);
+        if (!o.link_description.empty()) t->set_description(o.link_description);
+      }
       if (!o.quoted_id.empty() || !o.mentions.empty()) {
         auto* ci = t->mutable_contextinfo();
         if (!o.quoted_id.empty()) {

@@ -87,7 +87,7 @@ std::string recipient_jid(const std::string& phone) {
 json send_to_json(const Send& s) {
   return json{{"kind", static_cast<int>(s.kind)}, {"phone", s.phone}, {"message", s.message}, {"reply_to", s.reply_to},
               {"edit_id", s.edit_id}, {"mentioned", s.mentioned}, {"lat", s.latitude}, {"lng", s.longitude},
-              {"title", s.title}, {"address", s.address}, {"contact_name", s.contact_name},
+              {"title", s.title}, {"address", s.address}, {"link_url", s.link_url}, {"link_description", s.link_description}, {"contact_name", s.contact_name},
               {"contact_phone", s.contact_phone}, {"target_id", s.target_id}, {"owner", s.owner},
               {"delay_message", s.delay_message}, {"delay_typing", s.delay_typing}};
 }
@@ -104,6 +104,8 @@ Send send_from_json(const json& j) {
   s.longitude = j.value("lng", 0.0);
   s.title = j.value("title", "");
   s.address = j.value("address", "");
+  s.link_url = j.value("link_url", "");
+  s.link_description = j.value("link_description", "");
   s.contact_name = j.value("contact_name", "");
   s.contact_phone = j.value("contact_phone", "");
   s.target_id = j.value("target_id", "");
@@ -121,6 +123,7 @@ const char* kind_name(Send::Kind k) {
     case Send::Kind::reaction: return "reaction";
     case Send::Kind::remove_reaction: return "remove-reaction";
     case Send::Kind::revoke: return "delete";
+    case Send::Kind::link: return "link";
   }
   return "text";
 }
@@ -312,7 +315,7 @@ struct Service::Impl {
           wake(*in, false);
           wake(*in, true);
           if (!was) {
-            enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
+            (void)enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
                                                      {"momment", now_ms()}, {"phone", in->view.phone}});
           }
           pump(*in);
@@ -342,7 +345,7 @@ struct Service::Impl {
         json body{{"type", "PresenceChatCallback"}, {"instanceId", id}, {"phone", phone_of(ev.chat.empty() ? ev.from : ev.chat)},
                   {"status", status}, {"lastSeen", nullptr}};
         if (ev.kind == K::presence && ev.timestamp != 0) body["lastSeen"] = ev.timestamp * 1000;
-        enqueue_event(*in, Hook::presence, std::move(body));
+        (void)enqueue_event(*in, Hook::presence, std::move(body));
         break;
       }
       case K::error:
@@ -356,7 +359,7 @@ struct Service::Impl {
     const bool was = in.view.connected;
     in.view.connected = false;
     if (notify && (was || force)) {
-      enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
+      (void)enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
                                                  {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
                                                  {"disconnected", true}});
     }
@@ -475,15 +478,21 @@ struct Service::Impl {
     } else {
       body["unsupported"] = json{{"type", t}};
     }
-    if (deliver_it) {
-      enqueue_event(in, Hook::received, std::move(body));
-    }
     if (!known) index_put(id, ev.id, json{{"chat", ev.chat}, {"from", ev.from}, {"from_me", ev.from_me}, {"t", now_ms()}});
-    // The event is in the outbox (committed): the engine may drop its copy.
+    if (deliver_it) {
+      // Until the event is in the outbox (committed) the engine keeps its copy, and emits it again at the
+      // next start: a failed write here loses nothing.
+      if (!enqueue_event(in, Hook::received, std::move(body))) return;
+    }
     engine.inbox_done(id, ev.inbox_key);
   }
 
   void on_receipt(Inst& in, const protocol::Event& ev) {
+    // A receipt can overtake the server's ack (both come on one read): a message the recipient has is sent.
+    if (!in.inflight_id.empty() && std::find(ev.ids.begin(), ev.ids.end(), in.inflight_id) != ev.ids.end()) {
+      const std::string id = in.inflight_id;  // a copy: on_sent clears inflight_id
+      on_sent(in, id, {});
+    }
     std::string status;
     if (ev.type == "delivery") status = "RECEIVED";
     else if (ev.type == "read") status = ev.from_me ? "READ_BY_ME" : "READ";
@@ -496,7 +505,7 @@ struct Service::Impl {
         index_put(in.view.id, m, *j);
       }
     }
-    enqueue_event(in, Hook::message_status,
+    (void)enqueue_event(in, Hook::message_status,
                   json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
                        {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
                        {"phoneDevice", 0}, {"phone", phone_of(ev.chat)}, {"isGroup", false}});
@@ -586,6 +595,12 @@ struct Service::Impl {
       return t;
     };
     switch (s.kind) {
+      case Send::Kind::link:
+        o.text = s.message;
+        o.link_url = s.link_url;
+        o.link_title = s.title;
+        o.link_description = s.link_description;
+        break;
       case Send::Kind::text:
         if (!s.edit_id.empty()) {
           o.kind = protocol::Outbound::Kind::edit;
@@ -634,7 +649,7 @@ struct Service::Impl {
     return o;
   }
 
-  void on_sent(Inst& in, const std::string& mid, const std::string& error) {
+  void on_sent(Inst& in, std::string mid, const std::string& error) {
     if (in.inflight_id != mid || in.inflight_key.empty()) return;
     const std::string key = in.inflight_key;
     auto item = queue_item(in.view.id, key);
@@ -644,23 +659,26 @@ struct Service::Impl {
     if (item) {
       Send s = send_from_json((*item)["send"]);
       const std::string zaap = item->value("zaap", "");
-      // The content goes; the ids stay (bounded time) for replies, reactions, edits and statuses.
+      json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
+      if (!error.empty()) d["error"] = error;
+      // One transaction: the content goes, the ids stay (bounded time) for replies, reactions, edits and
+      // statuses, and the webhook events are in the outbox; a crash leaves all of it or none.
       auto st = gw.transaction([&]() -> Status {
         WA_TRY_STATUS(gw.remove(in.view.id, Table::send_queue, key));
         index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
                                         {"status", error.empty() ? "SENT" : "FAILED"}, {"t", now_ms()}});
+        WA_TRY_STATUS(enqueue_event(in, Hook::delivery, std::move(d), false));
+        if (error.empty()) {
+          WA_TRY_STATUS(enqueue_event(in, Hook::message_status,
+                                      json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
+                                           {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0},
+                                           {"phone", s.phone}, {"isGroup", false}},
+                                      false));
+        }
         return ok();
       });
-      if (!st) std::cerr << "zapd: instance " << in.view.id << ": dequeue failed: " << st.error().context() << '\n';
-      json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
-      if (!error.empty()) d["error"] = error;
-      enqueue_event(in, Hook::delivery, std::move(d));
-      if (error.empty()) {
-        enqueue_event(in, Hook::message_status,
-                      json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
-                           {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0}, {"phone", s.phone},
-                           {"isGroup", false}});
-      }
+      if (!st) std::cerr << "zapd: instance " << in.view.id << ": recording a sent message failed: " << st.error().context() << '\n';
+      deliver(in);
       in.next_send_at = std::chrono::steady_clock::now() + spacing(s);
     }
     pump(in);
@@ -668,18 +686,19 @@ struct Service::Impl {
 
   // ---- the webhook outbox ----------------------------------------------------------------------------
   // Events are stored only when their webhook is set; the URL is looked up again at delivery time.
-  void enqueue_event(Inst& in, Hook h, json body) {
-    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
+  Status enqueue_event(Inst& in, Hook h, json body, bool kick = true) {
+    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return ok();
     const std::string key = seq_key(in.next_outbox_seq);
     json rec{{"id", random_hex(16)}, {"hook", static_cast<int>(h)}, {"body", body.dump()}, {"attempts", 0}, {"error", ""}};
     const std::string v = rec.dump();
     if (auto st = gw.put(in.view.id, Table::outbox, key, as_bytes(v)); !st) {
       std::cerr << "zapd: instance " << in.view.id << ": outbox write failed: " << st.error().context() << '\n';
-      return;
+      return storage_error(st.error());
     }
     ++in.next_outbox_seq;
     in.outbox.push_back(key);
-    deliver(in);
+    if (kick) deliver(in);
+    return ok();
   }
 
   // Delivers the head of the outbox, one at a time per instance (so per chat, in order).

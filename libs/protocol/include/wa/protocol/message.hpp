@@ -34,7 +34,8 @@ std::optional<ByteView> unpad(ByteView padded);
 Bytes text_message(std::string_view text);
 
 /// A message to send, by content kind. Which fields count depends on kind:
-///  text:     text; quoted_id + quoted_participant (a reply), mentions (user JIDs)
+///  text:     text; quoted_id + quoted_participant (a reply), mentions (user JIDs); link_url (+ link_title,
+///            link_description): a link preview without a thumbnail
 ///  location: latitude, longitude, name, address
 ///  contact:  display_name, vcard
 ///  reaction: target (the message reacted to), text = the emoji ("" removes the reaction)
@@ -52,6 +53,7 @@ struct Outbound {
   std::string text;
   std::string quoted_id, quoted_participant;
   std::vector<std::string> mentions;
+  std::string link_url, link_title, link_description;
   double latitude = 0, longitude = 0;
   std::string name, address;
   std::string display_name, vcard;

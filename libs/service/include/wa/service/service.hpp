@@ -73,7 +73,7 @@ struct InstanceView {
 
 /// One send request, as the gateway validated it.
 struct Send {
-  enum class Kind { text, location, contact, reaction, remove_reaction, revoke };
+  enum class Kind { text, location, contact, reaction, remove_reaction, revoke, link };
   Kind kind = Kind::text;
   std::string phone;                 ///< digits or "<digits>@lid"
   std::string message;               ///< text, or the reaction emoji
@@ -81,7 +81,8 @@ struct Send {
   std::string edit_id;               ///< editMessageId
   std::vector<std::string> mentioned;  ///< phone digits
   double latitude = 0, longitude = 0;
-  std::string title, address;
+  std::string title, address;       ///< location; link: title
+  std::string link_url, link_description;
   std::string contact_name, contact_phone;
   std::string target_id;             ///< reaction / revoke: the message it is about
   bool owner = true;                 ///< revoke: the message is ours
