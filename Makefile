@@ -2,11 +2,15 @@
 JOBS ?= $(shell nproc)
 DATA ?= ./data
 
-.PHONY: run test build setup test-setup test-release test-asan test-fuzz clean
+.PHONY: run sandbox test build setup test-setup test-release test-asan test-fuzz clean
 
 ## make run: install what is missing, build (release), start zapd with SQLite in ./data
 run: build
 	./build/release/apps/zapd/zapd --data-dir $(DATA)
+
+## make sandbox: the same, with an embedded simulated WhatsApp network (docs/sandbox.md); admin token sandbox-admin
+sandbox: build
+	./build/release/apps/zapd/zapd --sandbox --data-dir $(DATA)-sandbox --admin-token sandbox-admin --webhook-allow-http on
 
 setup:
 	bash scripts/setup.sh

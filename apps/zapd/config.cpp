@@ -31,7 +31,7 @@ constexpr std::size_t kGeneratedTokenBytes = 32;  // 256 bits, printed as 64 hex
 // One row per setting: its config-file key, environment variable and flag. The order is the print order.
 enum class Key : std::size_t {
   Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken, ClientToken, WaTlsCa, SendSpacing, WebhookAllowHttp,
-  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs
+  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs, Sandbox
 };
 
 struct SettingInfo {
@@ -40,7 +40,7 @@ struct SettingInfo {
   std::string_view flag;
 };
 
-constexpr std::array<SettingInfo, 13> kSettings{{
+constexpr std::array<SettingInfo, 14> kSettings{{
     {"listen", "ZAPD_LISTEN", "--listen"},
     {"data_dir", "ZAPD_DATA_DIR", "--data-dir"},
     {"database", "ZAPD_DATABASE", "--database"},
@@ -54,6 +54,7 @@ constexpr std::array<SettingInfo, 13> kSettings{{
     {"webhook_secret", "ZAPD_WEBHOOK_SECRET", "--webhook-secret"},
     {"webhook_max_attempts", "ZAPD_WEBHOOK_MAX_ATTEMPTS", "--webhook-max-attempts"},
     {"webhook_backoff_ms", "ZAPD_WEBHOOK_BACKOFF_MS", "--webhook-backoff-ms"},
+    {"sandbox", "ZAPD_SANDBOX", "--sandbox"},
 }};
 
 // A raw value plus where it came from ("--listen", "ZAPD_LISTEN", "zapd.conf:3"), for error messages.
@@ -129,6 +130,9 @@ CommandLine parse_args(std::span<const char* const> args) {
     }
     const auto setting = find_flag(name);
     if (!setting && name != "--config") throw ConfigError("unknown option " + in_quotes(name) + " (see zapd --help)");
+    if (!value && name == "--sandbox" && (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--"))) {
+      value = "on";  // a bare --sandbox
+    }
     if (!value) {
       if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
         throw ConfigError("option " + std::string(name) + " needs a value");
@@ -306,6 +310,7 @@ Config resolve(const Layer& file, const Layer& env, const Layer& flags) {
   };
   c.send_spacing = flag(Key::SendSpacing, "on", "send spacing");
   c.webhook_allow_http = flag(Key::WebhookAllowHttp, "off", "webhook-allow-http");
+  c.sandbox = flag(Key::Sandbox, "off", "sandbox");
   c.webhook_secret = pick(Key::WebhookSecret, "").text;
 
   const auto number = [&](Key k, std::string_view fallback, std::string_view what, long lo, long hi) {
@@ -397,6 +402,8 @@ std::string usage() {
       << "  --webhook-secret KEY   ZAPD_WEBHOOK_SECRET (signs each webhook: X-Zapd-Signature: sha256=HMAC)\n"
       << "  --webhook-max-attempts N   ZAPD_WEBHOOK_MAX_ATTEMPTS (default 15; then the event is dead-lettered)\n"
       << "  --webhook-backoff-ms N     ZAPD_WEBHOOK_BACKOFF_MS (default 1000; doubles per attempt, capped at 10 min)\n"
+      << "  --sandbox [on|off]     ZAPD_SANDBOX (default off): an embedded simulated WhatsApp network (wasim)\n"
+      << "                         instead of WhatsApp; link instances with POST /sandbox/instances/ID/link\n"
       << "  --version              print the version and exit\n"
       << "  --help, -h             print this help and exit\n"
       << "\n"
@@ -420,7 +427,8 @@ void print_config(std::ostream& out, const Config& config) {
       << "send_spacing: " << (config.send_spacing ? "on" : "off") << '\n'
       << "webhook_allow_http: " << (config.webhook_allow_http ? "on" : "off") << '\n'
       << "webhook_secret: " << (config.webhook_secret.empty() ? "<off>" : "<set>") << '\n'
-      << "webhook_max_attempts: " << config.webhook_max_attempts << '\n';
+      << "webhook_max_attempts: " << config.webhook_max_attempts << '\n'
+      << "sandbox: " << (config.sandbox ? "on" : "off") << '\n';
 }
 
 }  // namespace wa::zapd

@@ -46,6 +46,7 @@ struct Config final {
   std::string webhook_secret;
   int webhook_max_attempts = 15;
   long webhook_backoff_ms = 1000;
+  bool sandbox = false;                ///< an embedded wasim network instead of WhatsApp
 };
 
 enum class Command { Serve, Version, Help };

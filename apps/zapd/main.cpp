@@ -5,10 +5,16 @@
 #include "config.hpp"
 
 #include "wa/core/bytes.hpp"
+#include "wa/crypto/crypto.hpp"
 #include "wa/gateway/api.hpp"
 #include "wa/gateway/http_server.hpp"
 #include "wa/service/service.hpp"
+#include "wa/sim/network.hpp"
+#include "wa/sim/server.hpp"
 #include "wa/store_sqlite/sqlite_store.hpp"
+#include "wa/webhook/poster.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -18,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 namespace wa::zapd {
 namespace {
@@ -32,6 +39,96 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+// --sandbox: a wasim network in this process (its own thread and loopback port) stands in for WhatsApp.
+// Two routes (admin bearer) make it usable through zapd's port alone (docs/sandbox.md):
+//   POST /sandbox/instances/{id}/link {"phone"?}  a sandbox phone scans the instance's current QR
+//   ANY  /sandbox/wasim/<path>                    wasim's control API (accounts, phones that send, ...)
+class Sandbox final {
+ public:
+  Sandbox() : server_(network_, sim::ServerConfig{"127.0.0.1", 0}) {
+    server_.start();
+    thread_ = std::thread([this] { server_.run(); });
+  }
+  ~Sandbox() {
+    server_.stop();
+    thread_.join();
+  }
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+  std::uint16_t port() const { return server_.port(); }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port()) + "/ws/chat"; }
+  std::string control() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  std::string root_hex() const { return to_hex(network_.root_public()); }
+
+ private:
+  sim::Network network_;
+  sim::Server server_;
+  std::thread thread_;
+};
+
+class SandboxRoutes final {
+ public:
+  SandboxRoutes(boost::asio::any_io_executor ex, service::Service& svc, const Sandbox& sb, std::string admin)
+      : svc_(svc), control_(sb.control()), admin_("Bearer " + std::move(admin)), http_(ex, webhook::PosterConfig{}) {}
+
+  /// True when the request was a sandbox route (answered through respond).
+  bool handle(const gateway::HttpRequest& req, const gateway::Api::Respond& respond) {
+    std::string_view path = req.target;
+    if (!path.starts_with("/sandbox/")) return false;
+    const bool auth = req.authorization.size() == admin_.size() &&
+                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.authorization.data()), req.authorization.size()),
+                                    ByteView(reinterpret_cast<const std::uint8_t*>(admin_.data()), admin_.size()));
+    if (!auth) {
+      respond(gateway::error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
+      return true;
+    }
+    if (path.starts_with("/sandbox/wasim/")) {
+      http_.request(req.method, control_ + std::string(path.substr(14)), req.body, {}, [respond](webhook::PostResult r) {
+        if (r.status == 0) return respond(gateway::error_response(502, "SANDBOX_UNAVAILABLE", r.error));
+        respond(gateway::HttpResponse{r.status, r.body, {}});
+      });
+      return true;
+    }
+    constexpr std::string_view kLink = "/sandbox/instances/";
+    if (path.starts_with(kLink) && path.ends_with("/link") && req.method == "POST") {
+      const std::string id(path.substr(kLink.size(), path.size() - kLink.size() - 5));
+      auto body = nlohmann::json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+      std::string phone = body.is_object() && body.contains("phone") && body["phone"].is_string()
+                              ? body["phone"].get<std::string>()
+                              : "55119000" + std::to_string(10000 + ++linked_);
+      link(id, phone, respond);
+      return true;
+    }
+    respond(gateway::error_response(404, "NOT_FOUND", "sandbox routes: POST /sandbox/instances/{id}/link, /sandbox/wasim/..."));
+    return true;
+  }
+
+ private:
+  void link(const std::string& id, const std::string& phone, const gateway::Api::Respond& respond) {
+    svc_.qr(id, [this, phone, respond](Result<service::Service::Pairing> p) {
+      if (!p) return respond(gateway::error_response(p.error().code() == service::errc::not_found ? 404 : 504,
+                                                     p.error().code() == service::errc::not_found ? "NOT_FOUND" : "WHATSAPP_TIMEOUT",
+                                                     p.error().context()));
+      if (p->connected) return respond(gateway::error_response(409, "ALREADY_CONNECTED", "You are already connected."));
+      const std::string qr = p->value;
+      const std::string account = nlohmann::json{{"phone", phone}, {"name", "Sandbox phone " + phone}}.dump();
+      http_.post(control_ + "/accounts", account, {}, [this, phone, qr, respond](webhook::PostResult) {
+        const std::string scan = nlohmann::json{{"qr", qr}}.dump();
+        http_.post(control_ + "/accounts/" + phone + "/scan", scan, {}, [phone, respond](webhook::PostResult r) {
+          if (!r.ok()) return respond(gateway::error_response(502, "SANDBOX_FAILED", "the sandbox phone could not scan: " + r.body + r.error));
+          respond(gateway::HttpResponse{200, nlohmann::json{{"value", true}, {"phone", phone}}.dump(), {}});
+        });
+      });
+    });
+  }
+
+  service::Service& svc_;
+  std::string control_;
+  std::string admin_;
+  webhook::Poster http_;
+  int linked_ = 0;
+};
 
 int serve(const Config& config) {
   std::error_code fs_ec;
@@ -65,10 +162,16 @@ int serve(const Config& config) {
     return kExitRuntime;
   }
 
+  std::unique_ptr<Sandbox> sandbox;
+  if (config.sandbox) {
+    sandbox = std::make_unique<Sandbox>();
+    std::cout << "sandbox: a simulated WhatsApp network (wasim) at " << sandbox->control()
+              << "; link an instance with POST /sandbox/instances/ID/link (docs/sandbox.md)" << std::endl;
+  }
   boost::asio::io_context ioc{1};
   service::Options opt;
-  opt.wa_url = config.wa_url;
-  auto root = from_hex(config.wa_root_key);
+  opt.wa_url = sandbox ? sandbox->url() : config.wa_url;
+  auto root = from_hex(sandbox ? sandbox->root_hex() : config.wa_root_key);
   std::copy(root->begin(), root->end(), opt.wa_root.begin());
   if (!config.wa_tls_ca.empty()) opt.wa_extra_ca_pem = read_file(config.wa_tls_ca);
   opt.spacing = config.send_spacing;
@@ -82,8 +185,14 @@ int serve(const Config& config) {
     return kExitRuntime;
   }
   gateway::Api api(svc, gateway::ApiConfig{config.admin_token, config.client_token, std::string(kVersion)});
+  std::unique_ptr<SandboxRoutes> sandbox_routes;
+  if (sandbox) sandbox_routes = std::make_unique<SandboxRoutes>(ioc.get_executor(), svc, *sandbox, config.admin_token);
   gateway::HttpServer server(
-      ioc.get_executor(), [&api](const gateway::HttpRequest& req, gateway::Api::Respond r) { api.handle(req, std::move(r)); },
+      ioc.get_executor(),
+      [&api, &sandbox_routes](const gateway::HttpRequest& req, gateway::Api::Respond r) {
+        if (sandbox_routes && sandbox_routes->handle(req, r)) return;
+        api.handle(req, std::move(r));
+      },
       kBodyLimit, "zapd/" + std::string(kVersion));
   if (auto st = server.listen(config.listen.host, config.listen.port); !st) {
     std::cerr << "zapd: " << st.error().context() << ": " << st.error().code().message() << '\n';

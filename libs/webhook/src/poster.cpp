@@ -35,14 +35,14 @@ constexpr std::uint64_t kAnswerLimit = 64 * 1024;
 template <class Stream>
 net::awaitable<PostResult> exchange(Stream& stream, http::request<http::string_body>& req) {
   auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
-  if (wec) co_return PostResult{0, "write: " + wec.message()};
+  if (wec) co_return PostResult{0, "write: " + wec.message(), {}};
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kAnswerLimit);
   auto [rec, rn] = co_await http::async_read(stream, buf, parser, use_nothrow);
   // An answer whose body is too large still has a status worth reporting.
-  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) co_return PostResult{0, "read: " + rec.message()};
-  co_return PostResult{static_cast<int>(parser.get().result_int()), {}};
+  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) co_return PostResult{0, "read: " + rec.message(), {}};
+  co_return PostResult{static_cast<int>(parser.get().result_int()), {}, std::move(parser.get().body())};
 }
 
 }  // namespace
@@ -57,16 +57,18 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     ssl.set_verify_mode(net::ssl::verify_peer);
   }
 
-  net::awaitable<PostResult> run(std::string url_text, std::string body, Headers headers) {
+  net::awaitable<PostResult> run(std::string method, std::string url_text, std::string body, Headers headers) {
     auto self = shared_from_this();
     auto url = parse_url(url_text);
-    if (!url) co_return PostResult{0, "invalid URL"};
-    http::request<http::string_body> req{http::verb::post, url->target, 11};
+    if (!url) co_return PostResult{0, "invalid URL", {}};
+    const http::verb verb = http::string_to_verb(method);
+    if (verb == http::verb::unknown) co_return PostResult{0, "unknown method", {}};
+    http::request<http::string_body> req{verb, url->target, 11};
     const bool default_port = url->port == (url->tls ? "443" : "80");
     const bool v6 = url->host.find(':') != std::string::npos;
     req.set(http::field::host, (v6 ? "[" + url->host + "]" : url->host) + (default_port ? "" : ":" + url->port));
     req.set(http::field::user_agent, "zapd-webhook");
-    req.set(http::field::content_type, "application/json");
+    if (!body.empty() || verb == http::verb::post || verb == http::verb::put) req.set(http::field::content_type, "application/json");
     req.set(http::field::connection, "close");
     for (auto& [k, v] : headers) req.set(k, v);
     req.body() = std::move(body);
@@ -74,12 +76,12 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
 
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
-    if (rec) co_return PostResult{0, "resolve: " + rec.message()};
+    if (rec) co_return PostResult{0, "resolve: " + rec.message(), {}};
     if (!url->tls) {
       beast::tcp_stream stream(ex);
       stream.expires_after(cfg.timeout);
       auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
-      if (cec) co_return PostResult{0, "connect: " + cec.message()};
+      if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
       PostResult r = co_await exchange(stream, req);
       beast::error_code ec;
       stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -87,12 +89,12 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     }
     beast::ssl_stream<beast::tcp_stream> stream(ex, ssl);
     beast::get_lowest_layer(stream).expires_after(cfg.timeout);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return PostResult{0, "TLS: SNI"};
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return PostResult{0, "TLS: SNI", {}};
     stream.set_verify_callback(net::ssl::host_name_verification(url->host));
     auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_nothrow);
-    if (cec) co_return PostResult{0, "connect: " + cec.message()};
+    if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
     auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_nothrow);
-    if (hec) co_return PostResult{0, "TLS: " + hec.message()};
+    if (hec) co_return PostResult{0, "TLS: " + hec.message(), {}};
     PostResult r = co_await exchange(stream, req);
     beast::get_lowest_layer(stream).close();
     co_return r;
@@ -107,10 +109,15 @@ Poster::Poster(net::any_io_executor ex, PosterConfig cfg) : impl_(std::make_shar
 Poster::~Poster() = default;
 
 void Poster::post(const std::string& url, std::string body, Headers headers, std::function<void(PostResult)> done) {
+  request("POST", url, std::move(body), std::move(headers), std::move(done));
+}
+
+void Poster::request(std::string method, const std::string& url, std::string body, Headers headers,
+                     std::function<void(PostResult)> done) {
   auto impl = impl_;
-  auto work = impl->run(url, std::move(body), std::move(headers));
+  auto work = impl->run(std::move(method), url, std::move(body), std::move(headers));
   net::co_spawn(impl->ex, std::move(work), [impl, done = std::move(done)](std::exception_ptr e, PostResult r) {
-    if (e) r = PostResult{0, "internal error"};
+    if (e) r = PostResult{0, "internal error", {}};
     done(std::move(r));
   });
 }

@@ -18,6 +18,7 @@ namespace wa::webhook {
 struct PostResult {
   int status = 0;     ///< the HTTP status; 0 when there was no answer
   std::string error;  ///< why there was no answer (resolve, connect, TLS, timeout, ...)
+  std::string body;   ///< the answer's body (at most 64 KiB are read)
   bool ok() const { return status >= 200 && status < 300; }
 };
 
@@ -36,6 +37,9 @@ class Poster final {
   using Headers = std::vector<std::pair<std::string, std::string>>;
   /// Posts body (application/json) to url with extra headers; done runs on the executor, exactly once.
   void post(const std::string& url, std::string body, Headers headers, std::function<void(PostResult)> done);
+  /// Any method; an empty body sends none.
+  void request(std::string method, const std::string& url, std::string body, Headers headers,
+               std::function<void(PostResult)> done);
 
   struct Impl;
 
