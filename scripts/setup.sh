@@ -9,12 +9,13 @@ PACKAGES=(
   libboost1.81-dev libssl-dev libprotobuf-dev protobuf-compiler libsignal-protocol-c-dev zlib1g-dev
   nlohmann-json3-dev                                     # JSON in tools, wasim's control API and, later, the gateway
   libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures
-  libsqlite3-dev libqrencode-dev                         # the engine's store; QR codes rendered as PNG
+  libsqlite3-dev libpq-dev libqrencode-dev               # stores (SQLite, PostgreSQL client); QR codes as PNG
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev             # unit tests, micro-benchmarks
   clang libclang-rt-14-dev                               # libFuzzer targets (preset fuzz)
   curl python3                                           # e2e scripts, layering check
+  postgresql                                             # a private server for the PostgreSQL store tests
 )
 
 want=("${PACKAGES[@]}")

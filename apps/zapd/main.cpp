@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// zapd's composition root: configuration, the two SQLite stores (the gateway's and the engine's keys),
+// zapd's composition root: configuration, the two stores (the gateway's and the engine's keys; SQLite or PostgreSQL),
 // the service, the Z-API routes and the HTTP server, all on one io_context thread; the engine runs its
 // own threads and posts its events onto this one.
 #include "config.hpp"
@@ -11,6 +11,7 @@
 #include "wa/service/service.hpp"
 #include "wa/sim/network.hpp"
 #include "wa/sim/server.hpp"
+#include "wa/store_pg/pg_store.hpp"
 #include "wa/store_sqlite/sqlite_store.hpp"
 #include "wa/webhook/poster.hpp"
 
@@ -138,28 +139,44 @@ int serve(const Config& config) {
               << "': " << (fs_ec ? fs_ec.message() : "not a directory") << '\n';
     return kExitRuntime;
   }
-  if (!config.database.starts_with("sqlite://")) {
-    std::cerr << "zapd: PostgreSQL is not supported by this version yet; use sqlite://PATH\n";
-    return kExitUsage;
-  }
-  const std::string db_path = config.database.substr(9);
-  std::string keys_path = db_path;
-  if (keys_path.ends_with(".db")) keys_path.resize(keys_path.size() - 3);
-  keys_path += "-keys.db";
-
   std::cout << "zapd " << kVersion << '\n';
   print_config(std::cout, config);
   std::cout.flush();
 
-  auto gw = store_sqlite::SqliteStore::open(db_path);
-  if (!gw) {
-    std::cerr << "zapd: cannot open " << db_path << ": " << gw.error().message() << '\n';
-    return kExitRuntime;
-  }
-  auto keys = store_sqlite::SqliteStore::open(keys_path);
-  if (!keys) {
-    std::cerr << "zapd: cannot open " << keys_path << ": " << keys.error().message() << '\n';
-    return kExitRuntime;
+  // Two stores: the gateway's (instances, queues, outbox) and the engine's keys, so that wiping a device's
+  // keys never touches its queue. SQLite: two files; PostgreSQL: two schemas of one database.
+  std::unique_ptr<store::Store> gw;
+  std::unique_ptr<store::Store> keys;
+  if (config.database.starts_with("sqlite://")) {
+    const std::string db_path = config.database.substr(9);
+    std::string keys_path = db_path;
+    if (keys_path.ends_with(".db")) keys_path.resize(keys_path.size() - 3);
+    keys_path += "-keys.db";
+    auto g = store_sqlite::SqliteStore::open(db_path);
+    if (!g) {
+      std::cerr << "zapd: cannot open " << db_path << ": " << g.error().message() << '\n';
+      return kExitRuntime;
+    }
+    auto k = store_sqlite::SqliteStore::open(keys_path);
+    if (!k) {
+      std::cerr << "zapd: cannot open " << keys_path << ": " << k.error().message() << '\n';
+      return kExitRuntime;
+    }
+    gw = std::move(*g);
+    keys = std::move(*k);
+  } else {
+    auto g = store_pg::PgStore::open(config.database, "zapd");
+    if (!g) {
+      std::cerr << "zapd: cannot open the PostgreSQL database: " << g.error().message() << '\n';
+      return kExitRuntime;
+    }
+    auto k = store_pg::PgStore::open(config.database, "zapd_keys");
+    if (!k) {
+      std::cerr << "zapd: cannot open the PostgreSQL database: " << k.error().message() << '\n';
+      return kExitRuntime;
+    }
+    gw = std::move(*g);
+    keys = std::move(*k);
   }
 
   std::unique_ptr<Sandbox> sandbox;
@@ -179,7 +196,7 @@ int serve(const Config& config) {
   opt.webhook_secret = config.webhook_secret;
   opt.webhook_max_attempts = config.webhook_max_attempts;
   opt.webhook_backoff_base = std::chrono::milliseconds(config.webhook_backoff_ms);
-  service::Service svc(ioc.get_executor(), **gw, **keys, opt);
+  service::Service svc(ioc.get_executor(), *gw, *keys, opt);
   if (auto st = svc.start(); !st) {
     std::cerr << "zapd: cannot load instances: " << st.error().message() << '\n';
     return kExitRuntime;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
 import { linkClient, waitFor, sleep } from '../interop/clients.mjs';
-import { startZapd, startSink, pairInstance, instanceApi } from './zapd.mjs';
+import { startZapd, startSink, pairInstance, instanceApi, dbFlags } from './zapd.mjs';
 
 // libsignal (inside Baileys) logs every session event on the console: count them instead.
 const noise = { closing: 0, badMac: 0 };
@@ -26,7 +26,7 @@ for (const k of ['log', 'info', 'warn', 'error']) {
 const opt = args({ which: 'b6', n: '2000', inbound: '100', outage: '200' });
 const N = Number(opt.n);
 const { B } = await loadBaileys(opt.which);
-const name = `zapd durability (${N} sends, kill -9, webhook outage) with baileys ${opt.which}`;
+const name = `zapd durability (${N} sends, kill -9, webhook outage) with baileys ${opt.which}${opt.db === 'pg' ? ' on PostgreSQL' : ''}`;
 const failures = [];
 let checks = 0;
 const check = (ok, what) => { checks++; if (!ok) failures.push({ step: what }); };
@@ -35,7 +35,7 @@ if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(
 const sink = await startSink();
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-durable-'));
 if (process.env.ZLOG) console.log('data dir', dataDir);
-const zapdOpts = { dataDir, wasim, extra: ['--webhook-backoff-ms', '50'] };
+const zapdOpts = { dataDir, wasim, extra: [...dbFlags(opt), '--webhook-backoff-ms', '50'] };
 const A = '15550009001';
 const E = '15550009002';
 let zapd;

@@ -14,11 +14,11 @@ import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
 import { linkClient, waitFor, textOf, sleep } from '../interop/clients.mjs';
-import { startZapd, startSink, pairInstance, instanceApi } from './zapd.mjs';
+import { startZapd, startSink, pairInstance, instanceApi, dbFlags } from './zapd.mjs';
 
 const opt = args({ which: 'b6' });
 const { B } = await loadBaileys(opt.which);
-const name = `zapd gateway flow with baileys ${opt.which}`;
+const name = `zapd gateway flow with baileys ${opt.which}${opt.db === 'pg' ? ' on PostgreSQL' : ''}`;
 const failures = [];
 let checks = 0;
 const check = (ok, what) => { checks++; if (!ok) failures.push({ step: what }); };
@@ -27,7 +27,7 @@ const wasim = await startWasim(opt.wasim);
 if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
 const sink = await startSink(secret);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-flow-'));
-const zapdOpts = { dataDir, wasim, extra: ['--webhook-secret', secret] };
+const zapdOpts = { dataDir, wasim, extra: [...dbFlags(opt), '--webhook-secret', secret] };
 const A = '15550008001';  // Baileys (Alice)
 const E = '15550008002';  // the zapd instance's number
 let zapd;

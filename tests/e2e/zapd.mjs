@@ -104,3 +104,10 @@ export async function pairInstance(zapd, wasim, sink, phone, name = 'test') {
   await sink.wait(`ConnectedCallback of ${inst.id}`, (b) => b.type === 'ConnectedCallback' && b.instanceId === inst.id, 20000);
   return inst;
 }
+
+// --db pg: zapd stores everything in the PostgreSQL server that tests/pg/with_postgres.sh started.
+export function dbFlags(opt) {
+  if (opt.db !== 'pg') return [];
+  if (!process.env.ZAPD_TEST_PG_URL) throw new Error('--db pg needs ZAPD_TEST_PG_URL (run through tests/pg/with_postgres.sh)');
+  return ['--database', process.env.ZAPD_TEST_PG_URL];
+}

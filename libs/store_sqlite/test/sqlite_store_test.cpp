@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "wa/store_sqlite/sqlite_store.hpp"
 
+#include "../../store/test/store_contract.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -80,69 +82,18 @@ TEST(SqliteStore, CredentialsRoundTripAndSurviveReopen) {
   EXPECT_EQ(*ids, std::vector<std::string>{"a"});
 }
 
-TEST(SqliteStore, TablesAreKeyedByDeviceAndPrefix) {
-  auto s = SqliteStore::open(":memory:");
-  ASSERT_TRUE(s);
-  auto& st = **s;
-  const wa::Bytes v1{1}, v2{2}, v3{3};
-  ASSERT_TRUE(st.put("a", Table::session, "155.0", v1));
-  ASSERT_TRUE(st.put("a", Table::session, "155.2", v2));
-  ASSERT_TRUE(st.put("a", Table::session, "1556.0", v3));
-  ASSERT_TRUE(st.put("b", Table::session, "155.0", v3));
-  ASSERT_TRUE(st.put("a", Table::prekey, "155.0", v3));
-  auto got = st.get("a", Table::session, "155.2");
-  ASSERT_TRUE(got && got->has_value());
-  EXPECT_EQ(**got, v2);
-  auto k = st.keys("a", Table::session, "155.");
-  ASSERT_TRUE(k);
-  EXPECT_EQ(*k, (std::vector<std::string>{"155.0", "155.2"}));
-  ASSERT_TRUE(st.remove_prefix("a", Table::session, "155."));
-  EXPECT_EQ(*st.count("a", Table::session), 1u);
-  EXPECT_EQ(*st.count("b", Table::session), 1u);
-  EXPECT_EQ(*st.count("a", Table::prekey), 1u);
-  ASSERT_TRUE(st.remove("a", Table::prekey, "155.0"));
-  EXPECT_FALSE(st.get("a", Table::prekey, "155.0")->has_value());
-  // Overwrite keeps one row.
-  ASSERT_TRUE(st.put("b", Table::session, "155.0", v1));
-  EXPECT_EQ(**st.get("b", Table::session, "155.0"), v1);
-  EXPECT_EQ(*st.count("b", Table::session), 1u);
-}
-
-TEST(SqliteStore, FailedTransactionRollsBackEverything) {
-  auto s = SqliteStore::open(":memory:");
-  ASSERT_TRUE(s);
-  auto& st = **s;
-  auto r = st.transaction([&]() -> wa::Status {
-    WA_TRY_STATUS(st.put("a", Table::session, "x", wa::Bytes{1}));
-    WA_TRY_STATUS(st.save_credentials(sample("a")));
-    return wa::fail(wa::store::errc::io, "simulated failure after two writes");
-  });
-  EXPECT_FALSE(r);
-  EXPECT_FALSE(st.get("a", Table::session, "x")->has_value());
-  EXPECT_FALSE(st.load_credentials("a")->has_value());
-  ASSERT_TRUE(st.transaction([&]() -> wa::Status { return st.put("a", Table::session, "x", wa::Bytes{1}); }));
-  EXPECT_TRUE(st.get("a", Table::session, "x")->has_value());
-  // Nested transactions are refused, not silently flattened.
-  auto nested = st.transaction([&]() -> wa::Status { return st.transaction([] { return wa::ok(); }); });
-  EXPECT_FALSE(nested);
-}
-
-TEST(SqliteStore, DeleteDeviceWipesOnlyThatDevice) {
-  auto s = SqliteStore::open(":memory:");
-  ASSERT_TRUE(s);
-  auto& st = **s;
-  for (const char* d : {"a", "b"}) {
-    ASSERT_TRUE(st.save_credentials(sample(d)));
-    for (int t = 0; t < wa::store::kTableCount; ++t) ASSERT_TRUE(st.put(d, static_cast<Table>(t), "k", wa::Bytes{9}));
+// The store contract (libs/store/test/store_contract.hpp), shared with the PostgreSQL store.
+#define WA_SQLITE_CONTRACT(name)                          \
+  TEST(SqliteStore, name) {                               \
+    auto s = SqliteStore::open(":memory:");               \
+    ASSERT_TRUE(s) << s.error().context();                \
+    wa::store::contract::name(**s);                       \
   }
-  ASSERT_TRUE(st.delete_device("a"));
-  EXPECT_FALSE(st.load_credentials("a")->has_value());
-  EXPECT_TRUE(st.load_credentials("b")->has_value());
-  for (int t = 0; t < wa::store::kTableCount; ++t) {
-    EXPECT_EQ(*st.count("a", static_cast<Table>(t)), 0u);
-    EXPECT_EQ(*st.count("b", static_cast<Table>(t)), 1u);
-  }
-}
+WA_SQLITE_CONTRACT(credentials_round_trip)
+WA_SQLITE_CONTRACT(keyed_by_device_and_prefix)
+WA_SQLITE_CONTRACT(keys_sort_bytewise)
+WA_SQLITE_CONTRACT(failed_transaction_rolls_back)
+WA_SQLITE_CONTRACT(delete_device_wipes_only_that_device)
 
 TEST(SqliteStore, MigrationsSetTheVersionAndRefuseANewerSchema) {
   const auto path = temp_db("schema");

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+#include "wa/store_pg/pg_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <cstring>
+#include <mutex>
+
+namespace wa::store_pg {
+namespace {
+
+using store::Table;
+
+// Migration n takes the schema from version n-1 to n. Append only. The tables match the SQLite store's.
+// Device ids and keys are BYTEA: any bytes, compared bytewise (queues rely on that order), whatever the
+// database's encoding and collation.
+constexpr const char* kKv = " (device_id BYTEA NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (device_id, key))";
+const std::array<std::string, 1> kMigrations = {
+    std::string(R"sql(
+CREATE TABLE devices (
+  device_id BYTEA PRIMARY KEY,
+  noise_priv BYTEA NOT NULL, noise_pub BYTEA NOT NULL,
+  identity_priv BYTEA NOT NULL, identity_pub BYTEA NOT NULL,
+  registration_id BIGINT NOT NULL,
+  signed_prekey_id BIGINT NOT NULL, signed_prekey_pub BYTEA NOT NULL, signed_prekey_sig BYTEA NOT NULL,
+  signed_prekey_created BIGINT NOT NULL,
+  adv_secret BYTEA NOT NULL,
+  next_prekey_id BIGINT NOT NULL, uploaded_prekey_id BIGINT NOT NULL,
+  jid TEXT NOT NULL, lid TEXT NOT NULL, platform TEXT NOT NULL, push_name TEXT NOT NULL,
+  account BYTEA NOT NULL
+);
+)sql") + "CREATE TABLE signal_sessions" + kKv + ";\nCREATE TABLE signal_prekeys" + kKv + ";\nCREATE TABLE signal_signed_prekeys" +
+        kKv + ";\nCREATE TABLE signal_identities" + kKv + ";\nCREATE TABLE signal_sender_keys" + kKv +
+        ";\nCREATE TABLE device_lists" + kKv + ";\nCREATE TABLE app_state_keys" + kKv + ";\nCREATE TABLE inbox" + kKv +
+        ";\nCREATE TABLE seen_ciphertexts" + kKv + ";\nCREATE TABLE instances" + kKv + ";\nCREATE TABLE send_queue" + kKv +
+        ";\nCREATE TABLE webhook_outbox" + kKv + ";\nCREATE TABLE webhook_dead_letters" + kKv +
+        ";\nCREATE TABLE message_index" + kKv + ";\n",
+};
+
+constexpr std::array<const char*, store::kTableCount> kTables = {
+    "signal_sessions", "signal_prekeys", "signal_signed_prekeys", "signal_identities",
+    "signal_sender_keys", "device_lists", "app_state_keys", "inbox", "seen_ciphertexts",
+    "instances", "send_queue", "webhook_outbox", "webhook_dead_letters", "message_index"};
+
+const char* table_name(Table t) { return kTables[static_cast<std::size_t>(t)]; }
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& c = end.back();
+    if (static_cast<unsigned char>(c) != 0xff) {
+      c = static_cast<char>(static_cast<unsigned char>(c) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+// A statement parameter: raw bytes sent in binary format (text and bytea alike), or an integer as text.
+struct Param {
+  std::string data;
+  bool binary = true;
+  static Param bytes(ByteView v) { return Param{std::string(reinterpret_cast<const char*>(v.data()), v.size()), true}; }
+  static Param text(std::string_view v) { return Param{std::string(v), true}; }  // into a TEXT or BYTEA column
+  static Param integer(std::int64_t v) { return Param{std::to_string(v), false}; }
+};
+
+struct ResultHandle {
+  PGresult* r = nullptr;
+  ~ResultHandle() {
+    if (r != nullptr) PQclear(r);
+  }
+};
+
+std::int64_t be_int(const char* p, int len) {
+  std::int64_t v = 0;
+  for (int i = 0; i < len; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  if (len == 4) v = static_cast<std::int32_t>(v);
+  return v;
+}
+
+}  // namespace
+
+struct PgStore::Impl {
+  PGconn* conn = nullptr;
+  std::recursive_mutex mu;
+  bool in_tx = false;
+
+  ~Impl() {
+    if (conn != nullptr) PQfinish(conn);
+  }
+
+  detail::Unexpected err(std::string_view what, const PGresult* r = nullptr) const {
+    std::string m = r != nullptr ? PQresultErrorMessage(r) : (conn != nullptr ? PQerrorMessage(conn) : "no connection");
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    return fail(store::errc::io, std::string(what) + ": " + m);
+  }
+
+  Status exec(const std::string& sql) {
+    ResultHandle h{PQexec(conn, sql.c_str())};
+    const auto st = PQresultStatus(h.r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return err("exec", h.r);
+    return ok();
+  }
+
+  // Runs sql with params; results in binary format. Returns the result (caller owns through ResultHandle).
+  Result<PGresult*> run(const std::string& sql, const std::vector<Param>& params, std::string_view what) {
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    for (const auto& p : params) {
+      values.push_back(p.data.c_str());
+      lengths.push_back(static_cast<int>(p.data.size()));
+      formats.push_back(p.binary ? 1 : 0);
+    }
+    PGresult* r = PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
+                               formats.data(), 1);
+    const auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      auto e = err(what, r);
+      PQclear(r);
+      return e;
+    }
+    return r;
+  }
+
+  static std::string text(const PGresult* r, int row, int col) {
+    return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
+  }
+  static Bytes blob(const PGresult* r, int row, int col) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(PQgetvalue(r, row, col));
+    return Bytes(p, p + PQgetlength(r, row, col));
+  }
+  static std::int64_t integer(const PGresult* r, int row, int col) { return be_int(PQgetvalue(r, row, col), PQgetlength(r, row, col)); }
+
+  Status migrate() {
+    WA_TRY_STATUS(exec("BEGIN"));
+    auto st = [&]() -> Status {
+      WA_TRY_STATUS(exec("SELECT pg_advisory_xact_lock(7423001)"));  // one migrator at a time, across nodes
+      WA_TRY_STATUS(exec("CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)"));
+      WA_TRY(PGresult * r, run("SELECT v::bigint FROM schema_version", {}, "schema_version"));
+      ResultHandle h{r};
+      std::int64_t version = 0;
+      if (PQntuples(r) == 0) {
+        WA_TRY_STATUS(exec("INSERT INTO schema_version VALUES (0)"));
+      } else {
+        version = integer(r, 0, 0);
+      }
+      if (version > static_cast<std::int64_t>(kMigrations.size())) {
+        return fail(store::errc::schema_too_new, "schema version " + std::to_string(version));
+      }
+      for (auto v = version; v < static_cast<std::int64_t>(kMigrations.size()); ++v) {
+        WA_TRY_STATUS(exec(kMigrations[static_cast<std::size_t>(v)]));
+        WA_TRY_STATUS(exec("UPDATE schema_version SET v = " + std::to_string(v + 1)));
+      }
+      return ok();
+    }();
+    if (!st) {
+      (void)exec("ROLLBACK");
+      return st;
+    }
+    return exec("COMMIT");
+  }
+};
+
+PgStore::PgStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PgStore::~PgStore() = default;
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, const std::string& schema) {
+  for (char c : schema) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return fail(store::errc::io, "invalid schema name");
+  }
+  if (schema.empty()) return fail(store::errc::io, "empty schema name");
+  auto impl = std::make_unique<Impl>();
+  impl->conn = PQconnectdb(url.c_str());
+  if (PQstatus(impl->conn) != CONNECTION_OK) return impl->err("connect");
+  WA_TRY_STATUS(impl->exec("SET client_min_messages = warning"));
+  WA_TRY_STATUS(impl->exec("CREATE SCHEMA IF NOT EXISTS " + schema));
+  WA_TRY_STATUS(impl->exec("SET search_path TO " + schema));
+  WA_TRY_STATUS(impl->migrate());
+  return std::unique_ptr<PgStore>(new PgStore(std::move(impl)));
+}
+
+Result<std::vector<std::string>> PgStore::device_ids() {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run("SELECT device_id FROM devices ORDER BY device_id", {}, "device_ids"));
+  ResultHandle h{r};
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
+  return out;
+}
+
+Result<std::optional<store::Credentials>> PgStore::load_credentials(std::string_view device) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run("SELECT noise_priv, noise_pub, identity_priv, identity_pub, registration_id, signed_prekey_id, "
+                                  "signed_prekey_pub, signed_prekey_sig, signed_prekey_created, adv_secret, next_prekey_id, "
+                                  "uploaded_prekey_id, jid, lid, platform, push_name, account FROM devices WHERE device_id = $1",
+                                  {Param::text(device)}, "load_credentials"));
+  ResultHandle h{r};
+  if (PQntuples(r) == 0) return std::optional<store::Credentials>();
+  store::Credentials c;
+  c.device_id = std::string(device);
+  bool good = true;
+  auto fixed = [&](int col, auto& out) {
+    const Bytes b = Impl::blob(r, 0, col);
+    if (b.size() != out.size()) {
+      good = false;
+      return;
+    }
+    std::copy(b.begin(), b.end(), out.begin());
+  };
+  auto secret = [&](int col, SecretArray<32>& out) {
+    const Bytes b = Impl::blob(r, 0, col);
+    if (b.size() != 32) {
+      good = false;
+      return;
+    }
+    out = SecretArray<32>(b);
+  };
+  secret(0, c.noise_priv);
+  fixed(1, c.noise_pub);
+  secret(2, c.identity_priv);
+  fixed(3, c.identity_pub);
+  c.registration_id = static_cast<std::uint32_t>(Impl::integer(r, 0, 4));
+  c.signed_prekey_id = static_cast<std::uint32_t>(Impl::integer(r, 0, 5));
+  fixed(6, c.signed_prekey_pub);
+  fixed(7, c.signed_prekey_sig);
+  c.signed_prekey_created = static_cast<std::uint64_t>(Impl::integer(r, 0, 8));
+  secret(9, c.adv_secret);
+  c.next_prekey_id = static_cast<std::uint32_t>(Impl::integer(r, 0, 10));
+  c.uploaded_prekey_id = static_cast<std::uint32_t>(Impl::integer(r, 0, 11));
+  c.jid = Impl::text(r, 0, 12);
+  c.lid = Impl::text(r, 0, 13);
+  c.platform = Impl::text(r, 0, 14);
+  c.push_name = Impl::text(r, 0, 15);
+  c.account = Impl::blob(r, 0, 16);
+  if (!good) return fail(store::errc::corrupt, "credentials of " + std::string(device) + " have a key of the wrong size");
+  return std::optional<store::Credentials>(std::move(c));
+}
+
+Status PgStore::save_credentials(const store::Credentials& c) {
+  std::lock_guard lock(impl_->mu);
+  std::vector<Param> p{Param::text(c.device_id),
+                       Param::bytes(c.noise_priv.view()),
+                       Param::bytes(ByteView(c.noise_pub)),
+                       Param::bytes(c.identity_priv.view()),
+                       Param::bytes(ByteView(c.identity_pub)),
+                       Param::integer(c.registration_id),
+                       Param::integer(c.signed_prekey_id),
+                       Param::bytes(ByteView(c.signed_prekey_pub)),
+                       Param::bytes(ByteView(c.signed_prekey_sig)),
+                       Param::integer(static_cast<std::int64_t>(c.signed_prekey_created)),
+                       Param::bytes(c.adv_secret.view()),
+                       Param::integer(c.next_prekey_id),
+                       Param::integer(c.uploaded_prekey_id),
+                       Param::text(c.jid),
+                       Param::text(c.lid),
+                       Param::text(c.platform),
+                       Param::text(c.push_name),
+                       Param::bytes(ByteView(c.account))};
+  WA_TRY(PGresult * r,
+         impl_->run("INSERT INTO devices (device_id, noise_priv, noise_pub, identity_priv, identity_pub, registration_id, "
+                    "signed_prekey_id, signed_prekey_pub, signed_prekey_sig, signed_prekey_created, adv_secret, next_prekey_id, "
+                    "uploaded_prekey_id, jid, lid, platform, push_name, account) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
+                    "$13,$14,$15,$16,$17,$18) ON CONFLICT (device_id) DO UPDATE SET noise_priv = EXCLUDED.noise_priv, "
+                    "noise_pub = EXCLUDED.noise_pub, identity_priv = EXCLUDED.identity_priv, identity_pub = EXCLUDED.identity_pub, "
+                    "registration_id = EXCLUDED.registration_id, signed_prekey_id = EXCLUDED.signed_prekey_id, "
+                    "signed_prekey_pub = EXCLUDED.signed_prekey_pub, signed_prekey_sig = EXCLUDED.signed_prekey_sig, "
+                    "signed_prekey_created = EXCLUDED.signed_prekey_created, adv_secret = EXCLUDED.adv_secret, "
+                    "next_prekey_id = EXCLUDED.next_prekey_id, uploaded_prekey_id = EXCLUDED.uploaded_prekey_id, "
+                    "jid = EXCLUDED.jid, lid = EXCLUDED.lid, platform = EXCLUDED.platform, push_name = EXCLUDED.push_name, "
+                    "account = EXCLUDED.account",
+                    p, "save_credentials"));
+  PQclear(r);
+  return ok();
+}
+
+Status PgStore::delete_device(std::string_view device) {
+  return transaction([&]() -> Status {
+    WA_TRY(PGresult * r, impl_->run("DELETE FROM devices WHERE device_id = $1", {Param::text(device)}, "delete_device"));
+    PQclear(r);
+    for (const char* t : kTables) {
+      WA_TRY(PGresult * d, impl_->run(std::string("DELETE FROM ") + t + " WHERE device_id = $1", {Param::text(device)}, "delete_device"));
+      PQclear(d);
+    }
+    return ok();
+  });
+}
+
+Result<std::optional<Bytes>> PgStore::get(std::string_view device, Table t, std::string_view key) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("SELECT value FROM ") + table_name(t) + " WHERE device_id = $1 AND key = $2",
+                                  {Param::text(device), Param::text(key)}, "get"));
+  ResultHandle h{r};
+  if (PQntuples(r) == 0) return std::optional<Bytes>();
+  return std::optional<Bytes>(Impl::blob(r, 0, 0));
+}
+
+Status PgStore::put(std::string_view device, Table t, std::string_view key, ByteView value) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("INSERT INTO ") + table_name(t) +
+                                      " (device_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (device_id, key) DO UPDATE SET "
+                                      "value = EXCLUDED.value",
+                                  {Param::text(device), Param::text(key), Param::bytes(value)}, "put"));
+  PQclear(r);
+  return ok();
+}
+
+Status PgStore::remove(std::string_view device, Table t, std::string_view key) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("DELETE FROM ") + table_name(t) + " WHERE device_id = $1 AND key = $2",
+                                  {Param::text(device), Param::text(key)}, "remove"));
+  PQclear(r);
+  return ok();
+}
+
+Result<std::vector<std::string>> PgStore::keys(std::string_view device, Table t, std::string_view prefix) {
+  std::lock_guard lock(impl_->mu);
+  const std::string end = prefix_end(prefix);
+  WA_TRY(PGresult * r, impl_->run(std::string("SELECT key FROM ") + table_name(t) +
+                                      " WHERE device_id = $1::bytea AND key >= $2::bytea AND (octet_length($3::bytea) = 0 OR key < $3::bytea) ORDER BY key",
+                                  {Param::text(device), Param::text(prefix), Param::text(end)}, "keys"));
+  ResultHandle h{r};
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
+  return out;
+}
+
+Status PgStore::remove_prefix(std::string_view device, Table t, std::string_view prefix) {
+  std::lock_guard lock(impl_->mu);
+  const std::string end = prefix_end(prefix);
+  WA_TRY(PGresult * r, impl_->run(std::string("DELETE FROM ") + table_name(t) +
+                                      " WHERE device_id = $1::bytea AND key >= $2::bytea AND (octet_length($3::bytea) = 0 OR key < $3::bytea)",
+                                  {Param::text(device), Param::text(prefix), Param::text(end)}, "remove_prefix"));
+  PQclear(r);
+  return ok();
+}
+
+Result<std::size_t> PgStore::count(std::string_view device, Table t) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("SELECT count(*)::bigint FROM ") + table_name(t) + " WHERE device_id = $1",
+                                  {Param::text(device)}, "count"));
+  ResultHandle h{r};
+  return static_cast<std::size_t>(Impl::integer(r, 0, 0));
+}
+
+Status PgStore::transaction(const std::function<Status()>& body) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->in_tx) return fail(store::errc::io, "nested transaction");
+  WA_TRY_STATUS(impl_->exec("BEGIN"));
+  impl_->in_tx = true;
+  Status st = body();
+  impl_->in_tx = false;
+  if (!st) {
+    (void)impl_->exec("ROLLBACK");
+    return st;
+  }
+  if (auto c = impl_->exec("COMMIT"); !c) {
+    (void)impl_->exec("ROLLBACK");
+    return c;
+  }
+  return ok();
+}
+
+}  // namespace wa::store_pg
