@@ -499,12 +499,6 @@ struct Service::Impl {
     else if (ev.type == "read-self") status = "READ_BY_ME";
     else if (ev.type == "played") status = "PLAYED";
     else return;
-    for (const auto& m : ev.ids) {
-      if (auto j = index_get(in.view.id, m)) {
-        (*j)["status"] = status;
-        index_put(in.view.id, m, *j);
-      }
-    }
     (void)enqueue_event(in, Hook::message_status,
                   json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
                        {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
@@ -666,7 +660,7 @@ struct Service::Impl {
       auto st = gw.transaction([&]() -> Status {
         WA_TRY_STATUS(gw.remove(in.view.id, Table::send_queue, key));
         index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
-                                        {"status", error.empty() ? "SENT" : "FAILED"}, {"t", now_ms()}});
+                                        {"failed", !error.empty()}, {"t", now_ms()}});
         WA_TRY_STATUS(enqueue_event(in, Hook::delivery, std::move(d), false));
         if (error.empty()) {
           WA_TRY_STATUS(enqueue_event(in, Hook::message_status,

@@ -1,0 +1,183 @@
+// The system benchmark (issue 8, docs/benchmarks.md): zapd and stock Baileys on the same wasim, same script.
+//   1. marginal RSS per connected idle instance (zapd, and wasim per linked device); Baileys: per socket
+//   2. restart: from process start to all N connected (zapd: logged in, queues resumed); peak RSS during it
+//   3. API accept rate of send-text (spacing off) from a separate load process: requests/s, p50/p99
+//   4. end to end: messages/s from the API call to the recipient phone's delivery receipt (as the
+//      MessageStatusCallback RECEIVED webhook zapd posts), p50/p99; Baileys: sendMessage to delivery receipt
+//   5. CPU time per delivered message (the zapd process; the Baileys process)
+// Prints a table with zapd/Baileys ratios. Bounded in count and time; --smoke 1 only checks it completes.
+// usage: node bench/system_vs_baileys.mjs --wasim build/release/apps/wasim/wasim --zapd build/release/apps/zapd/zapd
+//          [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { args } from '../tests/oracle/lib.mjs';
+import { startWasim } from '../tests/interop/wasim.mjs';
+import { sleep } from '../tests/interop/clients.mjs';
+import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const opt = args({ n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10' });
+const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
+const ticks = 100;
+const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+const cpuMsOf = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return ((Number(f[11]) + Number(f[12])) * 1000) / ticks; };
+const wasimPid = (w) => w.pid;
+const MB = (b) => (b / 1048576).toFixed(1);
+const KB = (b) => (b / 1024).toFixed(0);
+const results = {};
+const deadline = Date.now() + 40 * 60 * 1000;
+const until = async (what, pred, ms) => {
+  const end = Math.min(Date.now() + ms, deadline);
+  while (Date.now() < end) { if (await pred()) return; await sleep(50); }
+  throw new Error(`timeout: ${what}`);
+};
+const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, reject) => {
+  const c = spawn(process.execPath, [path.join(here, 'load.mjs'), base, String(count), String(conc), JSON.stringify(paths), JSON.stringify(recipients)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  c.stdout.on('data', (d) => { out += d; });
+  c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
+});
+
+const wasim = await startWasim(opt.wasim);
+// wasim's process id, for its memory: the helper keeps the child private, so find it by port.
+const { execSync } = await import('node:child_process');
+const wpid = Number(execSync(`ss -ltnpH 'sport = :${wasim.port}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`).toString().trim());
+const sink = await startSink();
+const recipients = Array.from({ length: R }, (_, i) => `1555090${String(i).padStart(4, '0')}`);
+for (const p of recipients) await wasim.call('POST', '/accounts', { phone: p, name: `R${p}` });
+const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-system-'));
+const zopts = { dataDir, wasim, extra: [] };
+let zapd = await startZapd(opt.zapd, zopts);
+try {
+  // 1. Memory: zapd with 0 instances, then N paired and idle.
+  await sleep(500);
+  const z0 = rssOf(zapd.pid), w0 = rssOf(wpid);
+  const insts = [];
+  const tPair = Date.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    while (next < N) {
+      const i = next++;
+      const phone = `1555080${String(i).padStart(4, '0')}`;
+      await wasim.call('POST', '/accounts', { phone, name: `Z${i}` });
+      const c = await zapd.partner('POST', '/instances/integrator/on-demand', { name: `bench ${i}`, messageStatusCallbackUrl: `${sink.url}/s` });
+      const qr = await zapd.call('GET', `/instances/${c.body.id}/token/${c.body.token}/qr-code`);
+      const s = await wasim.call('POST', `/accounts/${phone}/scan`, { qr: qr.body.value });
+      if (s.status !== 200) throw new Error(`scan ${i}: ${JSON.stringify(s.body)}`);
+      insts.push({ ...c.body, phone });
+    }
+  }));
+  const allConnected = async () => { const l = await zapd.partner('GET', '/instances'); return l.body.content.filter((x) => x.connected).length === N; };
+  await until('all paired instances connected', allConnected, 300000);
+  const pairMs = Date.now() - tPair;
+  await sleep(3000);
+  const z1 = rssOf(zapd.pid), w1 = rssOf(wpid);
+  results.zapd = { rss0: z0, rssN: z1, perInstance: (z1 - z0) / N, pairMs };
+  results.wasim = { perDevice: (w1 - w0) / N };
+
+  // 2. Restart: SIGTERM, then time from spawn to all N connected, sampling RSS for the peak.
+  await zapd.stop();
+  const tR = Date.now();
+  zapd = await startZapd(opt.zapd, zopts);
+  let peak = 0;
+  const sampler = setInterval(() => { try { peak = Math.max(peak, rssOf(zapd.pid)); } catch {} }, 20);
+  await until('all instances back after the restart', allConnected, 120000);
+  clearInterval(sampler);
+  results.zapd.restartMs = Date.now() - tR;
+  results.zapd.restartPeakRss = peak;
+  const paths = insts.map((x) => `/instances/${x.id}/token/${x.token}/`);
+  const received = new Map();
+  const countReceived = () => { for (const e of sink.events) if (e.body?.status === 'RECEIVED') for (const id of e.body.ids) if (!received.has(id)) received.set(id, e.at); return received.size; };
+  // Sessions with the recipients first (one message per instance), so that the timed phases do not include them.
+  await runLoad(zapd.base, N * R <= 2000 ? N * R : 2000, 32, paths, recipients);
+  await until('warm-up delivered', async () => (await Promise.all(insts.slice(0, 20).map((x) => zapd.call('GET', `/instances/${x.id}/token/${x.token}/queue/count`)))).every((r) => r.body.count === 0), 300000);
+  await until('warm-up receipts', async () => { const n = countReceived(); await sleep(500); return countReceived() === n; }, 300000);
+
+  // 3. API accept rate (durable answers), fixed concurrency, from a separate process.
+  const acc = await runLoad(zapd.base, K, 64, paths, recipients);
+  results.accept = acc;
+  await until('the accepted messages drained', async () => (await Promise.all(insts.map((x) => zapd.call('GET', `/instances/${x.id}/token/${x.token}/queue/count`)))).every((r) => r.body.count === 0), 600000);
+  await until('their receipts', async () => { const n = countReceived(); await sleep(1000); return countReceived() === n; }, 600000);
+
+  // 4 and 5. End to end: M messages as fast as the load process sends them, until every RECEIVED webhook.
+  const cpu0 = cpuMsOf(zapd.pid);
+  const t4 = Date.now();
+  const e2e = await runLoad(zapd.base, M, 64, paths, recipients);
+  const ids = Object.keys(e2e.sentAt);
+  await until('every RECEIVED webhook', () => ids.every((id) => received.has(id) || (countReceived() && received.has(id))), 600000);
+  const last = Math.max(...ids.map((id) => received.get(id)));
+  const lat = ids.map((id) => received.get(id) - e2e.sentAt[id]).sort((a, b) => a - b);
+  results.e2e = { messages: ids.length, secs: (last - t4) / 1000, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], cpuMsPerMsg: (cpuMsOf(zapd.pid) - cpu0) / ids.length };
+  results.e2e.rate = ids.length / results.e2e.secs;
+} catch (e) {
+  console.error('zapd half failed:', e);
+  process.exitCode = 1;
+}
+await zapd.stop();
+
+// The same scenarios with stock Baileys: one Node process holding N sockets.
+if (opt.baileys === '1' && !process.exitCode) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-baileys-'));
+  const fleet = () => {
+    const c = spawn(process.execPath, [path.join(here, 'baileys_fleet.mjs'), '--which', opt.which, '--control', `http://127.0.0.1:${wasim.port}`,
+      '--url', wasim.url, '--root', wasim.root, '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    process.on('exit', () => c.kill('SIGKILL'));
+    const lines = [];
+    const waiters = [];
+    createInterface({ input: c.stdout }).on('line', (l) => { const w = waiters.shift(); if (w) w(JSON.parse(l)); else lines.push(l); });
+    const cmd = (o) => new Promise((resolve) => { waiters.push(resolve); c.stdin.write(JSON.stringify(o) + '\n'); });
+    return { c, cmd };
+  };
+  try {
+    let f = fleet();
+    const s0 = await f.cmd({ cmd: 'stats' });
+    const phones = Array.from({ length: N }, (_, i) => `1555070${String(i).padStart(4, '0')}`);
+    const linked = await f.cmd({ cmd: 'link', phones });
+    if (!linked.ok) throw new Error(linked.error);
+    await sleep(3000);
+    const s1 = await f.cmd({ cmd: 'stats' });
+    results.baileys = { rss0: s0.rss, rssN: s1.rss, perInstance: (s1.rss - s0.rss) / N, pairMs: linked.ms };
+    f.c.kill('SIGKILL');
+    await sleep(500);
+    const tR = Date.now();
+    f = fleet();
+    let peak = 0;
+    const sampler = setInterval(() => { try { peak = Math.max(peak, rssOf(f.c.pid)); } catch {} }, 20);
+    const reopened = await f.cmd({ cmd: 'open' });
+    clearInterval(sampler);
+    if (!reopened.ok) throw new Error(reopened.error);
+    results.baileys.restartMs = Date.now() - tR;
+    results.baileys.restartPeakRss = peak;
+    await f.cmd({ cmd: 'send', to: recipients, m: Math.min(N * R, 2000) });  // sessions first
+    const c0 = (await f.cmd({ cmd: 'stats' })).cpu;
+    const sent = await f.cmd({ cmd: 'send', to: recipients, m: M });
+    const c1 = (await f.cmd({ cmd: 'stats' })).cpu;
+    results.baileys.e2e = { messages: sent.delivered, secs: sent.secs, rate: sent.delivered / sent.secs, p50: sent.p50, p99: sent.p99, cpuMsPerMsg: (c1 - c0) / sent.delivered };
+    f.c.kill('SIGKILL');
+  } catch (e) {
+    console.error('baileys half failed:', e);
+    process.exitCode = 1;
+  }
+}
+wasim.stop();
+await sink.close();
+
+const z = results.zapd ?? {}, b = results.baileys;
+const ratio = (x, y, inverse) => (b && x && y ? `${(inverse ? y / x : x / y).toFixed(1)}x` : '-');
+console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, ${new Date().toISOString()}`);
+console.log('| measure | zapd | baileys | zapd advantage |');
+console.log('| --- | --- | --- | --- |');
+console.log(`| RSS per connected idle instance | ${KB(z.perInstance)} KB | ${b ? KB(b.perInstance) + ' KB' : '-'} | ${ratio(z.perInstance, b?.perInstance, true)} |`);
+console.log(`| process RSS with N connected | ${MB(z.rssN)} MB | ${b ? MB(b.rssN) + ' MB' : '-'} | ${ratio(z.rssN, b?.rssN, true)} |`);
+console.log(`| pairing N (QR scan to connected) | ${(z.pairMs / 1000).toFixed(1)} s | ${b ? (b.pairMs / 1000).toFixed(1) + ' s' : '-'} | ${ratio(z.pairMs, b?.pairMs, true)} |`);
+console.log(`| restart to all N connected | ${(z.restartMs / 1000).toFixed(2)} s | ${b ? (b.restartMs / 1000).toFixed(2) + ' s' : '-'} | ${ratio(z.restartMs, b?.restartMs, true)} |`);
+console.log(`| peak RSS during restart | ${MB(z.restartPeakRss)} MB | ${b ? MB(b.restartPeakRss) + ' MB' : '-'} | ${ratio(z.restartPeakRss, b?.restartPeakRss, true)} |`);
+console.log(`| API send-text accepts (durable), conc 64 | ${results.accept?.rps.toFixed(0)}/s, p50 ${results.accept?.p50.toFixed(2)} ms, p99 ${results.accept?.p99.toFixed(2)} ms | n/a | |`);
+console.log(`| end to end (call to delivery receipt) | ${results.e2e?.rate.toFixed(0)} msg/s, p50 ${results.e2e?.p50} ms, p99 ${results.e2e?.p99} ms | ${b?.e2e ? `${b.e2e.rate.toFixed(0)} msg/s, p50 ${b.e2e.p50} ms, p99 ${b.e2e.p99} ms` : '-'} | ${ratio(results.e2e?.rate, b?.e2e?.rate)} |`);
+console.log(`| CPU per delivered message | ${results.e2e?.cpuMsPerMsg.toFixed(3)} ms | ${b?.e2e ? b.e2e.cpuMsPerMsg.toFixed(3) + ' ms' : '-'} | ${ratio(results.e2e?.cpuMsPerMsg, b?.e2e?.cpuMsPerMsg, true)} |`);
+console.log(`| wasim RSS per linked device | ${KB(results.wasim?.perDevice)} KB | | |`);
+process.exit(process.exitCode ?? 0);
