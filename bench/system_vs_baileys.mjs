@@ -180,4 +180,6 @@ console.log(`| API send-text accepts (durable), conc 64 | ${results.accept?.rps.
 console.log(`| end to end (call to delivery receipt) | ${results.e2e?.rate.toFixed(0)} msg/s, p50 ${results.e2e?.p50} ms, p99 ${results.e2e?.p99} ms | ${b?.e2e ? `${b.e2e.rate.toFixed(0)} msg/s, p50 ${b.e2e.p50} ms, p99 ${b.e2e.p99} ms` : '-'} | ${ratio(results.e2e?.rate, b?.e2e?.rate)} |`);
 console.log(`| CPU per delivered message | ${results.e2e?.cpuMsPerMsg.toFixed(3)} ms | ${b?.e2e ? b.e2e.cpuMsPerMsg.toFixed(3) + ' ms' : '-'} | ${ratio(results.e2e?.cpuMsPerMsg, b?.e2e?.cpuMsPerMsg, true)} |`);
 console.log(`| wasim RSS per linked device | ${KB(results.wasim?.perDevice)} KB | | |`);
+// Complete means every row has its numbers (the exit status is what the smoke test checks).
+if (!results.e2e || !results.accept || z.restartMs === undefined || (opt.baileys === '1' && !b?.e2e)) process.exitCode = 1;
 process.exit(process.exitCode ?? 0);

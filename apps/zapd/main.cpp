@@ -215,7 +215,13 @@ int serve(const Config& config) {
     std::cerr << "zapd: " << st.error().context() << ": " << st.error().code().message() << '\n';
     return kExitRuntime;
   }
-  std::cout << "listening on http://" << ListenAddress{config.listen.host, server.port()}.to_string() << std::endl;
+  const std::string base = "http://" + ListenAddress{config.listen.host, server.port()}.to_string();
+  std::cout << "listening on " << base << std::endl;
+  std::cout << "next: create an instance with\n  curl -s -X POST " << base
+            << "/instances/integrator/on-demand -H 'Authorization: Bearer <admin token>' -H 'Content-Type: "
+               "application/json' -d '{\"name\":\"my number\"}'\n  then GET /instances/ID/token/TOKEN/qr-code/image and "
+               "scan it (README.md, docs/api.md)"
+            << std::endl;
 
   bool failed = false;
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);

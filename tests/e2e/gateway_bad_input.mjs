@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
-import { startZapd, instanceApi } from './zapd.mjs';
+import { startZapd, instanceApi, zapdProblems } from './zapd.mjs';
 
 const opt = args({});
 const failures = [];
@@ -106,5 +106,6 @@ try {
   try { await zapd?.stop(); } catch {}
   wasim.stop();
 }
+failures.push(...zapdProblems());
 report('zapd bad input', failures, checks);
 process.exit(0);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
 import { linkClient, waitFor, sleep } from '../interop/clients.mjs';
-import { startZapd, startSink, pairInstance, instanceApi, dbFlags } from './zapd.mjs';
+import { startZapd, startSink, pairInstance, instanceApi, dbFlags, zapdProblems } from './zapd.mjs';
 
 // libsignal (inside Baileys) logs every session event on the console: count them instead.
 const noise = { closing: 0, badMac: 0 };
@@ -169,5 +169,6 @@ try {
   await sink.close();
 }
 if (noise.badMac) failures.push({ step: `Baileys could not decrypt ${noise.badMac} times (libsignal session errors)` });
+failures.push(...zapdProblems());
 report(name, failures, checks);
 process.exit(0);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
-import { startZapd, startSink, pairInstance, instanceApi } from './zapd.mjs';
+import { startZapd, startSink, pairInstance, instanceApi, zapdProblems } from './zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const opt = args({ examples: path.join(here, 'zapi-examples') });
@@ -84,5 +84,6 @@ try {
   wasim.stop();
   await sink.close();
 }
+failures.push(...zapdProblems());
 report('zapd replays the Z-API P0 samples', failures, checks);
 process.exit(0);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
 import { linkClient, waitFor, textOf, sleep } from '../interop/clients.mjs';
-import { startZapd, startSink, pairInstance, instanceApi, dbFlags } from './zapd.mjs';
+import { startZapd, startSink, pairInstance, instanceApi, dbFlags, zapdProblems } from './zapd.mjs';
 
 const opt = args({ which: 'b6' });
 const { B } = await loadBaileys(opt.which);
@@ -58,6 +58,21 @@ try {
   const dev = await inst.call('GET', 'device');
   check(dev.status === 200 && dev.body.phone === E, `device (${JSON.stringify(dev.body)})`);
   check((await inst.call('GET', 'qr-code')).body.connected === true, 'qr-code when connected says so');
+
+  // Pairing by phone code, on a second instance: the code zapd shows is typed on the wasim phone.
+  {
+    const P2 = '15550008003';
+    await wasim.call('POST', '/accounts', { phone: P2, name: 'Coded' });
+    const c2 = await zapd.partner('POST', '/instances/integrator/on-demand', { name: 'by code' });
+    const i2 = instanceApi(zapd, c2.body);
+    await i2.call('PUT', 'update-webhook-connected', { value: `${sink.url}/hook` });
+    const code = await i2.call('GET', `phone-code/${P2}`);
+    check(code.status === 200 && /^[A-Z0-9]{8}$/.test(code.body.value ?? ''), `phone-code answers a code (${JSON.stringify(code.body)})`);
+    const typed = await wasim.call('POST', `/accounts/${P2}/link-code`, { code: code.body.value });
+    check(typed.status === 200, `the phone took the code (${JSON.stringify(typed.body)})`);
+    const c = await sink.wait('ConnectedCallback by code', (b) => b.type === 'ConnectedCallback' && b.instanceId === c2.body.id, 30000);
+    check(c.phone === P2, `paired by phone code (${JSON.stringify(c)})`);
+  }
 
   alice = await linkClient(B, wasim, A, 'Alice');
 
@@ -173,5 +188,6 @@ try {
   wasim.stop();
   await sink.close();
 }
+failures.push(...zapdProblems());
 report(name, failures, checks);
 process.exit(0);

@@ -62,8 +62,10 @@ try {
 } catch (e) {
   failures.push({ step: 'exception', error: String(e?.stack ?? e) });
 } finally {
+  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
   child.kill('SIGTERM');
-  await sleep(300);
+  const r = await Promise.race([exited, sleep(15000).then(() => 'hung')]);
+  if (r === 'hung' || r.code !== 0) failures.push({ step: `zapd --sandbox did not stop cleanly: ${JSON.stringify(r)}` });
   await sink.close();
 }
 report('zapd --sandbox walk-through', failures, checks);

@@ -5,6 +5,11 @@ import { createInterface } from 'node:readline';
 import { createHmac } from 'node:crypto';
 import { sleep } from '../interop/clients.mjs';
 
+// What went wrong inside any zapd process of this test run: sanitizer reports on its stderr, or an exit other
+// than a clean one after SIGTERM. Every e2e test adds these to its failures (zapdProblems()).
+const problems = [];
+export const zapdProblems = () => problems.map((p) => ({ step: 'zapd process', error: p }));
+
 // Starts zapd on a free loopback port against wasim; resolves once it listens.
 export async function startZapd(binary, { dataDir, wasim, extra = [], admin = 'admin-secret' }) {
   const flags = ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--wa-url', wasim.url, '--wa-root-key', wasim.root,
@@ -14,7 +19,11 @@ export async function startZapd(binary, { dataDir, wasim, extra = [], admin = 'a
   const log = [];
   const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
   const rl = createInterface({ input: child.stdout });
-  createInterface({ input: child.stderr }).on('line', (l) => { log.push(l); if (process.env.ZLOG) console.error('zapd!', l); });
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    log.push(l);
+    if (process.env.ZLOG) console.error('zapd!', l);
+    if (/AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/.test(l)) { problems.push(l); console.error('zapd!', l); }
+  });
   const port = await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`zapd did not start: ${log.join('\n')}`)), 15000);
     rl.on('line', (l) => {
@@ -38,7 +47,12 @@ export async function startZapd(binary, { dataDir, wasim, extra = [], admin = 'a
   return {
     base, port, log, call, exited, pid: child.pid, admin,
     partner: (method, path, body) => call(method, path, body, { authorization: `Bearer ${admin}` }),
-    stop: async () => { child.kill('SIGTERM'); return Promise.race([exited, sleep(15000).then(() => { child.kill('SIGKILL'); return 'hung'; })]); },
+    stop: async () => {
+      child.kill('SIGTERM');
+      const r = await Promise.race([exited, sleep(15000).then(() => { child.kill('SIGKILL'); return 'hung'; })]);
+      if (r === 'hung' || r.code !== 0) problems.push(`zapd did not stop cleanly after SIGTERM: ${JSON.stringify(r)}; last lines: ${log.slice(-5).join(' | ')}`);
+      return r;
+    },
     kill: async () => { child.kill('SIGKILL'); return exited; },
   };
 }

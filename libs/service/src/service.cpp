@@ -176,6 +176,19 @@ struct Service::Impl {
   std::mt19937_64 rng;
   bool stopping = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  std::shared_ptr<net::steady_timer> prune_timer;
+
+  // Every hour: the message index forgets what is older than the retention (ids and statuses only).
+  void schedule_prune() {
+    if (!prune_timer) prune_timer = std::make_shared<net::steady_timer>(ex);
+    prune_timer->expires_after(std::chrono::hours(1));
+    std::weak_ptr<bool> alive_w = alive;
+    prune_timer->async_wait([this, alive_w](const boost::system::error_code& ec) {
+      if (ec || !alive_w.lock() || stopping) return;
+      for (auto& [id, _] : insts) prune_index(id);
+      schedule_prune();
+    });
+  }
 
   Inst* find(const std::string& id) {
     auto it = insts.find(id);
@@ -785,11 +798,16 @@ Service::Service(net::any_io_executor ex, store::Store& gw, store::Store& keys, 
 
 Service::~Service() { shutdown(); }
 
-Status Service::start() { return impl_->load(); }
+Status Service::start() {
+  WA_TRY_STATUS(impl_->load());
+  impl_->schedule_prune();
+  return ok();
+}
 
 void Service::shutdown() {
   if (impl_->stopping) return;
   impl_->stopping = true;
+  if (impl_->prune_timer) impl_->prune_timer->cancel();
   for (auto& [_, in] : impl_->insts) {
     in.send_timer->cancel();
     in.retry_timer->cancel();
