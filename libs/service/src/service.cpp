@@ -227,13 +227,12 @@ struct Service::Impl {
     auto paired = keys.device_ids();
     if (!paired) return storage_error(paired.error());
     for (const auto& id : *ids) {
-      auto rec = gw.get("", Table::instance, id);
-      if (!rec || !*rec) continue;
-      json j = json::parse(as_string(**rec), nullptr, false);
-      if (j.is_discarded()) {
-        std::cerr << "zapd: instance record " << id << " is corrupt; skipped\n";
+      auto rec = get_json("", Table::instance, id);
+      if (!rec) {
+        std::cerr << "zapd: instance record " << id << " is missing or corrupt; skipped\n";
         continue;
       }
+      const json& j = *rec;
       Inst& in = insts[id];
       in.view = view_of(j);
       in.send_timer = std::make_shared<net::steady_timer>(ex);
@@ -267,10 +266,8 @@ struct Service::Impl {
     if (!ks) return;
     const auto limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
     for (const auto& k : *ks) {
-      auto v = gw.get(id, Table::message_index, k);
-      if (!v || !*v) continue;
-      json j = json::parse(as_string(**v), nullptr, false);
-      if (j.is_discarded() || j.value("t", std::int64_t{0}) < limit) (void)gw.remove(id, Table::message_index, k);
+      auto j = get_json(id, Table::message_index, k);
+      if (!j || j->value("t", std::int64_t{0}) < limit) (void)gw.remove(id, Table::message_index, k);
     }
   }
 
@@ -416,13 +413,15 @@ struct Service::Impl {
   }
 
   // ---- inbound ---------------------------------------------------------------------------------------
-  std::optional<json> index_get(const std::string& id, const std::string& msg) {
-    auto v = gw.get(id, Table::message_index, msg);
+  // A JSON record of the gateway store; nullopt when absent or not JSON (a corrupt record is skipped, not fatal).
+  std::optional<json> get_json(const std::string& dev, Table t, const std::string& key) {
+    auto v = gw.get(dev, t, key);
     if (!v || !*v) return std::nullopt;
     json j = json::parse(as_string(**v), nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
   }
+  std::optional<json> index_get(const std::string& id, const std::string& msg) { return get_json(id, Table::message_index, msg); }
   void index_put(const std::string& id, const std::string& msg, const json& j) {
     const std::string s = j.dump();
     (void)gw.put(id, Table::message_index, msg, as_bytes(s));
@@ -540,13 +539,7 @@ struct Service::Impl {
     return ids;
   }
 
-  std::optional<json> queue_item(const std::string& id, const std::string& key) {
-    auto v = gw.get(id, Table::send_queue, key);
-    if (!v || !*v) return std::nullopt;
-    json j = json::parse(as_string(**v), nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-  }
+  std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
 
   std::chrono::milliseconds spacing(const Send& s) {
     if (!opt.spacing) return 0ms;
@@ -712,13 +705,13 @@ struct Service::Impl {
   void deliver(Inst& in) {
     if (in.delivering || in.outbox.empty() || stopping) return;
     const std::string key = in.outbox.front();
-    auto v = gw.get(in.view.id, Table::outbox, key);
-    json rec = v && *v ? json::parse(as_string(**v), nullptr, false) : json();
-    if (rec.is_discarded() || rec.is_null()) {
+    auto found = get_json(in.view.id, Table::outbox, key);
+    if (!found) {
       (void)gw.remove(in.view.id, Table::outbox, key);
       in.outbox.pop_front();
       return deliver(in);
     }
+    const json& rec = *found;
     const int hook = rec.value("hook", 0);
     const std::string url = hook >= 0 && hook < static_cast<int>(kHookCount) ? in.view.hooks[static_cast<std::size_t>(hook)] : "";
     if (url.empty()) {  // the webhook was removed since: the event has nowhere to go
@@ -752,9 +745,9 @@ struct Service::Impl {
       in.outbox.pop_front();
       return deliver(in);
     }
-    auto v = gw.get(in.view.id, Table::outbox, key);
-    json rec = v && *v ? json::parse(as_string(**v), nullptr, false) : json();
-    if (rec.is_discarded() || rec.is_null()) return deliver(in);
+    auto found = get_json(in.view.id, Table::outbox, key);
+    if (!found) return deliver(in);
+    json rec = std::move(*found);
     const int attempts = rec.value("attempts", 0) + 1;
     rec["attempts"] = attempts;
     rec["error"] = r.status != 0 ? "HTTP " + std::to_string(r.status) : r.error;
@@ -1015,10 +1008,9 @@ Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) con
   if (!ks) return storage_error(ks.error());
   std::vector<DeadLetter> out;
   for (const auto& k : *ks) {
-    auto v = impl_->gw.get(id, Table::dead_letter, k);
-    if (!v || !*v) continue;
-    json j = json::parse(as_string(**v), nullptr, false);
-    if (j.is_discarded()) continue;
+    auto found = impl_->get_json(id, Table::dead_letter, k);
+    if (!found) continue;
+    const json& j = *found;
     const int h = j.value("hook", 0);
     out.push_back(DeadLetter{j.value("id", ""), h >= 0 && h < static_cast<int>(kHookCount) ? kHookNames[static_cast<std::size_t>(h)] : "",
                              j.value("body", ""), j.value("error", ""), j.value("attempts", 0)});
@@ -1033,10 +1025,9 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
   if (!ks) return storage_error(ks.error());
   std::size_t n = 0;
   for (const auto& k : *ks) {
-    auto v = impl_->gw.get(id, Table::dead_letter, k);
-    if (!v || !*v) continue;
-    json j = json::parse(as_string(**v), nullptr, false);
-    if (j.is_discarded()) continue;
+    auto found = impl_->get_json(id, Table::dead_letter, k);
+    if (!found) continue;
+    json j = std::move(*found);
     j["attempts"] = 0;
     const std::string s = j.dump();
     const std::string okey = seq_key(in->next_outbox_seq);

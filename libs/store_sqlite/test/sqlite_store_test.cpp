@@ -21,30 +21,7 @@ std::string temp_db(const char* name) {
   return p.string();
 }
 
-Credentials sample(const std::string& id) {
-  Credentials c;
-  c.device_id = id;
-  for (std::uint8_t i = 0; i < 32; ++i) {
-    c.noise_priv[i] = i;
-    c.noise_pub[i] = static_cast<std::uint8_t>(i + 1);
-    c.identity_priv[i] = static_cast<std::uint8_t>(i + 2);
-    c.identity_pub[i] = static_cast<std::uint8_t>(i + 3);
-    c.signed_prekey_pub[i] = static_cast<std::uint8_t>(i + 4);
-    c.adv_secret[i] = static_cast<std::uint8_t>(i + 5);
-  }
-  c.signed_prekey_sig.fill(7);
-  c.registration_id = 12345;
-  c.signed_prekey_id = 1;
-  c.signed_prekey_created = 1700000000;
-  c.next_prekey_id = 31;
-  c.uploaded_prekey_id = 30;
-  c.jid = "15550001111:3@s.whatsapp.net";
-  c.lid = "123456789:3@lid";
-  c.platform = "android";
-  c.push_name = "Shop";
-  c.account = {1, 2, 3};
-  return c;
-}
+using wa::store::contract::sample;
 
 TEST(SqliteStore, CredentialsRoundTripAndSurviveReopen) {
   const auto path = temp_db("creds");
@@ -60,23 +37,7 @@ TEST(SqliteStore, CredentialsRoundTripAndSurviveReopen) {
   ASSERT_TRUE(s);
   auto c = (*s)->load_credentials("a");
   ASSERT_TRUE(c && c->has_value());
-  const Credentials& got = **c;
-  const Credentials want = sample("a");
-  EXPECT_EQ(got.noise_pub, want.noise_pub);
-  EXPECT_TRUE(std::equal(got.noise_priv.view().begin(), got.noise_priv.view().end(), want.noise_priv.view().begin()));
-  EXPECT_TRUE(std::equal(got.adv_secret.view().begin(), got.adv_secret.view().end(), want.adv_secret.view().begin()));
-  EXPECT_EQ(got.identity_pub, want.identity_pub);
-  EXPECT_EQ(got.signed_prekey_sig, want.signed_prekey_sig);
-  EXPECT_EQ(got.registration_id, 12345u);
-  EXPECT_EQ(got.next_prekey_id, 31u);
-  EXPECT_EQ(got.uploaded_prekey_id, 30u);
-  EXPECT_EQ(got.signed_prekey_created, 1700000000u);
-  EXPECT_EQ(got.jid, want.jid);
-  EXPECT_EQ(got.lid, want.lid);
-  EXPECT_EQ(got.platform, "android");
-  EXPECT_EQ(got.push_name, "Shop");
-  EXPECT_EQ(got.account, want.account);
-  EXPECT_TRUE(got.registered());
+  wa::store::contract::expect_sample(**c, "a");
   auto ids = (*s)->device_ids();
   ASSERT_TRUE(ids);
   EXPECT_EQ(*ids, std::vector<std::string>{"a"});

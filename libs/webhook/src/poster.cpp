@@ -18,7 +18,10 @@
 
 #include <openssl/ssl.h>
 
+#include <map>
+#include <memory>
 #include <optional>
+#include <vector>
 
 namespace wa::webhook {
 
@@ -32,18 +35,29 @@ namespace {
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 constexpr std::uint64_t kAnswerLimit = 64 * 1024;
 
+// An answer, and whether the connection may carry another request.
+struct Exchanged {
+  PostResult result;
+  bool reusable = false;
+};
+
 template <class Stream>
-net::awaitable<PostResult> exchange(Stream& stream, http::request<http::string_body>& req) {
+net::awaitable<Exchanged> exchange(Stream& stream, http::request<http::string_body>& req) {
   auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
-  if (wec) co_return PostResult{0, "write: " + wec.message(), {}};
+  if (wec) co_return Exchanged{PostResult{0, "write: " + wec.message(), {}}, false};
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kAnswerLimit);
   auto [rec, rn] = co_await http::async_read(stream, buf, parser, use_nothrow);
   // An answer whose body is too large still has a status worth reporting.
-  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) co_return PostResult{0, "read: " + rec.message(), {}};
-  co_return PostResult{static_cast<int>(parser.get().result_int()), {}, std::move(parser.get().body())};
+  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) {
+    co_return Exchanged{PostResult{0, "read: " + rec.message(), {}}, false};
+  }
+  const bool reusable = !rec && parser.get().keep_alive() && buf.size() == 0;
+  co_return Exchanged{PostResult{static_cast<int>(parser.get().result_int()), {}, std::move(parser.get().body())}, reusable};
 }
+
+constexpr std::size_t kIdlePerOrigin = 8;  // kept-alive plain-HTTP connections per host:port
 
 }  // namespace
 
@@ -69,23 +83,43 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     req.set(http::field::host, (v6 ? "[" + url->host + "]" : url->host) + (default_port ? "" : ":" + url->port));
     req.set(http::field::user_agent, "zapd-webhook");
     if (!body.empty() || verb == http::verb::post || verb == http::verb::put) req.set(http::field::content_type, "application/json");
-    req.set(http::field::connection, "close");
+    if (url->tls) req.set(http::field::connection, "close");
     for (auto& [k, v] : headers) req.set(k, v);
     req.body() = std::move(body);
     req.prepare_payload();
 
+    // Plain HTTP reuses an idle kept-alive connection to the same origin when there is one (a webhook sink
+    // gets many events in a row); a reused connection the server has closed meanwhile fails at once, and the
+    // request goes again on a new one.
+    const std::string origin = url->host + ":" + url->port;
+    if (!url->tls) {
+      auto& pool = idle[origin];
+      while (!pool.empty()) {
+        std::unique_ptr<beast::tcp_stream> reused = std::move(pool.back());
+        pool.pop_back();
+        reused->expires_after(cfg.timeout);
+        Exchanged x = co_await exchange(*reused, req);
+        if (x.result.status == 0) continue;  // stale: try the next, then a new connection
+        if (x.reusable) keep(origin, std::move(reused));
+        co_return std::move(x.result);
+      }
+    }
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
     if (rec) co_return PostResult{0, "resolve: " + rec.message(), {}};
     if (!url->tls) {
-      beast::tcp_stream stream(ex);
-      stream.expires_after(cfg.timeout);
-      auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
+      auto stream = std::make_unique<beast::tcp_stream>(ex);
+      stream->expires_after(cfg.timeout);
+      auto [cec, ep] = co_await stream->async_connect(results, use_nothrow);
       if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
-      PostResult r = co_await exchange(stream, req);
-      beast::error_code ec;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-      co_return r;
+      Exchanged x = co_await exchange(*stream, req);
+      if (x.reusable) {
+        keep(origin, std::move(stream));
+      } else {
+        beast::error_code ec;
+        stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+      }
+      co_return std::move(x.result);
     }
     beast::ssl_stream<beast::tcp_stream> stream(ex, ssl);
     beast::get_lowest_layer(stream).expires_after(cfg.timeout);
@@ -95,11 +129,19 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
     auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_nothrow);
     if (hec) co_return PostResult{0, "TLS: " + hec.message(), {}};
-    PostResult r = co_await exchange(stream, req);
+    Exchanged x = co_await exchange(stream, req);
     beast::get_lowest_layer(stream).close();
-    co_return r;
+    co_return std::move(x.result);
   }
 
+  void keep(const std::string& origin, std::unique_ptr<beast::tcp_stream> s) {
+    auto& pool = idle[origin];
+    if (pool.size() >= kIdlePerOrigin) return;  // closed by its destructor
+    s->expires_never();
+    pool.push_back(std::move(s));
+  }
+
+  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
   net::any_io_executor ex;
   PosterConfig cfg;
   net::ssl::context ssl;

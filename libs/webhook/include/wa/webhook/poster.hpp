@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Posts one JSON body to a URL and reports the HTTP status: the transport of webhook delivery. One new
-// connection per post (TLS verified against the system roots plus an optional extra CA), bounded in time
-// and in the size of the answer it reads. Retry policy lives with the caller (the service's outbox).
+// Posts one JSON body to a URL and reports the HTTP status: the transport of webhook delivery. Plain HTTP
+// keeps connections alive per origin and reuses them; HTTPS uses one connection per post (verified against
+// the system roots plus an optional extra CA). Bounded in time and in the size of the answer it reads.
+// Retry policy lives with the caller (the service's outbox).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
