@@ -1,7 +1,9 @@
 // e2e (issue 7, tests 1 and 2 in part): zapd as a user runs it, wasim, a webhook sink and a stock Baileys
 // client as the other person.
 //  1. create an instance, fetch the QR (string and PNG), a wasim phone scans the PNG, ConnectedCallback
-//     arrives and status says connected; after a zapd restart the instance reconnects by itself.
+//     arrives and status says connected; a second instance pairs by phone code; GET restart reconnects;
+//     after a zapd restart the instance reconnects by itself; GET disconnect unlinks it (DisconnectedCallback,
+//     status) and a new QR links it again.
 //  2. every non-media P0 send route (text, reply, mention, edit, link, location, contact, reaction, remove
 //     reaction, DELETE /messages) reaches Baileys with the right content; DeliveryCallback and
 //     MessageStatusCallback SENT/RECEIVED/READ/PLAYED arrive with the right ids; what Baileys sends (text,
@@ -169,6 +171,15 @@ try {
   const pres = await sink.wait('PresenceChatCallback', (b) => b.type === 'PresenceChatCallback' && b.status === 'COMPOSING');
   check(pres.phone === A && pres.instanceId === inst.id, `PresenceChatCallback (${JSON.stringify(pres)})`);
 
+  // GET restart rebuilds the connection from the stored keys: a new ConnectedCallback, no QR.
+  {
+    const before = sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length;
+    const r = await inst.call('GET', 'restart');
+    check(r.status === 200 && r.body.value === true, `restart answers (${JSON.stringify(r.body)})`);
+    await waitFor('ConnectedCallback after GET restart', () => sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length > before, 20000);
+    check((await inst.call('GET', 'status')).body.connected === true, 'connected after GET restart');
+  }
+
   // 1 (end). A zapd restart: the instance reconnects by itself and says so.
   const before = sink.of('ConnectedCallback').length;
   await zapd.stop();
@@ -180,6 +191,23 @@ try {
   await waitFor('text after restart', () => upsertWith((m) => m.key.id === after.body.messageId && textOf(m) === 'after restart'), 20000);
   check(true, 'sends work after the restart');
   check(sink.state.badSignatures === 0, `signatures (${sink.state.badSignatures} bad)`);
+
+  // GET disconnect unlinks the number: DisconnectedCallback, status says so, and a new QR pairs it again.
+  {
+    const d = await inst.call('GET', 'disconnect');
+    check(d.status === 200 && d.body.value === true, `disconnect answers (${JSON.stringify(d.body)})`);
+    const gone = await sink.wait('DisconnectedCallback after disconnect', (b) => b.type === 'DisconnectedCallback' && /logged out/.test(b.error ?? ''), 20000);
+    check(gone.instanceId === inst.id && gone.disconnected === true, `DisconnectedCallback (${JSON.stringify(gone)})`);
+    const st2 = await inst.call('GET', 'status');
+    check(st2.body.connected === false && st2.body.session === false && st2.body.error === 'You are not connected.', `status after disconnect (${JSON.stringify(st2.body)})`);
+    const before = sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length;
+    const qr2 = await inst.call('GET', 'qr-code');
+    check(qr2.status === 200 && /^2@/.test(qr2.body.value ?? ''), `a new QR after disconnect (${JSON.stringify(qr2.body)})`);
+    const again = await wasim.call('POST', `/accounts/${E}/scan`, { qr: qr2.body.value });
+    check(again.status === 200, `the phone links zapd again (${JSON.stringify(again.body)})`);
+    await waitFor('ConnectedCallback after relinking', () => sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length > before, 20000);
+    check((await inst.call('GET', 'status')).body.connected === true, 'connected again after relinking');
+  }
 } catch (e) {
   failures.push({ step: 'exception', error: String(e?.stack ?? e) });
 } finally {
