@@ -198,6 +198,8 @@ try {
     check(d.status === 200 && d.body.value === true, `disconnect answers (${JSON.stringify(d.body)})`);
     const gone = await sink.wait('DisconnectedCallback after disconnect', (b) => b.type === 'DisconnectedCallback' && /logged out/.test(b.error ?? ''), 20000);
     check(gone.instanceId === inst.id && gone.disconnected === true, `DisconnectedCallback (${JSON.stringify(gone)})`);
+    const acct = await wasim.call('GET', `/accounts/${E}`);
+    check(Array.isArray(acct.body.devices) && acct.body.devices.length === 0, `the phone no longer lists zapd's device (${JSON.stringify(acct.body.devices)})`);
     const st2 = await inst.call('GET', 'status');
     check(st2.body.connected === false && st2.body.session === false && st2.body.error === 'You are not connected.', `status after disconnect (${JSON.stringify(st2.body)})`);
     const before = sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length;

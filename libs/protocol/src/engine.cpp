@@ -314,16 +314,29 @@ class Client final : public std::enable_shared_from_this<Client> {
   }
 
   // Unlinks this device: tells the server when connected, then wipes the credentials like a 401 does.
+  // Unlinks this device: when connected, tells the server and waits (up to 5 s) for its answer, so that the
+  // request is not cut off by the close; then wipes the credentials like a 401 does.
   void logout() {
     net::post(strand_, [self = shared_from_this()] {
       self->logout_ = true;
       if (self->logged_in_ && self->creds_) {
-        self->send(Node{"iq", {{"id", self->id_prefix_ + std::to_string(++self->iq_seq_)}, {"to", Jid::server_jid()}, {"type", "set"}, {"xmlns", "md"}},
-                        NodeList{Node{"remove-companion-device", {{"jid", self->creds_->jid}, {"reason", "user_initiated"}}, {}}}});
+        net::co_spawn(self->strand_, self->unlink(), net::detached);
+        return;
       }
       self->end_session(End::logged_out, "logged out by request", 0);
       self->backoff_.cancel();
     });
+  }
+
+  net::awaitable<void> unlink() {
+    auto self = shared_from_this();
+    Node device{"remove-companion-device", {{"reason", "user_initiated"}}, {}};
+    if (auto me = Jid::parse(creds_->jid)) device.set_attr("jid", *me);
+    Node req{"iq", {{"type", "set"}, {"xmlns", "md"}}, NodeList{std::move(device)}};
+    auto r = co_await iq(std::move(req), std::chrono::milliseconds(5000));
+    if (!r) emit(EventKind::error, "remove-companion-device: " + r.error().context());
+    end_session(End::logged_out, "logged out by request", 0);
+    backoff_.cancel();
   }
 
   void pair_phone(std::string phone) {

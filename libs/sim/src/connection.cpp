@@ -434,6 +434,21 @@ void Connection::on_iq(const Node& iq) {
     if (first->tag == "active") on_active();
     return;
   }
+  if (xmlns == "md" && *type == "set" && first != nullptr && first->tag == "remove-companion-device") {
+    // A companion unlinks itself (WhatsApp Web's "log out"): answered, then the device is gone from the account
+    // and its connections get the 401 every logged-out device gets. Another device's jid is refused.
+    std::optional<Jid> jid;
+    if (const Jid* j = first->attr_jid("jid")) jid = *j;
+    else if (auto t = first->attr_string("jid")) {
+      if (auto parsed = Jid::parse(*t)) jid = *parsed;
+    }
+    if (!jid || jid->user() != account_->phone || jid->device() != device_) return iq_error(iq, 403, "forbidden");
+    iq_result(iq);
+    const std::string phone = account_->phone;
+    const std::uint16_t device = device_;
+    (void)net_.logout(phone, device);  // may close this connection: nothing of it is used after this line
+    return;
+  }
   if (xmlns == "usync") return on_usync(iq);
   if (xmlns == "encrypt" && *type == "get" && first != nullptr && first->tag == "key") return on_bundle_fetch(iq, *first);
   if (xmlns == "privacy") {
