@@ -65,6 +65,7 @@ try {
   const accepted = [];
   let next = 0;
   let unanswered = 0;
+  let queueFull = 0;
   let restarted = null;
   const poster = async () => {
     while (next < N) {
@@ -72,6 +73,11 @@ try {
       for (;;) {
         try {
           const r = await inst.call('POST', 'send-text', { phone: A, message: `m${i}` });
+          if (r.status === 429 && r.body?.error === 'QUEUE_FULL') {  // the documented back-pressure: 1,000 queued
+            queueFull++;                                            // while disconnected (after the restart)
+            await sleep(100);
+            continue;
+          }
           if (r.status === 200) accepted.push(r.body.messageId);
           else failures.push({ step: `send ${i} refused`, r: r.body });
           break;
@@ -110,7 +116,7 @@ try {
   await Promise.all(Array.from({ length: 50 }, poster));
   await killer;
   await inbound;
-  console.log(`after restart: ${queuedAtRestart} were still queued; ${unanswered} requests went unanswered`);
+  console.log(`after restart: ${queuedAtRestart} were still queued; ${unanswered} requests went unanswered, ${queueFull} answered QUEUE_FULL and were sent again`);
   check(accepted.length === N, `all ${N} sends accepted (${accepted.length})`);
   check(queuedAtRestart > 0, `the kill happened with messages still queued (${queuedAtRestart}); otherwise this proves nothing`);
   await waitFor(`all ${N} at Alice`, () => accepted.every((id) => receivedAtAlice().has(id)), 120000);
@@ -144,7 +150,9 @@ try {
   inst = instanceApi(zapd, inst);
   await sleep(1000);
   sink.state.refuse = false;
-  await waitFor('every DeliveryCallback after the outage', () => ids.every((id) => sink.events.some((e, k) => k >= from && e.body.type === 'DeliveryCallback' && e.body.messageId === id)), 60000)
+  // Every DeliveryCallback, and every SENT status (it follows its DeliveryCallback in the outbox).
+  const arrived = (type, id) => sink.events.some((e, k) => k >= from && e.body.type === type && (e.body.messageId === id || e.body.ids?.includes(id)));
+  await waitFor('every DeliveryCallback and SENT after the outage', () => ids.every((id) => arrived('DeliveryCallback', id) && arrived('MessageStatusCallback', id)), 60000)
     .catch(() => {});
   const later = sink.events.slice(from);
   const deliveries = later.filter((e) => e.body.type === 'DeliveryCallback').map((e) => e.body.messageId);
