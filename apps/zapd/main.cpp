@@ -77,10 +77,7 @@ class SandboxRoutes final {
   bool handle(const gateway::HttpRequest& req, const gateway::Api::Respond& respond) {
     std::string_view path = req.target;
     if (!path.starts_with("/sandbox/")) return false;
-    const bool auth = req.authorization.size() == admin_.size() &&
-                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.authorization.data()), req.authorization.size()),
-                                    ByteView(reinterpret_cast<const std::uint8_t*>(admin_.data()), admin_.size()));
-    if (!auth) {
+    if (!crypto::equal(req.authorization, admin_)) {
       respond(gateway::error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
       return true;
     }

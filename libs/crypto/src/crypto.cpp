@@ -145,6 +145,10 @@ bool equal(ByteView a, ByteView b) noexcept {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+bool equal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 Result<Bytes> aes_gcm_encrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
   if (key.size() != 32 || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM");
   CipherCtx ctx(EVP_CIPHER_CTX_new());

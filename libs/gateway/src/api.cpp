@@ -300,10 +300,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
                        (seg.size() == 2);
   if (partner) {
     const std::string expected = "Bearer " + cfg_.admin_token;
-    const bool auth = req.authorization.size() == expected.size() &&
-                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.authorization.data()), req.authorization.size()),
-                                    ByteView(reinterpret_cast<const std::uint8_t*>(expected.data()), expected.size()));
-    if (!auth) return answer(error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
+    if (!crypto::equal(req.authorization, expected)) return answer(error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
     if (seg.size() == 1) {
       if (m != "GET") return method_not_allowed("GET");
       json content = json::array();
@@ -339,10 +336,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   if (seg.size() < 4 || seg[2] != "token") return not_found();
   if (!cfg_.client_token.empty()) {
     if (!req.has_client_token) return answer(error_response(401, "CLIENT_TOKEN_REQUIRED", "null not allowed"));
-    const bool same = req.client_token.size() == cfg_.client_token.size() &&
-                      crypto::equal(ByteView(reinterpret_cast<const std::uint8_t*>(req.client_token.data()), req.client_token.size()),
-                                    ByteView(reinterpret_cast<const std::uint8_t*>(cfg_.client_token.data()), cfg_.client_token.size()));
-    if (!same) return answer(error_response(401, "CLIENT_TOKEN_INVALID", "Client-Token not allowed"));
+    if (!crypto::equal(req.client_token, cfg_.client_token)) return answer(error_response(401, "CLIENT_TOKEN_INVALID", "Client-Token not allowed"));
   }
   auto inst = svc_.authenticate(seg[1], seg[3]);
   if (!inst) return answer(error_response(401, "UNAUTHORIZED", "unknown instance or wrong token"));

@@ -848,8 +848,7 @@ std::optional<InstanceView> Service::authenticate(std::string_view id, std::stri
   // Compare against something of the same shape when the id is unknown, so both failures cost the same.
   static const std::string kNone(24, '\0');
   const std::string& expected = it == impl_->insts.end() ? kNone : it->second.view.token;
-  const bool same = expected.size() == token.size() &&
-                    crypto::equal(as_bytes(expected), ByteView(reinterpret_cast<const std::uint8_t*>(token.data()), token.size()));
+  const bool same = crypto::equal(std::string_view(expected), token);
   if (!same || it == impl_->insts.end()) return std::nullopt;
   return it->second.view;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 #include <system_error>
 
 #include "wa/core/bytes.hpp"
@@ -38,6 +39,8 @@ SecretBytes hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t 
 SecretBytes pbkdf2_sha256(ByteView password, ByteView salt, unsigned iterations, std::size_t length);
 /// Constant-time equality.
 bool equal(ByteView a, ByteView b) noexcept;
+/// The same for text (tokens, secrets): constant-time in the length of the inputs.
+bool equal(std::string_view a, std::string_view b) noexcept;
 
 /// AES-256-GCM with a 12-byte IV; returns ciphertext || 16-byte tag.
 [[nodiscard]] Result<Bytes> aes_gcm_encrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext);
