@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 // wasim: a local WhatsApp network for tests and the sandbox (docs/wasim.md).
-//   wasim [--listen 127.0.0.1:PORT] [--root-key-file FILE] [--tls-cert-file FILE] [--first-stanza-delay-ms N]
-// Prints "wasim listening on PORT" and "root HEX" once ready.
+//   wasim [--listen 127.0.0.1:PORT] [--root-key-file FILE] [--tls-cert-file FILE] [--tls-dir DIR]
+//         [--first-stanza-delay-ms N]
+//   wasim --write-tls DIR   writes a new self-signed identity to DIR/cert.pem and DIR/key.pem, and exits
+// Prints "wasim listening on PORT" and "root HEX" once ready. --tls-dir serves the identity of DIR (so a test
+// can trust its certificate before wasim starts, e.g. with NODE_EXTRA_CA_CERTS).
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -23,6 +28,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
   std::string root_file;
   std::string cert_file;
+  std::string tls_dir;
   wa::sim::NetworkConfig cfg;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -39,6 +45,15 @@ int main(int argc, char** argv) {
       root_file = value();
     } else if (a == "--tls-cert-file") {
       cert_file = value();
+    } else if (a == "--tls-dir") {
+      tls_dir = value();
+    } else if (a == "--write-tls") {
+      const std::filesystem::path dir = value();
+      std::filesystem::create_directories(dir);
+      const auto [cert, key] = wa::sim::make_tls_identity();
+      std::ofstream(dir / "cert.pem") << cert;
+      std::ofstream(dir / "key.pem") << key;
+      return 0;
     } else if (a == "--first-stanza-delay-ms") {
       cfg.first_stanza_delay = std::chrono::milliseconds(std::stoi(value()));
     } else {
@@ -52,8 +67,23 @@ int main(int argc, char** argv) {
     std::cerr << "wasim: --listen needs HOST:PORT\n";
     return 2;
   }
+  wa::sim::ServerConfig scfg{listen.substr(0, colon), static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1))), {}, {}};
+  if (!tls_dir.empty()) {
+    auto slurp = [](const std::filesystem::path& p) {
+      std::ifstream f(p);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      return ss.str();
+    };
+    scfg.cert_pem = slurp(std::filesystem::path(tls_dir) / "cert.pem");
+    scfg.key_pem = slurp(std::filesystem::path(tls_dir) / "key.pem");
+    if (scfg.cert_pem.empty() || scfg.key_pem.empty()) {
+      std::cerr << "wasim: --tls-dir " << tls_dir << " needs cert.pem and key.pem (wasim --write-tls DIR makes them)\n";
+      return 2;
+    }
+  }
   wa::sim::Network network(cfg);
-  wa::sim::Server server(network, {listen.substr(0, colon), static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1)))});
+  wa::sim::Server server(network, scfg);
   try {
     server.start();
   } catch (const std::exception& e) {

@@ -31,7 +31,7 @@ constexpr std::size_t kGeneratedTokenBytes = 32;  // 256 bits, printed as 64 hex
 // One row per setting: its config-file key, environment variable and flag. The order is the print order.
 enum class Key : std::size_t {
   Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken, ClientToken, WaTlsCa, SendSpacing, WebhookAllowHttp,
-  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs, Sandbox
+  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs, Sandbox, PublicUrl, MediaMaxMb, MediaRetentionDays
 };
 
 struct SettingInfo {
@@ -40,7 +40,7 @@ struct SettingInfo {
   std::string_view flag;
 };
 
-constexpr std::array<SettingInfo, 14> kSettings{{
+constexpr std::array<SettingInfo, 17> kSettings{{
     {"listen", "ZAPD_LISTEN", "--listen"},
     {"data_dir", "ZAPD_DATA_DIR", "--data-dir"},
     {"database", "ZAPD_DATABASE", "--database"},
@@ -55,6 +55,9 @@ constexpr std::array<SettingInfo, 14> kSettings{{
     {"webhook_max_attempts", "ZAPD_WEBHOOK_MAX_ATTEMPTS", "--webhook-max-attempts"},
     {"webhook_backoff_ms", "ZAPD_WEBHOOK_BACKOFF_MS", "--webhook-backoff-ms"},
     {"sandbox", "ZAPD_SANDBOX", "--sandbox"},
+    {"public_url", "ZAPD_PUBLIC_URL", "--public-url"},
+    {"media_max_mb", "ZAPD_MEDIA_MAX_MB", "--media-max-mb"},
+    {"media_retention_days", "ZAPD_MEDIA_RETENTION_DAYS", "--media-retention-days"},
 }};
 
 // A raw value plus where it came from ("--listen", "ZAPD_LISTEN", "zapd.conf:3"), for error messages.
@@ -324,6 +327,15 @@ Config resolve(const Layer& file, const Layer& env, const Layer& flags) {
   };
   c.webhook_max_attempts = static_cast<int>(number(Key::WebhookMaxAttempts, "15", "webhook max attempts", 1, 1000));
   c.webhook_backoff_ms = number(Key::WebhookBackoffMs, "1000", "webhook backoff", 1, 3600000);
+  c.media_max_mb = static_cast<int>(number(Key::MediaMaxMb, "64", "media max MiB", 1, 1024));
+  c.media_retention_days = static_cast<int>(number(Key::MediaRetentionDays, "30", "media retention days", 1, 3650));
+  const Sourced public_url = pick(Key::PublicUrl, "");
+  std::string_view pu = public_url.text;
+  while (pu.ends_with('/')) pu.remove_suffix(1);
+  const bool url_ok = (pu.starts_with("http://") || pu.starts_with("https://")) && pu.find_first_of(" ?#") == std::string_view::npos &&
+                      pu.size() > 8 && pu.size() < 1024;
+  if (!pu.empty() && !url_ok) throw ConfigError(invalid(public_url, "public URL", "http(s)://host[:port][/path]"));
+  c.public_url = std::string(pu);
   return c;
 }
 
@@ -402,6 +414,9 @@ std::string usage() {
       << "  --webhook-secret KEY   ZAPD_WEBHOOK_SECRET (signs each webhook: X-Zapd-Signature: sha256=HMAC)\n"
       << "  --webhook-max-attempts N   ZAPD_WEBHOOK_MAX_ATTEMPTS (default 15; then the event is dead-lettered)\n"
       << "  --webhook-backoff-ms N     ZAPD_WEBHOOK_BACKOFF_MS (default 1000; doubles per attempt, capped at 10 min)\n"
+      << "  --public-url URL       ZAPD_PUBLIC_URL (default http://LISTEN): the base of received media URLs in webhooks\n"
+      << "  --media-max-mb N       ZAPD_MEDIA_MAX_MB (default 64): the largest file sent or received\n"
+      << "  --media-retention-days N  ZAPD_MEDIA_RETENTION_DAYS (default 30): received files are deleted after this\n"
       << "  --sandbox [on|off]     ZAPD_SANDBOX (default off): an embedded simulated WhatsApp network (wasim)\n"
       << "                         instead of WhatsApp; link instances with POST /sandbox/instances/ID/link\n"
       << "  --version              print the version and exit\n"
@@ -428,6 +443,9 @@ void print_config(std::ostream& out, const Config& config) {
       << "webhook_allow_http: " << (config.webhook_allow_http ? "on" : "off") << '\n'
       << "webhook_secret: " << (config.webhook_secret.empty() ? "<off>" : "<set>") << '\n'
       << "webhook_max_attempts: " << config.webhook_max_attempts << '\n'
+      << "public_url: " << (config.public_url.empty() ? "<listen address>" : config.public_url) << '\n'
+      << "media_max_mb: " << config.media_max_mb << '\n'
+      << "media_retention_days: " << config.media_retention_days << '\n'
       << "sandbox: " << (config.sandbox ? "on" : "off") << '\n';
 }
 

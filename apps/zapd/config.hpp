@@ -47,6 +47,9 @@ struct Config final {
   int webhook_max_attempts = 15;
   long webhook_backoff_ms = 1000;
   bool sandbox = false;                ///< an embedded wasim network instead of WhatsApp
+  std::string public_url;              ///< base of received media URLs; "" = http://<listen address>
+  int media_max_mb = 64;
+  int media_retention_days = 30;
 };
 
 enum class Command { Serve, Version, Help };

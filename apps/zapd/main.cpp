@@ -47,7 +47,7 @@ std::string read_file(const std::string& path) {
 //   ANY  /sandbox/wasim/<path>                    wasim's control API (accounts, phones that send, ...)
 class Sandbox final {
  public:
-  Sandbox() : server_(network_, sim::ServerConfig{"127.0.0.1", 0}) {
+  Sandbox() : server_(network_, sim::ServerConfig{"127.0.0.1", 0, {}, {}}) {
     server_.start();
     thread_ = std::thread([this] { server_.run(); });
   }
@@ -59,6 +59,8 @@ class Sandbox final {
   Sandbox& operator=(const Sandbox&) = delete;
   std::uint16_t port() const { return server_.port(); }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port()) + "/ws/chat"; }
+  /// The simulator's self-signed certificate: its media server speaks HTTPS only.
+  const std::string& tls_pem() const { return server_.tls_certificate_pem(); }
   std::string control() const { return "http://127.0.0.1:" + std::to_string(port()); }
   std::string root_hex() const { return to_hex(network_.root_public()); }
 
@@ -188,6 +190,10 @@ int serve(const Config& config) {
   auto root = from_hex(sandbox ? sandbox->root_hex() : config.wa_root_key);
   std::copy(root->begin(), root->end(), opt.wa_root.begin());
   if (!config.wa_tls_ca.empty()) opt.wa_extra_ca_pem = read_file(config.wa_tls_ca);
+  if (sandbox) opt.wa_extra_ca_pem += sandbox->tls_pem();
+  opt.media_dir = (config.data_dir / "media").string();
+  opt.media_max_bytes = static_cast<std::size_t>(config.media_max_mb) << 20;
+  opt.media_retention = std::chrono::hours(24 * config.media_retention_days);
   opt.spacing = config.send_spacing;
   opt.webhook_allow_http = config.webhook_allow_http;
   opt.webhook_secret = config.webhook_secret;
@@ -207,12 +213,17 @@ int serve(const Config& config) {
         if (sandbox_routes && sandbox_routes->handle(req, r)) return;
         api.handle(req, std::move(r));
       },
-      kBodyLimit, "zapd/" + std::string(kVersion));
+      [media_limit = (static_cast<std::uint64_t>(config.media_max_mb) << 20) * 4 / 3 + 65536](std::string_view target) {
+        // A media send may carry its file as a data: URI (base64: 4/3 of the file).
+        return gateway::is_media_send(target) ? media_limit : kBodyLimit;
+      },
+      "zapd/" + std::string(kVersion));
   if (auto st = server.listen(config.listen.host, config.listen.port); !st) {
     std::cerr << "zapd: " << st.error().context() << ": " << st.error().code().message() << '\n';
     return kExitRuntime;
   }
   const std::string base = "http://" + ListenAddress{config.listen.host, server.port()}.to_string();
+  svc.set_public_url(config.public_url.empty() ? base : config.public_url);
   std::cout << "listening on " << base << std::endl;
   std::cout << "next: create an instance with\n  curl -s -X POST " << base
             << "/instances/integrator/on-demand -H 'Authorization: Bearer <admin token>' -H 'Content-Type: "

@@ -18,13 +18,16 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-bad-'));
 const CT = 'account-client-token';
 let zapd;
 try {
-  zapd = await startZapd(opt.zapd, { dataDir, wasim, extra: ['--client-token', CT, '--webhook-allow-http', 'off'] });
+  zapd = await startZapd(opt.zapd, { dataDir, wasim, extra: ['--client-token', CT, '--webhook-allow-http', 'off', '--media-max-mb', '2'] });
   const created = await zapd.partner('POST', '/instances/integrator/on-demand', { name: 'bad input' });
   check(created.status === 200, 'instance created');
   const inst = instanceApi(zapd, created.body, { 'client-token': CT });
   const P = `/instances/${created.body.id}/token/${created.body.token}`;
   const H = { 'client-token': CT, 'content-type': 'application/json' };
   const big = JSON.stringify({ phone: '5511999998888', message: 'x'.repeat(1024 * 1024) });
+  // Media sends take a file as a data: URI: 2 MiB of base64 is fine there (see below), --media-max-mb 1 caps it.
+  const twoMiB = JSON.stringify({ phone: '5511999998888', image: `data:image/jpeg;base64,${Buffer.alloc(1536 * 1024, 7).toString('base64')}` });
+  const hugeMedia = JSON.stringify({ phone: '5511999998888', image: `data:image/jpeg;base64,${'A'.repeat(3 * 1024 * 1024)}` });
   // [what, method, path, body (string: sent as is; undefined: none), headers, status, error code]
   const table = [
     ['unknown route', 'GET', '/nope', undefined, {}, 404, 'NOT_FOUND'],
@@ -76,6 +79,20 @@ try {
     ['partner bad body', 'POST', '/instances/integrator/on-demand', '{"name":5}', { authorization: `Bearer ${zapd.admin}`, 'content-type': 'application/json' }, 400, 'INVALID_FIELD'],
     ['partner bad webhook', 'POST', '/instances/integrator/on-demand', '{"receivedCallbackUrl":"ftp://x"}', { authorization: `Bearer ${zapd.admin}`, 'content-type': 'application/json' }, 400, 'INVALID_FIELD'],
     ['delete unknown instance', 'DELETE', '/instances/NOPE', undefined, { authorization: `Bearer ${zapd.admin}` }, 404, 'NOT_FOUND'],
+    ['image missing', 'POST', `${P}/send-image`, '{"phone":"5511999998888"}', H, 400, 'MISSING_FIELD'],
+    ['image neither URL nor data URI', 'POST', `${P}/send-image`, '{"phone":"5511999998888","image":"/etc/passwd"}', H, 400, 'INVALID_FIELD'],
+    ['image data URI without a comma', 'POST', `${P}/send-image`, '{"phone":"5511999998888","image":"data:image/png;base64"}', H, 400, 'INVALID_FIELD'],
+    ['audio of the wrong type', 'POST', `${P}/send-audio`, '{"phone":"5511999998888","audio":7}', H, 400, 'INVALID_FIELD'],
+    ['viewOnce not a boolean', 'POST', `${P}/send-video`, '{"phone":"5511999998888","video":"https://example.com/v.mp4","viewOnce":"yes"}', H, 400, 'INVALID_FIELD'],
+    ['document without extension', 'POST', `${P}/send-document`, '{"phone":"5511999998888","document":"https://example.com/a.pdf"}', H, 400, 'MISSING_FIELD'],
+    ['document extension with a dot', 'POST', `${P}/send-document/p.df`, '{"phone":"5511999998888","document":"https://example.com/a.pdf"}', H, 400, 'INVALID_FIELD'],
+    ['document fileName with a path', 'POST', `${P}/send-document/pdf`, '{"phone":"5511999998888","document":"https://example.com/a.pdf","fileName":"../x"}', H, 400, 'INVALID_FIELD'],
+    ['sticker bad phone', 'POST', `${P}/send-sticker`, '{"phone":"abc","sticker":"https://example.com/s.webp"}', H, 400, 'INVALID_PHONE'],
+    ['media body over its limit', 'POST', `${P}/send-image`, hugeMedia, H, 413, 'PAYLOAD_TOO_LARGE'],
+    ['send-gif not built', 'POST', `${P}/send-gif`, '{"phone":"5511999998888","gif":"https://example.com/g.mp4"}', H, 501, 'NOT_IMPLEMENTED'],
+    ['unknown media file', 'GET', `/media/${created.body.id}/${'a'.repeat(32)}.jpeg`, undefined, {}, 404, 'NOT_FOUND'],
+    ['media path escape', 'GET', `/media/${created.body.id}/..%2F..%2Fzapd.db`, undefined, {}, 404, 'NOT_FOUND'],
+    ['media of an unknown instance', 'GET', `/media/NOPE/${'a'.repeat(32)}.jpeg`, undefined, {}, 404, 'NOT_FOUND'],
   ];
   for (const [what, method, p, body, headers, status, code] of table) {
     let r;
@@ -84,6 +101,9 @@ try {
       `${what}: expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
     if (status === 405) check(r.headers?.get('allow'), `${what}: an Allow header`);
   }
+  const media = await zapd.call('POST', `${P}/send-image`, twoMiB, H);
+  check(media.status === 200 && media.body?.messageId, `a media send carries 2 MiB of base64 where a text may not (${media.status})`);
+  await zapd.call('DELETE', `${P}/queue`, undefined, H);
   const a = await zapd.call('GET', `/instances/0123456789ABCDEF0123456789ABCDEF/token/${created.body.token}/status`, undefined, H);
   const b = await zapd.call('GET', `/instances/${created.body.id}/token/WRONGTOKEN0000000000000/status`, undefined, H);
   check(JSON.stringify(a.body) === JSON.stringify(b.body), 'unknown instance and wrong token answer alike');

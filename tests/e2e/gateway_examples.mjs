@@ -1,7 +1,6 @@
 // e2e (issue 7, test 3): Z-API's own request samples (zapi-examples/, copied from the spec; HAR-like JSON), replayed
 // against zapd with the instance id, token and admin token substituted. Every P0 sample must get a success
-// answer of the documented shape. The media sends (send-image/-audio/-video/-document/-sticker) are P0 but
-// not built yet: they must answer 501 NOT_IMPLEMENTED (docs/api.md), and this list shrinks as they land.
+// answer of the documented shape, the media sends (send-image/-audio/-video/-document/-sticker) included.
 // usage: node gateway_examples.mjs --wasim path/to/wasim --zapd path/to/zapd [--examples DIR]
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
@@ -31,10 +30,8 @@ const P0 = {
   'on-whatsapp-disconnected': [200, valueTrue], 'on-whatsapp-message-status-changes': [200, valueTrue], 'on-chat-presence': [200, valueTrue],
   'create-instance': [200, (b) => /^[0-9A-F]{32}$/.test(b.id) && typeof b.token === 'string'],
   'list-instances': [200, (b) => Array.isArray(b.content) && b.content.length >= 1],
-  // Not built yet (media): the documented 501.
-  'send-image': [501, (b) => b.error === 'NOT_IMPLEMENTED'], 'send-audio': [501, (b) => b.error === 'NOT_IMPLEMENTED'],
-  'send-video': [501, (b) => b.error === 'NOT_IMPLEMENTED'], 'send-document': [501, (b) => b.error === 'NOT_IMPLEMENTED'],
-  'send-sticker': [501, (b) => b.error === 'NOT_IMPLEMENTED'],
+  'send-image': [200, isSend], 'send-audio': [200, isSend], 'send-video': [200, isSend], 'send-document': [200, isSend],
+  'send-sticker': [200, isSend],
 };
 const wasim = await startWasim(opt.wasim);
 const sink = await startSink();

@@ -13,7 +13,8 @@ export const zapdProblems = () => problems.map((p) => ({ step: 'zapd process', e
 // Starts zapd on a free loopback port against wasim; resolves once it listens.
 export async function startZapd(binary, { dataDir, wasim, extra = [], admin = 'admin-secret' }) {
   const flags = ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--wa-url', wasim.url, '--wa-root-key', wasim.root,
-    '--admin-token', admin, '--send-spacing', 'off', '--webhook-allow-http', 'on', ...extra];
+    '--admin-token', admin, '--send-spacing', 'off', '--webhook-allow-http', 'on',
+    ...(wasim.caFile ? ['--wa-tls-ca', wasim.caFile] : []), ...extra];
   const child = spawn(binary, flags, { stdio: ['ignore', 'pipe', 'pipe'] });
   process.on('exit', () => child.kill('SIGKILL'));
   const log = [];
@@ -67,7 +68,16 @@ export function instanceApi(zapd, inst, headers = {}) {
 export async function startSink(secret) {
   const events = [];
   const state = { refuse: false, refused: 0, badSignatures: 0 };
+  const files = new Map();  // path -> { body, type } served to GET (media sources); { redirect } answers 302
   const server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      const f = files.get(req.url);
+      if (!f) { res.writeHead(404); res.end(); return; }
+      if (f.redirect) { res.writeHead(302, { location: f.redirect }); res.end(); return; }
+      res.writeHead(200, { 'content-type': f.type, 'content-length': f.body.length });
+      res.end(f.body);
+      return;
+    }
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -88,6 +98,8 @@ export async function startSink(secret) {
   const url = `http://127.0.0.1:${server.address().port}`;
   return {
     url, events, state,
+    serve: (p, body, type) => files.set(p, { body, type }),
+    redirect: (p, to) => files.set(p, { redirect: to }),
     of: (type, pred = () => true) => events.filter((e) => e.body?.type === type && pred(e.body)),
     wait: async (what, pred, ms = 15000) => {
       const end = Date.now() + ms;

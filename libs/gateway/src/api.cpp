@@ -263,10 +263,26 @@ constexpr std::array<HookRoute, 13> kHookRoutes{{{"update-webhook-delivery", Hoo
                                                 {"on-chat-presence", Hook::presence},
                                                 {"update-webhook-receive", Hook::received}}};
 
-constexpr std::array<std::string_view, 7> kMediaRoutes{"send-image", "send-audio", "send-video", "send-document",
-                                                       "send-sticker", "send-gif", "send-ptv"};
+constexpr std::array<std::string_view, 5> kMediaRoutes{"send-image", "send-audio", "send-video", "send-document",
+                                                       "send-sticker"};
+// Z-API routes zapd does not have yet: 501 with a stable code.
+constexpr std::array<std::string_view, 2> kNotYet{"send-gif", "send-ptv"};
+
+// A media source: an http(s) URL or a data: URI.
+bool media_source_ok(const std::string& v) {
+  if (v.rfind("data:", 0) == 0 || v.rfind("DATA:", 0) == 0) return v.find(',') != std::string::npos;
+  return v.rfind("https://", 0) == 0 || v.rfind("http://", 0) == 0;
+}
 
 }  // namespace
+
+bool is_media_send(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  const auto seg = split_path(target);
+  // /instances/{id}/token/{token}/send-x[/{ext}]
+  if (seg.size() < 5 || seg.size() > 6 || seg[0] != "instances" || seg[2] != "token") return false;
+  return std::find(kMediaRoutes.begin(), kMediaRoutes.end(), seg[4]) != kMediaRoutes.end();
+}
 
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
   return json_ok(json{{"error", code}, {"message", message}}, status);
@@ -292,6 +308,17 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   if (seg.size() == 1 && seg[0] == "health") {
     if (m != "GET") return method_not_allowed("GET");
     return answer(json_ok(json{{"status", "ok"}, {"version", cfg_.version}}));
+  }
+  // Received media: /media/{instance}/{name}, unguessable names, no other credential (as Z-API's file URLs).
+  if (seg.size() == 3 && seg[0] == "media") {
+    if (m != "GET") return method_not_allowed("GET");
+    auto file = svc_.media_file(std::string(seg[1]), std::string(seg[2]));
+    if (!file) return answer(error_response(404, "NOT_FOUND", "no such file"));
+    HttpResponse res{200, std::move(file->bytes), {}};
+    res.headers.emplace_back("Content-Type", file->mimetype);
+    res.headers.emplace_back("Cache-Control", "private, max-age=86400");
+    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    return answer(std::move(res));
   }
   if (seg.empty() || seg[0] != "instances") return not_found();
 
@@ -480,8 +507,50 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     return enqueue(std::move(s), 204);
   }
   if (!r.empty() && std::find(kMediaRoutes.begin(), kMediaRoutes.end(), route) != kMediaRoutes.end()) {
+    const bool document = route == "send-document";
+    if (r.size() != (document ? 2u : 1u)) {
+      if (document && r.size() == 1) return answer(error_response(400, "MISSING_FIELD", "send-document needs the file extension: send-document/{extension}"));
+      return not_found();
+    }
     if (m != "POST") return method_not_allowed("POST");
-    return answer(error_response(501, "NOT_IMPLEMENTED", "media sends are not available in this version"));
+    json body;
+    if (auto b = parse_body(req, body)) return answer(to_response(*b));
+    Fields f{body, {}};
+    Send s;
+    s.phone = f.str("phone", true, 64);
+    if (!f.bad) {
+      if (auto b = check_phone(s.phone)) f.bad = b;
+    }
+    const std::string field_name(route.substr(5));  // image, audio, video, document, sticker
+    s.kind = field_name == "image" ? Send::Kind::image : field_name == "audio" ? Send::Kind::audio
+           : field_name == "video" ? Send::Kind::video : field_name == "document" ? Send::Kind::document : Send::Kind::sticker;
+    s.media = f.str(field_name.c_str(), true, std::size_t{96} << 20);
+    if (!f.bad && !media_source_ok(s.media)) {
+      f.bad = Bad{400, "INVALID_FIELD", "'" + field_name + "' must be an http(s) URL or a data: URI"};
+    }
+    s.delay_message = f.seconds("delayMessage", 1, 15, -1);
+    s.reply_to = f.str("messageId", false, 128);
+    if (s.kind != Send::Kind::audio && s.kind != Send::Kind::sticker) s.message = f.str("caption", false, 65536);
+    if (s.kind == Send::Kind::audio) s.delay_typing = f.seconds("delayTyping", 0, 15, 0);
+    if (s.kind == Send::Kind::image || s.kind == Send::Kind::video || s.kind == Send::Kind::audio) {
+      s.view_once = f.boolean("viewOnce").value_or(false);
+    }
+    if (document) {
+      s.extension = std::string(r[1]);
+      s.file_name = f.str("fileName", false, 255);
+      const bool ext_ok = !s.extension.empty() && s.extension.size() <= 16 &&
+                          std::all_of(s.extension.begin(), s.extension.end(), [](unsigned char c) { return std::isalnum(c) != 0; });
+      if (!f.bad && !ext_ok) f.bad = Bad{400, "INVALID_FIELD", "the {extension} must be 1-16 letters or digits, like pdf"};
+      if (!f.bad && s.file_name.find_first_of("/\\") != std::string::npos) {
+        f.bad = Bad{400, "INVALID_FIELD", "'fileName' must not contain a path"};
+      }
+    }
+    if (f.bad) return answer(to_response(*f.bad));
+    return enqueue(std::move(s));
+  }
+  if (!r.empty() && std::find(kNotYet.begin(), kNotYet.end(), route) != kNotYet.end()) {
+    if (m != "POST") return method_not_allowed("POST");
+    return answer(error_response(501, "NOT_IMPLEMENTED", std::string(route) + " is not available in this version"));
   }
 
   // Queue.

@@ -32,6 +32,7 @@ constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr std::uint64_t kLingerDrain = 4 << 20;  // bytes read and dropped before closing
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 using Response = http::response<http::string_body>;
@@ -61,13 +62,13 @@ std::optional<HttpResponse> response_for_read_error(const beast::error_code& ec,
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(net::any_io_executor e, Handler h, std::uint64_t limit, std::string name)
+  Impl(net::any_io_executor e, Handler h, BodyLimit limit, std::string name)
       : ex(std::move(e)), acceptor(ex), handler(std::move(h)), body_limit(limit), server_name(std::move(name)) {}
 
   net::any_io_executor ex;
   tcp::acceptor acceptor;
   Handler handler;
-  std::uint64_t body_limit;
+  BodyLimit body_limit;
   std::string server_name;
   std::unordered_set<beast::tcp_stream*> streams;
   bool stopping = false;
@@ -79,7 +80,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     stream.expires_after(kLingerTimeout);
     std::array<char, 4096> sink{};
     std::uint64_t drained = 0;
-    while (drained < 4 * body_limit) {
+    while (drained < kLingerDrain) {
       auto [read_ec, n] = co_await stream.async_read_some(net::buffer(sink), kUseTuple);
       if (read_ec) break;
       drained += n;
@@ -118,12 +119,27 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
-      parser.body_limit(body_limit);
       stream.expires_after(kReadTimeout);
-      auto [read_ec, read_n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+      // The limit depends on the target, so it is applied once the header is in: Beast would otherwise refuse
+      // a Content-Length over its default while reading the header.
+      parser.body_limit(boost::none);
+      auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+      std::uint64_t limit = 0;
+      beast::error_code read_ec = header_ec;
+      if (!header_ec) {
+        limit = body_limit(parser.get().target());
+        parser.body_limit(limit);  // checked as a chunked body arrives
+        if (parser.content_length() && *parser.content_length() > limit) read_ec = http::error::body_limit;
+        // A large body gets time in proportion: 30 s plus a second per MiB of the limit.
+        stream.expires_after(kReadTimeout + std::chrono::seconds(limit >> 20));
+      }
+      if (!read_ec) {
+        auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+        read_ec = body_ec;
+      }
       if (read_ec == http::error::end_of_stream) break;
       if (read_ec) {
-        if (auto r = response_for_read_error(read_ec, body_limit)) {
+        if (auto r = response_for_read_error(read_ec, limit)) {
           Response res = to_beast(*r, 11, false, server_name);
           stream.expires_after(kWriteTimeout);
           auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
@@ -179,7 +195,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 };
 
-HttpServer::HttpServer(net::any_io_executor ex, Handler handler, std::uint64_t body_limit, std::string server_name)
+HttpServer::HttpServer(net::any_io_executor ex, Handler handler, BodyLimit body_limit, std::string server_name)
     : impl_(std::make_shared<Impl>(std::move(ex), std::move(handler), body_limit, std::move(server_name))) {}
 
 HttpServer::~HttpServer() { stop(); }

@@ -229,6 +229,7 @@ struct OutText {
   Bytes content;
   std::string type = "text";  // the <message type> attribute
   std::string edit;           // the <message edit> attribute, when any
+  std::string mediatype;      // the <enc mediatype> attribute, for media
 };
 
 // What decrypting one <message> did, computed on the database executor.
@@ -349,6 +350,29 @@ class Client final : public std::enable_shared_from_this<Client> {
   }
 
   bool done() const { return done_; }
+
+  // The media hosts and upload auth, cached for the ttl the server gave (at most 5 minutes).
+  void media_conn(std::function<void(Result<MediaConn>)> done) {
+    net::post(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
+      if (!self->logged_in_) return done(fail(errc::connection_lost, "not connected"));
+      if (self->media_conn_ && std::chrono::steady_clock::now() < self->media_conn_until_) return done(*self->media_conn_);
+      net::co_spawn(self->strand_, self->query_media_conn(std::move(done)), net::detached);
+    });
+  }
+
+  net::awaitable<void> query_media_conn(std::function<void(Result<MediaConn>)> done) {
+    auto self = shared_from_this();
+    Node req = media_conn_iq();
+    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    if (!r) co_return done(fail(r.error()));
+    auto mc = parse_media_conn(*r);
+    if (mc) {
+      media_conn_ = *mc;
+      const auto ttl = std::clamp<std::uint32_t>(mc->ttl_seconds, 0, 300);
+      media_conn_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
+    }
+    done(std::move(mc));
+  }
 
   void send_text(OutText m) {
     net::post(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
@@ -1282,9 +1306,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     bool prekey_message = false;
     for (auto& [j, type, data] : *encrypted) {
       prekey_message = prekey_message || type == signal::MessageType::pkmsg;
-      participants.push_back(Node{"to", {{"jid", j}},
-                                  NodeList{Node{"enc", {{"v", "2"}, {"type", type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
-                                                std::move(data)}}});
+      Node enc{"enc", {{"v", "2"}, {"type", type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}}, std::move(data)};
+      if (!m.mediatype.empty()) enc.set_attr("mediatype", m.mediatype);
+      participants.push_back(Node{"to", {{"jid", j}}, NodeList{std::move(enc)}});
     }
     NodeList children{Node{"participants", {}, std::move(participants)}};
     if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
@@ -1480,6 +1504,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::unordered_map<std::string, OutText> recent_sent_;
   std::deque<std::string> recent_order_;
   bool send_running_ = false;
+  std::optional<MediaConn> media_conn_;
+  std::chrono::steady_clock::time_point media_conn_until_{};
   std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
 };
 
@@ -1520,14 +1546,23 @@ void with_client(Engine::Impl& impl, const std::string& id, F f) {
 
 void Engine::send_text(const std::string& device_id, std::string to, std::string text, std::string message_id) {
   with_client(*impl_, device_id,
-              [&](Client& c) { c.send_text(OutText{std::move(to), std::move(message_id), text_message(text), "text", ""}); });
+              [&](Client& c) { c.send_text(OutText{std::move(to), std::move(message_id), text_message(text), "text", "", ""}); });
 }
 
 void Engine::send_message(const std::string& device_id, std::string to, const Outbound& content, std::string message_id) {
   with_client(*impl_, device_id, [&](Client& c) {
     c.send_text(OutText{std::move(to), std::move(message_id), build_message(content), std::string(stanza_type(content)),
-                        std::string(edit_attribute(content))});
+                        std::string(edit_attribute(content)), std::string(enc_media_type(content))});
   });
+}
+
+void Engine::media_conn(const std::string& device_id, std::function<void(Result<MediaConn>)> done) {
+  bool found = false;
+  with_client(*impl_, device_id, [&](Client& c) {
+    found = true;
+    c.media_conn(std::move(done));
+  });
+  if (!found) done(fail(errc::connection_lost, "no such client"));
 }
 
 void Engine::send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,

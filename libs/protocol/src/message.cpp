@@ -74,6 +74,25 @@ void set_key(pb::MessageKey* k, const Outbound::Target& t) {
   k->set_id(t.id);
   if (!t.participant.empty()) k->set_participant(t.participant);
 }
+template <class M>
+void set_media_common(M* x, const Outbound::Media& md) {
+  auto str = [](const Bytes& b) { return std::string(b.begin(), b.end()); };
+  x->set_url(md.url);
+  x->set_directpath(md.direct_path);
+  x->set_mimetype(md.mimetype);
+  x->set_mediakey(str(md.media_key));
+  x->set_filesha256(str(md.file_sha256));
+  x->set_fileencsha256(str(md.file_enc_sha256));
+  x->set_filelength(md.file_length);
+  x->set_mediakeytimestamp(md.key_timestamp);
+}
+void set_context(pb::ContextInfo* ci, const Outbound& o) {
+  if (!o.quoted_id.empty()) {
+    ci->set_stanzaid(o.quoted_id);
+    if (!o.quoted_participant.empty()) ci->set_participant(o.quoted_participant);
+  }
+  for (const auto& j : o.mentions) ci->add_mentionedjid(j);
+}
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -136,11 +155,72 @@ Bytes build_message(const Outbound& o) {
       p->set_type(pb::Message::ProtocolMessage::REVOKE);
       break;
     }
+    case Outbound::Kind::media: {
+      const auto& md = o.media;
+      const bool context = !o.quoted_id.empty() || !o.mentions.empty();
+      const std::string thumb(md.jpeg_thumbnail.begin(), md.jpeg_thumbnail.end());
+      if (md.type == "video") {
+        auto* x = m.mutable_videomessage();
+        set_media_common(x, md);
+        if (!o.text.empty()) x->set_caption(o.text);
+        if (md.width != 0) x->set_width(md.width);
+        if (md.height != 0) x->set_height(md.height);
+        if (md.seconds != 0) x->set_seconds(md.seconds);
+        if (!thumb.empty()) x->set_jpegthumbnail(thumb);
+        if (md.view_once) x->set_viewonce(true);
+        if (context) set_context(x->mutable_contextinfo(), o);
+      } else if (md.type == "audio") {
+        auto* x = m.mutable_audiomessage();
+        set_media_common(x, md);
+        x->set_ptt(md.ptt);
+        if (md.seconds != 0) x->set_seconds(md.seconds);
+        if (md.view_once) x->set_viewonce(true);
+        if (context) set_context(x->mutable_contextinfo(), o);
+      } else if (md.type == "document") {
+        auto* x = m.mutable_documentmessage();
+        set_media_common(x, md);
+        x->set_filename(md.file_name);
+        x->set_title(md.file_name);
+        if (!o.text.empty()) x->set_caption(o.text);
+        if (!thumb.empty()) x->set_jpegthumbnail(thumb);
+        if (context) set_context(x->mutable_contextinfo(), o);
+      } else if (md.type == "sticker") {
+        auto* x = m.mutable_stickermessage();
+        set_media_common(x, md);
+        if (md.width != 0) x->set_width(md.width);
+        if (md.height != 0) x->set_height(md.height);
+        if (context) set_context(x->mutable_contextinfo(), o);
+      } else {
+        auto* x = m.mutable_imagemessage();
+        set_media_common(x, md);
+        if (!o.text.empty()) x->set_caption(o.text);
+        if (md.width != 0) x->set_width(md.width);
+        if (md.height != 0) x->set_height(md.height);
+        if (!thumb.empty()) x->set_jpegthumbnail(thumb);
+        if (md.view_once) x->set_viewonce(true);
+        if (context) set_context(x->mutable_contextinfo(), o);
+      }
+      break;
+    }
   }
   return serialize(m);
 }
 
-std::string_view stanza_type(const Outbound& o) { return o.kind == Outbound::Kind::reaction ? "reaction" : "text"; }
+std::string_view stanza_type(const Outbound& o) {
+  if (o.kind == Outbound::Kind::reaction) return "reaction";
+  if (o.kind == Outbound::Kind::media) return "media";
+  return "text";
+}
+
+std::string_view enc_media_type(const Outbound& o) {
+  if (o.kind != Outbound::Kind::media) return "";
+  const auto& t = o.media.type;
+  if (t == "audio") return o.media.ptt ? "ptt" : "audio";
+  if (t == "video") return "video";
+  if (t == "document") return "document";
+  if (t == "sticker") return "sticker";
+  return "image";
+}
 
 std::string_view edit_attribute(const Outbound& o) {
   if (o.kind == Outbound::Kind::edit) return "1";
@@ -184,6 +264,22 @@ Inbound parse_message(ByteView bytes) {
     for (const auto& j : c.mentionedjid()) mentions += (mentions.empty() ? "" : ",") + j;
     field("mentions", mentions);
   };
+  auto b64 = [](const std::string& b) {
+    return b.empty() ? std::string() : to_base64(ByteView(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+  };
+  auto media = [&](const auto& x) {
+    field("mimetype", x.mimetype());
+    field("url", x.url());
+    field("direct_path", x.directpath());
+    field("media_key", b64(x.mediakey()));
+    field("file_sha256", b64(x.filesha256()));
+    field("file_enc_sha256", b64(x.fileencsha256()));
+    if (x.filelength() != 0) field("file_length", std::to_string(x.filelength()));
+  };
+  auto dims = [&](std::uint32_t w, std::uint32_t h) {
+    if (w != 0) field("width", std::to_string(w));
+    if (h != 0) field("height", std::to_string(h));
+  };
   auto number = [](double d) {
     char b[32];
     std::snprintf(b, sizeof b, "%.7f", d);
@@ -200,26 +296,45 @@ Inbound parse_message(ByteView bytes) {
     in.text = m.extendedtextmessage().text();
     if (m.extendedtextmessage().has_contextinfo()) context(m.extendedtextmessage().contextinfo());
   } else if (m.has_imagemessage()) {
+    const auto& x = m.imagemessage();
     in.kind = "image";
-    in.text = m.imagemessage().caption();
-    field("mimetype", m.imagemessage().mimetype());
-    if (m.imagemessage().has_contextinfo()) context(m.imagemessage().contextinfo());
+    in.text = x.caption();
+    media(x);
+    dims(x.width(), x.height());
+    field("view_once", x.viewonce() ? "true" : "");
+    if (x.has_contextinfo()) context(x.contextinfo());
   } else if (m.has_videomessage()) {
+    const auto& x = m.videomessage();
     in.kind = "video";
-    in.text = m.videomessage().caption();
-    field("mimetype", m.videomessage().mimetype());
+    in.text = x.caption();
+    media(x);
+    dims(x.width(), x.height());
+    if (x.seconds() != 0) field("seconds", std::to_string(x.seconds()));
+    field("view_once", x.viewonce() ? "true" : "");
+    if (x.has_contextinfo()) context(x.contextinfo());
   } else if (m.has_audiomessage()) {
+    const auto& x = m.audiomessage();
     in.kind = "audio";
-    field("mimetype", m.audiomessage().mimetype());
-    field("ptt", m.audiomessage().ptt() ? "true" : "");
+    media(x);
+    field("ptt", x.ptt() ? "true" : "");
+    if (x.seconds() != 0) field("seconds", std::to_string(x.seconds()));
+    field("view_once", x.viewonce() ? "true" : "");
+    if (x.has_contextinfo()) context(x.contextinfo());
   } else if (m.has_documentmessage()) {
+    const auto& x = m.documentmessage();
     in.kind = "document";
-    in.text = m.documentmessage().caption();
-    field("mimetype", m.documentmessage().mimetype());
-    field("file_name", m.documentmessage().filename());
+    in.text = x.caption();
+    media(x);
+    field("file_name", x.filename());
+    field("title", x.title());
+    if (x.pagecount() != 0) field("page_count", std::to_string(x.pagecount()));
+    if (x.has_contextinfo()) context(x.contextinfo());
   } else if (m.has_stickermessage()) {
+    const auto& x = m.stickermessage();
     in.kind = "sticker";
-    field("mimetype", m.stickermessage().mimetype());
+    media(x);
+    dims(x.width(), x.height());
+    if (x.has_contextinfo()) context(x.contextinfo());
   } else if (m.has_locationmessage()) {
     const auto& l = m.locationmessage();
     in.kind = "location";
@@ -261,6 +376,27 @@ Inbound parse_message(ByteView bytes) {
   }
   in.protocol = in.kind == "protocolMessage";
   return in;
+}
+
+Node media_conn_iq() {
+  return Node{"iq", {{"xmlns", "w:m"}, {"type", "set"}}, NodeList{Node{"media_conn", {}, {}}}};
+}
+
+Result<MediaConn> parse_media_conn(const Node& iq) {
+  const Node* mc = iq.child("media_conn");
+  if (mc == nullptr) return bad("media_conn result without media_conn");
+  MediaConn out;
+  out.auth = std::string(mc->attr_string("auth").value_or(""));
+  out.ttl_seconds = static_cast<std::uint32_t>(std::strtoul(std::string(mc->attr_string("ttl").value_or("0")).c_str(), nullptr, 10));
+  for (const Node& h : mc->children()) {
+    if (h.tag != "host") continue;
+    const std::string name(h.attr_string("hostname").value_or(""));
+    // A hostname with an optional port; nothing that could change the URL's meaning.
+    if (name.empty() || name.size() > 253 || name.find_first_of("/?#@ \\") != std::string::npos) continue;
+    out.hosts.push_back(name);
+  }
+  if (out.auth.empty() || out.hosts.empty()) return bad("media_conn without auth or hosts");
+  return out;
 }
 
 Node usync_devices_iq(const std::vector<Jid>& users) {

@@ -8,6 +8,8 @@
 #include "wa/core/bytes.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "wa/crypto/media.hpp"
+#include "wa/service/media.hpp"
 #include "wa/protocol/engine.hpp"
 #include "wa/protocol/message.hpp"
 #include "wa/webhook/poster.hpp"
@@ -21,6 +23,8 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -89,7 +93,8 @@ json send_to_json(const Send& s) {
               {"edit_id", s.edit_id}, {"mentioned", s.mentioned}, {"lat", s.latitude}, {"lng", s.longitude},
               {"title", s.title}, {"address", s.address}, {"link_url", s.link_url}, {"link_description", s.link_description}, {"contact_name", s.contact_name},
               {"contact_phone", s.contact_phone}, {"target_id", s.target_id}, {"owner", s.owner},
-              {"delay_message", s.delay_message}, {"delay_typing", s.delay_typing}};
+              {"delay_message", s.delay_message}, {"delay_typing", s.delay_typing}, {"media", s.media},
+              {"file_name", s.file_name}, {"extension", s.extension}, {"view_once", s.view_once}};
 }
 
 Send send_from_json(const json& j) {
@@ -112,6 +117,10 @@ Send send_from_json(const json& j) {
   s.owner = j.value("owner", true);
   s.delay_message = j.value("delay_message", -1);
   s.delay_typing = j.value("delay_typing", 0);
+  s.media = j.value("media", "");
+  s.file_name = j.value("file_name", "");
+  s.extension = j.value("extension", "");
+  s.view_once = j.value("view_once", false);
   return s;
 }
 
@@ -124,8 +133,64 @@ const char* kind_name(Send::Kind k) {
     case Send::Kind::remove_reaction: return "remove-reaction";
     case Send::Kind::revoke: return "delete";
     case Send::Kind::link: return "link";
+    case Send::Kind::image: return "image";
+    case Send::Kind::audio: return "audio";
+    case Send::Kind::video: return "video";
+    case Send::Kind::document: return "document";
+    case Send::Kind::sticker: return "sticker";
   }
   return "text";
+}
+
+bool is_media(Send::Kind k) {
+  return k == Send::Kind::image || k == Send::Kind::audio || k == Send::Kind::video || k == Send::Kind::document ||
+         k == Send::Kind::sticker;
+}
+bool is_media_type(std::string_view t) {
+  return t == "image" || t == "video" || t == "audio" || t == "document" || t == "sticker";
+}
+
+crypto::MediaType crypto_type(std::string_view t) {
+  if (t == "video") return crypto::MediaType::video;
+  if (t == "audio") return crypto::MediaType::audio;
+  if (t == "document") return crypto::MediaType::document;
+  if (t == "sticker") return crypto::MediaType::sticker;
+  return crypto::MediaType::image;
+}
+
+// Baileys' MEDIA_PATH_MAP (protocol/README.md §9).
+std::string_view upload_path(std::string_view t) {
+  if (t == "video") return "/mms/video";
+  if (t == "audio") return "/mms/audio";
+  if (t == "document") return "/mms/document";
+  return "/mms/image";
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+ByteView bytes_of(std::string_view s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
+
+// The length of an Ogg Opus stream in seconds: the last page's granule position at 48 kHz.
+std::uint32_t ogg_opus_seconds(std::string_view b) {
+  const auto at = b.rfind("OggS");
+  if (at == std::string_view::npos || at + 14 > b.size()) return 0;
+  std::uint64_t granule = 0;
+  for (int i = 7; i >= 0; --i) granule = (granule << 8) | static_cast<unsigned char>(b[at + 6 + static_cast<std::size_t>(i)]);
+  if (granule == ~std::uint64_t{0}) return 0;
+  return static_cast<std::uint32_t>((granule + 47999) / 48000);
 }
 
 }  // namespace
@@ -152,6 +217,10 @@ struct Service::Impl {
     std::uint64_t next_queue_seq = 1;
     std::string inflight_key, inflight_id;
     bool typing_shown = false;
+    int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
+    // Inbound messages, handled one at a time so a media download keeps them in order.
+    std::deque<protocol::Event> inbound;
+    bool inbound_busy = false;
     std::chrono::steady_clock::time_point next_send_at{};
     std::shared_ptr<net::steady_timer> send_timer;
     // Outbox.
@@ -164,7 +233,8 @@ struct Service::Impl {
 
   Impl(net::any_io_executor e, store::Store& g, store::Store& k, Options o)
       : ex(std::move(e)), gw(g), keys(k), opt(std::move(o)), engine(k, opt.engine_threads),
-        poster(ex, webhook::PosterConfig{opt.webhook_timeout, opt.webhook_extra_ca_pem}), rng(std::random_device{}()) {}
+        poster(ex, webhook::PosterConfig{opt.webhook_timeout, opt.webhook_extra_ca_pem}),
+        media_http(ex, webhook::PosterConfig{opt.media_timeout, opt.wa_extra_ca_pem}), rng(std::random_device{}()) {}
 
   net::any_io_executor ex;
   store::Store& gw;
@@ -172,6 +242,7 @@ struct Service::Impl {
   Options opt;
   protocol::Engine engine;
   webhook::Poster poster;
+  webhook::Poster media_http;  // media sources, uploads and downloads (trusts the WhatsApp side's extra CA)
   std::map<std::string, Inst> insts;
   std::mt19937_64 rng;
   bool stopping = false;
@@ -186,6 +257,7 @@ struct Service::Impl {
     prune_timer->async_wait([this, alive_w](const boost::system::error_code& ec) {
       if (ec || !alive_w.lock() || stopping) return;
       for (auto& [id, _] : insts) prune_index(id);
+      prune_media();
       schedule_prune();
     });
   }
@@ -268,6 +340,18 @@ struct Service::Impl {
     for (const auto& k : *ks) {
       auto j = get_json(id, Table::message_index, k);
       if (!j || j->value("t", std::int64_t{0}) < limit) (void)gw.remove(id, Table::message_index, k);
+    }
+  }
+
+  // Received files older than the media retention are deleted (by modification time).
+  void prune_media() {
+    if (opt.media_dir.empty()) return;
+    std::error_code ec;
+    const auto limit = std::filesystem::file_time_type::clock::now() - opt.media_retention;
+    for (auto it = std::filesystem::recursive_directory_iterator(opt.media_dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fec;
+      if (it->is_regular_file(fec) && it->last_write_time(fec) < limit) std::filesystem::remove(it->path(), fec);
     }
   }
 
@@ -434,7 +518,147 @@ struct Service::Impl {
     return {};
   }
 
+  // ---- received media ----------------------------------------------------------------------------------
+  struct Saved {
+    std::string url;  ///< where zapd serves the file; "" when it could not be downloaded
+  };
+  using SavedDone = std::function<void(Saved)>;
+
   void on_message(Inst& in, const protocol::Event& ev) {
+    in.inbound.push_back(ev);
+    drain_inbound(in);
+  }
+
+  // One inbound message at a time: a message with media waits for its file, and those after it wait too.
+  void drain_inbound(Inst& in) {
+    while (!in.inbound_busy && !in.inbound.empty() && !stopping) {
+      const protocol::Event& ev = in.inbound.front();
+      const bool wanted = !ev.from_me || in.view.notify_sent_by_me;
+      if (is_media_type(ev.type) && wanted && !opt.media_dir.empty() && !in.view.hooks[static_cast<std::size_t>(Hook::received)].empty()) {
+        in.inbound_busy = true;
+        std::weak_ptr<bool> alive_w = alive;
+        const std::string id = in.view.id;
+        download(id, ev, [this, alive_w, id](Saved saved) {
+          if (!alive_w.lock()) return;
+          Inst* i = find(id);
+          if (i == nullptr || i->inbound.empty()) return;
+          const protocol::Event e = std::move(i->inbound.front());
+          i->inbound.pop_front();
+          i->inbound_busy = false;
+          finish_message(*i, e, &saved);
+          drain_inbound(*i);
+        });
+        return;
+      }
+      const protocol::Event e = std::move(in.inbound.front());
+      in.inbound.pop_front();
+      finish_message(in, e, nullptr);
+    }
+  }
+
+  // Downloads a received file (its url, else each media host with its direct path), checks and decrypts it, and
+  // keeps it under an unguessable name. Three rounds with a pause between them; then the event goes without it.
+  struct Download {
+    std::string id, type, mimetype, file_name;
+    std::vector<std::string> urls;
+    std::size_t next = 0;
+    int round = 0;
+    Bytes media_key;
+    crypto::MediaDigests digests;
+    SavedDone done;
+  };
+
+  void download(const std::string& id, const protocol::Event& ev, SavedDone done) {
+    auto d = std::make_shared<Download>();
+    d->id = id;
+    d->type = ev.type;
+    d->mimetype = field(ev, "mimetype");
+    d->file_name = field(ev, "file_name");
+    d->done = std::move(done);
+    auto key = from_base64(field(ev, "media_key"));
+    auto sha = from_base64(field(ev, "file_sha256"));
+    auto enc_sha = from_base64(field(ev, "file_enc_sha256"));
+    if (!key || key->size() != 32) return d->done(Saved{});
+    d->media_key = std::move(*key);
+    if (sha && sha->size() == 32) std::copy(sha->begin(), sha->end(), d->digests.file_sha256.emplace().begin());
+    if (enc_sha && enc_sha->size() == 32) std::copy(enc_sha->begin(), enc_sha->end(), d->digests.file_enc_sha256.emplace().begin());
+    const std::string url = field(ev, "url");
+    if (url.rfind("https://", 0) == 0) d->urls.push_back(url);
+    const std::string direct = field(ev, "direct_path");
+    if (direct.empty() || direct[0] != '/') return try_download(d);
+    std::weak_ptr<bool> alive_w = alive;
+    engine.media_conn(id, [this, alive_w, d, direct](Result<protocol::MediaConn> mc) {
+      net::post(ex, [this, alive_w, d, direct, mc = std::move(mc)] {
+        if (!alive_w.lock()) return;
+        if (mc) {
+          for (const auto& h : mc->hosts) {
+            const std::string u = "https://" + h + direct;
+            if (std::find(d->urls.begin(), d->urls.end(), u) == d->urls.end()) d->urls.push_back(u);
+          }
+        }
+        try_download(d);
+      });
+    });
+  }
+
+  void try_download(std::shared_ptr<Download> d) {
+    if (d->next >= d->urls.size()) {
+      if (++d->round >= 3 || d->urls.empty()) return d->done(Saved{});
+      d->next = 0;
+      auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::seconds(d->round));
+      std::weak_ptr<bool> alive_w = alive;
+      timer->async_wait([this, alive_w, d, timer](const boost::system::error_code&) {
+        if (alive_w.lock()) try_download(d);
+      });
+      return;
+    }
+    const std::string url = d->urls[d->next++];
+    webhook::RequestOptions o;
+    o.max_answer = opt.media_max_bytes + crypto::kMediaMacSize + 16;
+    o.max_redirects = 3;
+    std::weak_ptr<bool> alive_w = alive;
+    media_http.request("GET", url, {}, {{"Origin", "https://web.whatsapp.com"}}, o, [this, alive_w, d](webhook::PostResult r) {
+      if (!alive_w.lock()) return;
+      if (!r.ok() || r.body.empty()) return try_download(d);
+      auto plain = crypto::decrypt_media(bytes_of(r.body), d->media_key, crypto_type(d->type), d->digests);
+      if (!plain) {
+        std::cerr << "zapd: instance " << d->id << ": received " << d->type << " does not decrypt: " << plain.error().context() << '\n';
+        return d->done(Saved{});  // a wrong key or hash will not get better by retrying
+      }
+      d->done(Saved{save_file(d->id, *plain, d->mimetype, d->file_name)});
+    });
+  }
+
+  // Writes the file (to a temporary name, then renamed) and returns its public URL; "" when it cannot be written.
+  std::string save_file(const std::string& id, const Bytes& bytes, const std::string& mimetype, const std::string& file_name) {
+    std::string ext = media::extension_for(mimetype);
+    if (ext == "bin" && !file_name.empty()) {
+      const auto dot = file_name.rfind('.');
+      std::string e = dot == std::string::npos ? "" : file_name.substr(dot + 1);
+      if (!e.empty() && e.size() <= 8 && std::all_of(e.begin(), e.end(), [](unsigned char c) { return std::isalnum(c); })) {
+        std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        ext = e;
+      }
+    }
+    const std::string name = random_hex(16) + "." + ext;
+    const std::filesystem::path dir = std::filesystem::path(opt.media_dir) / id;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    const auto tmp = dir / (name + ".part");
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      if (!f) {
+        std::filesystem::remove(tmp, ec);
+        return {};
+      }
+    }
+    std::filesystem::rename(tmp, dir / name, ec);
+    if (ec) return {};
+    return opt.public_url + "/media/" + id + "/" + name;
+  }
+
+  void finish_message(Inst& in, const protocol::Event& ev, const Saved* saved) {
     const std::string& id = in.view.id;
     auto known = index_get(id, ev.id);
     const bool from_api = known && known->value("api", false);
@@ -461,7 +685,7 @@ struct Service::Impl {
     } else if (t == "reaction") {
       const std::string target = field(ev, "target_id");
       // The key is written from the reactor's side: flip it, unless our index knows the message.
-      bool target_mine = ev.from_me ? field(ev, "target_from_me") == "1" : field(ev, "target_from_me") != "1";
+      bool target_mine = ev.from_me ? field(ev, "target_from_me") == "true" : field(ev, "target_from_me") != "true";
       if (auto k = index_get(id, target)) target_mine = k->value("from_me", target_mine);
       body["reaction"] = json{{"value", field(ev, "emoji")}, {"time", static_cast<std::int64_t>(ev.timestamp) * 1000},
                               {"reactionBy", phone_of(ev.from)},
@@ -479,13 +703,33 @@ struct Service::Impl {
         phones.push_back(vcard.substr(at + 5, end - at - 5));
       }
       body["contact"] = json{{"displayName", field(ev, "display_name")}, {"vCard", vcard}, {"phones", phones}};
-    } else if (t == "image" || t == "video" || t == "audio" || t == "document" || t == "sticker") {
-      // Media download comes with engine media support (issue 6); until then the URL is null and
-      // downloadError says so, as Z-API does when it cannot fetch a file.
-      json m{{"mimeType", field(ev, "mimetype")}, {"caption", ev.text}, {"downloadError", true}};
-      m[t + "Url"] = nullptr;
-      if (t == "audio") m["ptt"] = field(ev, "ptt") == "1";
-      if (t == "document") m["fileName"] = field(ev, "file_name");
+    } else if (is_media_type(t)) {
+      // The file as zapd serves it; null with downloadError when it could not be fetched, as Z-API does.
+      const bool have = saved != nullptr && !saved->url.empty();
+      json m{{"mimeType", field(ev, "mimetype")}, {"downloadError", !have}};
+      m[t + "Url"] = have ? json(saved->url) : json(nullptr);
+      if (t != "audio" && t != "sticker") m["caption"] = ev.text;
+      const auto num = [&](std::string_view name) -> json {
+        const std::string v = field(ev, name);
+        return v.empty() ? json(nullptr) : json(std::strtoll(v.c_str(), nullptr, 10));
+      };
+      if (t == "image" || t == "video") {
+        m["viewOnce"] = field(ev, "view_once") == "true";
+        m["width"] = num("width");
+        m["height"] = num("height");
+        m["thumbnailUrl"] = nullptr;
+      }
+      if (t == "audio" || t == "video") m["seconds"] = num("seconds");
+      if (t == "audio") {
+        m["ptt"] = field(ev, "ptt") == "true";
+        m["viewOnce"] = field(ev, "view_once") == "true";
+      }
+      if (t == "document") {
+        m["fileName"] = field(ev, "file_name");
+        m["title"] = field(ev, "title");
+        m["pageCount"] = num("page_count");
+        m["thumbnailUrl"] = nullptr;
+      }
       body[t] = std::move(m);
     } else {
       body["unsupported"] = json{{"type", t}};
@@ -570,7 +814,172 @@ struct Service::Impl {
     in.typing_shown = false;
     in.inflight_key = key;
     in.inflight_id = item->value("mid", "");
-    engine.send_message(in.view.id, to, outbound(in, s), in.inflight_id);
+    if (!is_media(s.kind)) return engine.send_message(in.view.id, to, outbound(in, s), in.inflight_id);
+    // Media: fetched, encrypted and uploaded first; the head stays in flight meanwhile.
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id, mid = in.inflight_id;
+    prepare_media(id, s, [this, alive_w, id, key, mid, to](Result<protocol::Outbound::Media> m, bool permanent) {
+      if (!alive_w.lock()) return;
+      Inst* i = find(id);
+      if (i == nullptr || i->inflight_key != key) return;  // removed or cleared meanwhile
+      auto it = queue_item(id, key);
+      if (!it) return;
+      const Send queued = send_from_json((*it)["send"]);
+      if (!m) {
+        std::cerr << "zapd: instance " << id << ": media for " << mid << ": " << m.error().context() << '\n';
+        if (!permanent && ++i->prepare_failures < 4) {
+          // Try again later (not connected, a media host down, ...): the message keeps its place and id.
+          i->inflight_key.clear();
+          i->inflight_id.clear();
+          i->next_send_at = std::chrono::steady_clock::now() + std::chrono::seconds(2 << i->prepare_failures);
+          return pump(*i);
+        }
+        i->prepare_failures = 0;
+        return on_sent(*i, mid, m.error().context());
+      }
+      i->prepare_failures = 0;
+      protocol::Outbound o = outbound(*i, queued);
+      o.media = std::move(*m);
+      engine.send_message(id, to, o, mid);
+    });
+  }
+
+  // ---- media to send ---------------------------------------------------------------------------------
+  using PrepareDone = std::function<void(Result<protocol::Outbound::Media>, bool permanent)>;
+  struct Prepare {
+    std::string id;
+    Send s;
+    std::string bytes, declared;  // the file, and the mimetype its source named
+    protocol::Outbound::Media media;
+    crypto::EncryptedMedia enc;
+    std::vector<std::string> hosts;
+    std::string auth;
+    std::size_t next_host = 0;
+    PrepareDone done;
+  };
+
+  void prepare_media(const std::string& id, const Send& s, PrepareDone done) {
+    auto p = std::make_shared<Prepare>();
+    p->id = id;
+    p->s = s;
+    p->done = std::move(done);
+    if (media::is_data_uri(s.media)) {
+      auto d = media::parse_data_uri(s.media);
+      if (!d) return p->done(fail(errc::invalid_argument, "the data: URI does not decode"), true);
+      p->bytes = std::move(d->bytes);
+      p->declared = d->mimetype;
+      return describe(p);
+    }
+    webhook::RequestOptions o;
+    o.max_answer = opt.media_max_bytes;
+    o.max_redirects = 5;
+    std::weak_ptr<bool> alive_w = alive;
+    media_http.request("GET", s.media, {}, {}, o, [this, alive_w, p](webhook::PostResult r) {
+      if (!alive_w.lock()) return;
+      if (r.too_large) {
+        return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
+      }
+      if (r.status == 0) return p->done(fail(errc::invalid_argument, "fetching the file: " + r.error), false);
+      if (!r.ok()) return p->done(fail(errc::invalid_argument, "fetching the file: HTTP " + std::to_string(r.status)), r.status < 500);
+      p->bytes = std::move(r.body);
+      p->declared = media::bare_mimetype(r.content_type);
+      if (p->declared == "application/octet-stream" || p->declared == "binary/octet-stream") p->declared.clear();
+      describe(p);
+    });
+  }
+
+  // Type, mimetype, dimensions and length; then the media hosts.
+  void describe(std::shared_ptr<Prepare> p) {
+    if (p->bytes.empty()) return p->done(fail(errc::invalid_argument, "the file is empty"), true);
+    if (p->bytes.size() > opt.media_max_bytes) {
+      return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
+    }
+    auto& md = p->media;
+    const Send& s = p->s;
+    const std::string sniffed = media::sniff_mimetype(p->bytes);
+    md.type = kind_name(s.kind);
+    switch (s.kind) {
+      case Send::Kind::image: md.mimetype = !sniffed.empty() ? sniffed : !p->declared.empty() ? p->declared : "image/jpeg"; break;
+      case Send::Kind::sticker: md.mimetype = "image/webp"; break;
+      case Send::Kind::video: md.mimetype = sniffed.rfind("video/", 0) == 0 ? sniffed : !p->declared.empty() ? p->declared : "video/mp4"; break;
+      case Send::Kind::audio:
+        md.mimetype = !sniffed.empty() ? sniffed : !p->declared.empty() ? p->declared : "audio/mpeg";
+        // Opus in Ogg goes as a voice note (Z-API's send-audio); other formats as an audio file.
+        md.ptt = md.mimetype.rfind("audio/ogg", 0) == 0;
+        if (md.ptt) {
+          md.mimetype = "audio/ogg; codecs=opus";
+          md.seconds = ogg_opus_seconds(p->bytes);
+        }
+        break;
+      default: {
+        const std::string by_ext = media::mimetype_for_extension(s.extension);
+        md.mimetype = by_ext != "application/octet-stream" ? by_ext : !p->declared.empty() ? p->declared : !sniffed.empty() ? sniffed : by_ext;
+        std::string name = s.file_name.empty() ? "file" : s.file_name;
+        const std::string suffix = "." + s.extension;
+        if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) name += suffix;
+        md.file_name = name;
+        break;
+      }
+    }
+    if (s.kind == Send::Kind::image || s.kind == Send::Kind::sticker) {
+      if (auto d = media::image_dimensions(p->bytes)) {
+        md.width = d->width;
+        md.height = d->height;
+      }
+    }
+    md.view_once = s.view_once && (s.kind == Send::Kind::image || s.kind == Send::Kind::video || s.kind == Send::Kind::audio);
+    std::weak_ptr<bool> alive_w = alive;
+    engine.media_conn(p->id, [this, alive_w, p](Result<protocol::MediaConn> mc) {
+      net::post(ex, [this, alive_w, p, mc = std::move(mc)] {
+        if (!alive_w.lock()) return;
+        if (!mc) return p->done(fail(mc.error()), false);
+        p->hosts = mc->hosts;
+        p->auth = mc->auth;
+        encrypt_and_upload(p);
+      });
+    });
+  }
+
+  void encrypt_and_upload(std::shared_ptr<Prepare> p) {
+    const Bytes key = crypto::random_bytes(32);
+    auto enc = crypto::encrypt_media(bytes_of(p->bytes), key, crypto_type(p->media.type));
+    if (!enc) return p->done(fail(enc.error()), true);
+    p->enc = std::move(*enc);
+    p->bytes = std::string();  // the plaintext is no longer needed
+    p->media.media_key = key;
+    p->media.file_sha256.assign(p->enc.file_sha256.begin(), p->enc.file_sha256.end());
+    p->media.file_enc_sha256.assign(p->enc.file_enc_sha256.begin(), p->enc.file_enc_sha256.end());
+    p->media.file_length = p->enc.file_length;
+    p->media.key_timestamp = now_ms() / 1000;
+    upload(p);
+  }
+
+  // POST to each media host in turn until one answers with where the file is.
+  void upload(std::shared_ptr<Prepare> p) {
+    if (p->next_host >= p->hosts.size()) return p->done(fail(errc::not_connected, "no media host took the upload"), false);
+    const std::string& host = p->hosts[p->next_host++];
+    const std::string token = to_base64(p->enc.file_enc_sha256, true);
+    const std::string url = "https://" + host + std::string(upload_path(p->media.type)) + "/" + token + "?auth=" + url_encode(p->auth) +
+                            "&token=" + token;
+    webhook::RequestOptions o;
+    o.content_type = "application/octet-stream";
+    std::weak_ptr<bool> alive_w = alive;
+    std::string body(p->enc.body.begin(), p->enc.body.end());
+    media_http.request("POST", url, std::move(body), {{"Origin", "https://web.whatsapp.com"}}, o,
+                       [this, alive_w, p, host](webhook::PostResult r) {
+                         if (!alive_w.lock()) return;
+                         const json j = json::parse(r.body, nullptr, false);
+                         const bool good = r.ok() && j.is_object() && j.contains("direct_path") && j["direct_path"].is_string();
+                         if (!good) {
+                           std::cerr << "zapd: instance " << p->id << ": upload to " << host << " failed: "
+                                     << (r.status != 0 ? "HTTP " + std::to_string(r.status) : r.error) << '\n';
+                           return upload(p);
+                         }
+                         p->media.direct_path = j["direct_path"].get<std::string>();
+                         p->media.url = j.contains("url") && j["url"].is_string() ? j["url"].get<std::string>()
+                                                                                  : "https://" + host + p->media.direct_path;
+                         p->done(std::move(p->media), false);
+                       });
   }
 
   void arm(Inst& in, std::chrono::steady_clock::time_point at) {
@@ -594,6 +1003,18 @@ struct Service::Impl {
       if (auto j = index_get(in.view.id, mid)) t.from_me = j->value("from_me", default_from_me);
       return t;
     };
+    auto quote = [&] {
+      if (s.reply_to.empty()) return;
+      o.quoted_id = s.reply_to;
+      // The quoted message's author: us, the peer, or (from the index) whoever wrote it.
+      auto j = index_get(in.view.id, s.reply_to);
+      o.quoted_participant = chat;
+      if (j && j->value("from_me", false)) {
+        o.quoted_participant = in.view.phone + "@s.whatsapp.net";
+      } else if (j) {
+        if (auto from = Jid::parse(j->value("from", ""))) o.quoted_participant = from->to_user().to_string();
+      }
+    };
     switch (s.kind) {
       case Send::Kind::link:
         o.text = s.message;
@@ -609,18 +1030,18 @@ struct Service::Impl {
           break;
         }
         o.text = s.message;
-        if (!s.reply_to.empty()) {
-          o.quoted_id = s.reply_to;
-          // The quoted message's author: us, the peer, or (from the index) whoever wrote it.
-          auto j = index_get(in.view.id, s.reply_to);
-          o.quoted_participant = chat;
-          if (j && j->value("from_me", false)) {
-            o.quoted_participant = in.view.phone + "@s.whatsapp.net";
-          } else if (j) {
-            if (auto from = Jid::parse(j->value("from", ""))) o.quoted_participant = from->to_user().to_string();
-          }
-        }
+        quote();
         for (const auto& m : s.mentioned) o.mentions.push_back(recipient_jid(m));
+        break;
+      case Send::Kind::image:
+      case Send::Kind::audio:
+      case Send::Kind::video:
+      case Send::Kind::document:
+      case Send::Kind::sticker:
+        // The file itself is added by the caller once uploaded.
+        o.kind = protocol::Outbound::Kind::media;
+        o.text = s.message;
+        quote();
         break;
       case Send::Kind::location:
         o.kind = protocol::Outbound::Kind::location;
@@ -793,6 +1214,7 @@ Service::~Service() { shutdown(); }
 
 Status Service::start() {
   WA_TRY_STATUS(impl_->load());
+  impl_->prune_media();
   impl_->schedule_prune();
   return ok();
 }
@@ -869,6 +1291,10 @@ Status Service::delete_instance(const std::string& id) {
   if (!st) return storage_error(st.error());
   for (auto& w : in->waiters) w.timer->cancel();
   impl_->insts.erase(id);
+  if (!impl_->opt.media_dir.empty()) {  // its received files go with it
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(impl_->opt.media_dir) / id, ec);
+  }
   // The engine's keys go too; it stopped the client first (posted), so wipe on the next turn.
   auto& keys = impl_->keys;
   net::post(impl_->ex, [&keys, id] { (void)keys.delete_device(id); });
@@ -1014,6 +1440,25 @@ Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) con
     out.push_back(DeadLetter{j.value("id", ""), h >= 0 && h < static_cast<int>(kHookCount) ? kHookNames[static_cast<std::size_t>(h)] : "",
                              j.value("body", ""), j.value("error", ""), j.value("attempts", 0)});
   }
+  return out;
+}
+
+void Service::set_public_url(std::string url) { impl_->opt.public_url = std::move(url); }
+
+Result<MediaFile> Service::media_file(const std::string& instance, const std::string& name) const {
+  // <32 lower-case hex>.<1-8 alphanumerics>: nothing else can name a file, so no path leaves the directory.
+  const auto dot = name.find('.');
+  const bool well_formed = dot == 32 && name.size() > 33 && name.size() <= 41 &&
+                           std::all_of(name.begin(), name.begin() + 32, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)); }) &&
+                           std::all_of(name.begin() + 33, name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+  if (impl_->opt.media_dir.empty() || !well_formed || impl_->insts.find(instance) == impl_->insts.end()) {
+    return fail(errc::not_found, "media");
+  }
+  std::ifstream f(std::filesystem::path(impl_->opt.media_dir) / instance / name, std::ios::binary);
+  if (!f) return fail(errc::not_found, "media");
+  MediaFile out;
+  out.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  out.mimetype = media::mimetype_for_extension(name.substr(33));
   return out;
 }
 

@@ -462,6 +462,11 @@ void Connection::on_iq(const Node& iq) {
   if (xmlns == "w" && first != nullptr && first->tag == "props") {
     return iq_result(iq, NodeList{Node{"props", {{"protocol", "2"}, {"hash", "wasim"}}, {}}});
   }
+  if (xmlns == "w:m" && first != nullptr && first->tag == "media_conn") {
+    return iq_result(iq, NodeList{Node{"media_conn",
+                                       {{"auth", net_.media_auth()}, {"ttl", "300"}, {"auth_ttl", "21600"}, {"max_buckets", "12"}},
+                                       NodeList{Node{"host", {{"hostname", net_.media_host()}}, {}}}}});
+  }
   if (xmlns == "abt") return iq_result(iq, NodeList{Node{"props", {{"protocol", "1"}}, {}}});
   net_.log(name(), "iq not implemented: xmlns=" + std::string(xmlns) + " " + wire::to_debug_string(iq).substr(0, 200));
   iq_error(iq, 501, "feature-not-implemented");

@@ -38,6 +38,7 @@ Network::Network(NetworkConfig cfg)
       intermediate_(crypto::KeyPair::generate()),
       static_key_(crypto::KeyPair::generate()) {
   if (!cfg_.now) cfg_.now = &system_now;
+  media_auth_ = to_base64(crypto::random_bytes(24), true);
   const std::uint64_t t = now();
   // The chain every client accepts (protocol/README.md §2.1): intermediate serial 1 issued by the root
   // (issuer serial 0), leaf serial 2 issued by the intermediate, naming our static key.
@@ -259,6 +260,37 @@ std::vector<Connection*> Network::connections_of(std::string_view phone, std::ui
 void Network::log(std::string connection, std::string text) {
   log_.push_back(LogEntry{++log_seq_, std::move(connection), std::move(text)});
   if (log_.size() > kMaxLog) log_.pop_front();
+}
+
+Result<std::string> Network::media_put(std::string_view token_in, std::string body) {
+  std::string token(token_in);
+  while (!token.empty() && token.back() == '=') token.pop_back();
+  const auto digest = crypto::sha256(ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
+  if (token.empty() || to_base64(digest, true) != token) {
+    return fail(core::errc::invalid_argument, "the token is not base64url(SHA-256(body))");
+  }
+  if (body.size() > kMediaCapacity) return fail(core::errc::invalid_argument, "too large");
+  if (!media_.count(token)) {
+    media_bytes_ += body.size();
+    media_order_.push_back(token);
+    media_[token] = std::move(body);
+    while (media_bytes_ > kMediaCapacity && !media_order_.empty()) {
+      auto it = media_.find(media_order_.front());
+      media_bytes_ -= it->second.size();
+      media_.erase(it);
+      media_order_.pop_front();
+    }
+  }
+  // A query as the real server's direct paths have: whatsmeow-style clients append "&hash=..." to it.
+  return "/v/t62.7118-24/" + token + "?ccb=11-4&oh=sim&oe=0";
+}
+
+const std::string* Network::media_get(std::string_view path) const {
+  path = path.substr(0, path.find('?'));
+  const auto slash = path.rfind('/');
+  if (!path.starts_with("/v/") || slash == std::string_view::npos) return nullptr;
+  auto it = media_.find(std::string(path.substr(slash + 1)));
+  return it == media_.end() ? nullptr : &it->second;
 }
 
 std::string Network::next_id(std::string_view prefix) { return std::string(prefix) + std::to_string(++ids_); }

@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <cctype>
 #include <boost/beast.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -28,6 +29,37 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxControlBody = 1 << 20;
+constexpr std::size_t kMaxMediaBody = std::size_t{100} << 20;  // WhatsApp's own document limit is about this
+
+// The value of name in a query string ("a=1&b=2"), percent-decoding left to the caller; "" when absent.
+std::string query_value(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return {};
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 constexpr std::size_t kMaxWsMessage = 1 << 25;  // frames are bounded at 16 MiB; a message may hold several
 
 // Asio's SSL stream, not beast::ssl_stream: the latter's buffered async_handshake is mis-constrained in Boost 1.81.
@@ -310,9 +342,23 @@ struct Server::Impl {
     parser->header_limit(8192);
     parser->body_limit(kMaxControlBody);
     beast::get_lowest_layer(*st).expires_after(std::chrono::seconds(30));
-    http::async_read(*st, *buf, *parser, [this, st, buf, parser](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      auto req = parser->release();
+    // The header first: a media upload may carry a larger body than the control API.
+    http::async_read_header(*st, *buf, *parser, [this, st, buf, parser](beast::error_code hec, std::size_t) {
+      if (hec) return;
+      if (parser->get().target().starts_with("/mms/")) {
+        parser->body_limit(kMaxMediaBody);
+        beast::get_lowest_layer(*st).expires_after(std::chrono::seconds(120));
+      }
+      http::async_read(*st, *buf, *parser, [this, st, buf, parser](beast::error_code ec, std::size_t) {
+        if (ec) return;
+        handle(st, buf, parser->release());
+      });
+    });
+  }
+
+  template <class Stream>
+  void handle(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf, http::request<http::string_body> req) {
+    {
       if (websocket::is_upgrade(req)) {
         if (std::chrono::steady_clock::now() < down_until) {
           // A restarting server: the connection is refused.
@@ -343,8 +389,52 @@ struct Server::Impl {
       if (req.method() == http::verb::get && req.target() == "/tls-cert") {
         return respond(st, buf, req, http::status::ok, json{{"pem", tls.cert_pem}});
       }
+      if (req.method() == http::verb::post && req.target().starts_with("/mms/")) return upload(st, buf, req);
+      if (req.method() == http::verb::get && req.target().starts_with("/v/")) {
+        const std::string* blob = net.media_get(req.target());
+        if (blob == nullptr) return respond(st, buf, req, http::status::not_found, json{{"error", "NOT_FOUND"}});
+        return respond_bytes(st, buf, req, *blob);
+      }
       auto [status, body] = control(net, req);
       respond(st, buf, req, status, body);
+    }
+  }
+
+  // POST /mms/<type>/<token>?auth=...&token=...: the body is stored under its hash; the answer names where
+  // to download it (both forms: Baileys 6 needs url, whatsmeow reads direct_path).
+  template <class Stream>
+  void upload(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf, const http::request<http::string_body>& req) {
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    const auto slash = path.rfind('/');
+    if (percent_decode(query_value(target, "auth")) != net.media_auth()) {
+      net.log("media", "upload refused: wrong auth");
+      return respond(st, buf, req, http::status::unauthorized, json{{"error", "UNAUTHORIZED"}});
+    }
+    auto direct = net.media_put(percent_decode(path.substr(slash + 1)), req.body());
+    if (!direct) {
+      net.log("media", "upload refused: " + direct.error().context());
+      return respond(st, buf, req, http::status::bad_request, json{{"error", "BAD_HASH"}, {"message", direct.error().context()}});
+    }
+    respond(st, buf, req, http::status::ok,
+            json{{"url", "https://" + net.media_host() + *direct}, {"direct_path", *direct}, {"handle", nullptr}});
+  }
+
+  template <class Stream>
+  void respond_bytes(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
+                     const http::request<http::string_body>& req, const std::string& bytes) {
+    auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, req.version());
+    res->set(http::field::content_type, "application/octet-stream");
+    res->keep_alive(req.keep_alive());
+    res->body() = bytes;
+    res->prepare_payload();
+    http::async_write(*st, *res, [this, st, buf, res](beast::error_code ec, std::size_t) {
+      if (ec || !res->keep_alive()) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(*st).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      read_request(st, buf);
     });
   }
 
@@ -379,7 +469,13 @@ struct Server::Impl {
 Server::Server(Network& net, ServerConfig cfg) : impl_(std::make_unique<Impl>(net, std::move(cfg))) {}
 Server::~Server() = default;
 
+std::pair<std::string, std::string> make_tls_identity() {
+  auto id = detail::make_self_signed_identity();
+  return {std::move(id.cert_pem), std::move(id.key_pem)};
+}
+
 void Server::start() {
+  if (!impl_->cfg.cert_pem.empty() && !impl_->cfg.key_pem.empty()) impl_->tls = {impl_->cfg.cert_pem, impl_->cfg.key_pem};
   impl_->ssl.use_certificate_chain(net::buffer(impl_->tls.cert_pem));
   impl_->ssl.use_private_key(net::buffer(impl_->tls.key_pem), net::ssl::context::pem);
   const tcp::endpoint ep(net::ip::make_address(impl_->cfg.address), impl_->cfg.port);
@@ -387,6 +483,7 @@ void Server::start() {
   impl_->acceptor.set_option(net::socket_base::reuse_address(true));
   impl_->acceptor.bind(ep);
   impl_->acceptor.listen();
+  impl_->net.set_media_host(impl_->cfg.address + ":" + std::to_string(port()));
   impl_->accept();
 }
 

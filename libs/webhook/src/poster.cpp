@@ -33,7 +33,12 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
-constexpr std::uint64_t kAnswerLimit = 64 * 1024;
+
+PostResult failed(std::string why) {
+  PostResult r;
+  r.error = std::move(why);
+  return r;
+}
 
 // An answer, and whether the connection may carry another request.
 struct Exchanged {
@@ -42,19 +47,24 @@ struct Exchanged {
 };
 
 template <class Stream>
-net::awaitable<Exchanged> exchange(Stream& stream, http::request<http::string_body>& req) {
+net::awaitable<Exchanged> exchange(Stream& stream, http::request<http::string_body>& req, std::size_t limit) {
   auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
-  if (wec) co_return Exchanged{PostResult{0, "write: " + wec.message(), {}}, false};
+  if (wec) co_return Exchanged{failed("write: " + wec.message()), false};
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(kAnswerLimit);
+  parser.body_limit(limit);
   auto [rec, rn] = co_await http::async_read(stream, buf, parser, use_nothrow);
   // An answer whose body is too large still has a status worth reporting.
-  if (rec && !(rec == http::error::body_limit && parser.is_header_done())) {
-    co_return Exchanged{PostResult{0, "read: " + rec.message(), {}}, false};
-  }
+  const bool too_large = rec == http::error::body_limit && parser.is_header_done();
+  if (rec && !too_large) co_return Exchanged{failed("read: " + rec.message()), false};
   const bool reusable = !rec && parser.get().keep_alive() && buf.size() == 0;
-  co_return Exchanged{PostResult{static_cast<int>(parser.get().result_int()), {}, std::move(parser.get().body())}, reusable};
+  PostResult r;
+  r.status = static_cast<int>(parser.get().result_int());
+  r.content_type = std::string(parser.get()[http::field::content_type]);
+  r.too_large = too_large;
+  if (!too_large) r.body = std::move(parser.get().body());
+  if (r.status >= 300 && r.status < 400) r.location = std::string(parser.get()[http::field::location]);
+  co_return Exchanged{std::move(r), reusable};
 }
 
 constexpr std::size_t kIdlePerOrigin = 8;  // kept-alive plain-HTTP connections per host:port
@@ -71,18 +81,36 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     ssl.set_verify_mode(net::ssl::verify_peer);
   }
 
-  net::awaitable<PostResult> run(std::string method, std::string url_text, std::string body, Headers headers) {
+  // Follows GET redirects up to the options' count (absolute http(s) targets only).
+  net::awaitable<PostResult> run(std::string method, std::string url_text, std::string body, Headers headers,
+                                 RequestOptions o) {
     auto self = shared_from_this();
+    for (int hop = 0;; ++hop) {
+      PostResult r = co_await run_once(method, url_text, body, headers, o);
+      const bool redirect = r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 || r.status == 308;
+      if (!redirect || method != "GET" || o.max_redirects <= 0) co_return r;
+      if (hop >= o.max_redirects) co_return failed("too many redirects");
+      if (!parse_url(r.location)) co_return failed("redirect to an unusable location");
+      url_text = r.location;
+    }
+  }
+
+  net::awaitable<PostResult> run_once(const std::string& method, const std::string& url_text, const std::string& body_in,
+                                      const Headers& headers, const RequestOptions& o) {
+    auto self = shared_from_this();
+    std::string body = body_in;
+    const auto timeout = o.timeout.count() > 0 ? o.timeout : cfg.timeout;
+    const std::size_t limit = o.max_answer;
     auto url = parse_url(url_text);
-    if (!url) co_return PostResult{0, "invalid URL", {}};
+    if (!url) co_return failed("invalid URL");
     const http::verb verb = http::string_to_verb(method);
-    if (verb == http::verb::unknown) co_return PostResult{0, "unknown method", {}};
+    if (verb == http::verb::unknown) co_return failed("unknown method");
     http::request<http::string_body> req{verb, url->target, 11};
     const bool default_port = url->port == (url->tls ? "443" : "80");
     const bool v6 = url->host.find(':') != std::string::npos;
     req.set(http::field::host, (v6 ? "[" + url->host + "]" : url->host) + (default_port ? "" : ":" + url->port));
-    req.set(http::field::user_agent, "zapd-webhook");
-    if (!body.empty() || verb == http::verb::post || verb == http::verb::put) req.set(http::field::content_type, "application/json");
+    req.set(http::field::user_agent, "zapd");
+    if (!body.empty() || verb == http::verb::post || verb == http::verb::put) req.set(http::field::content_type, o.content_type);
     if (url->tls) req.set(http::field::connection, "close");
     for (auto& [k, v] : headers) req.set(k, v);
     req.body() = std::move(body);
@@ -97,8 +125,8 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
       while (!pool.empty()) {
         std::unique_ptr<beast::tcp_stream> reused = std::move(pool.back());
         pool.pop_back();
-        reused->expires_after(cfg.timeout);
-        Exchanged x = co_await exchange(*reused, req);
+        reused->expires_after(timeout);
+        Exchanged x = co_await exchange(*reused, req, limit);
         if (x.result.status == 0) continue;  // stale: try the next, then a new connection
         if (x.reusable) keep(origin, std::move(reused));
         co_return std::move(x.result);
@@ -106,13 +134,13 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     }
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
-    if (rec) co_return PostResult{0, "resolve: " + rec.message(), {}};
+    if (rec) co_return failed("resolve: " + rec.message());
     if (!url->tls) {
       auto stream = std::make_unique<beast::tcp_stream>(ex);
-      stream->expires_after(cfg.timeout);
+      stream->expires_after(timeout);
       auto [cec, ep] = co_await stream->async_connect(results, use_nothrow);
-      if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
-      Exchanged x = co_await exchange(*stream, req);
+      if (cec) co_return failed("connect: " + cec.message());
+      Exchanged x = co_await exchange(*stream, req, limit);
       if (x.reusable) {
         keep(origin, std::move(stream));
       } else {
@@ -122,14 +150,14 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
       co_return std::move(x.result);
     }
     beast::ssl_stream<beast::tcp_stream> stream(ex, ssl);
-    beast::get_lowest_layer(stream).expires_after(cfg.timeout);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return PostResult{0, "TLS: SNI", {}};
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
     stream.set_verify_callback(net::ssl::host_name_verification(url->host));
     auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_nothrow);
-    if (cec) co_return PostResult{0, "connect: " + cec.message(), {}};
+    if (cec) co_return failed("connect: " + cec.message());
     auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_nothrow);
-    if (hec) co_return PostResult{0, "TLS: " + hec.message(), {}};
-    Exchanged x = co_await exchange(stream, req);
+    if (hec) co_return failed("TLS: " + hec.message());
+    Exchanged x = co_await exchange(stream, req, limit);
     beast::get_lowest_layer(stream).close();
     co_return std::move(x.result);
   }
@@ -156,10 +184,15 @@ void Poster::post(const std::string& url, std::string body, Headers headers, std
 
 void Poster::request(std::string method, const std::string& url, std::string body, Headers headers,
                      std::function<void(PostResult)> done) {
+  request(std::move(method), url, std::move(body), std::move(headers), RequestOptions{}, std::move(done));
+}
+
+void Poster::request(std::string method, const std::string& url, std::string body, Headers headers, RequestOptions options,
+                     std::function<void(PostResult)> done) {
   auto impl = impl_;
-  auto work = impl->run(std::move(method), url, std::move(body), std::move(headers));
+  auto work = impl->run(std::move(method), url, std::move(body), std::move(headers), std::move(options));
   net::co_spawn(impl->ex, std::move(work), [impl, done = std::move(done)](std::exception_ptr e, PostResult r) {
-    if (e) r = PostResult{0, "internal error", {}};
+    if (e) r = failed("internal error");
     done(std::move(r));
   });
 }

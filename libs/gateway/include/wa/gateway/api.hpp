@@ -47,6 +47,10 @@ class Api final {
   ApiConfig cfg_;
 };
 
+/// Whether a request target is a media send (send-image, -audio, -video, -document/{ext}, -sticker), whose
+/// body may carry a file as a data: URI and so gets the larger body limit.
+bool is_media_send(std::string_view target);
+
 /// The JSON error body every failure uses: {"error": CODE, "message": text}.
 HttpResponse error_response(int status, std::string_view code, std::string_view message);
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "wa/core/result.hpp"
 #include "wa/gateway/api.hpp"
@@ -17,10 +18,12 @@
 namespace wa::gateway {
 
 using Handler = std::function<void(const HttpRequest&, Api::Respond)>;
+/// The body limit for a request target, decided once its header is read (media sends take more).
+using BodyLimit = std::function<std::uint64_t(std::string_view target)>;
 
 class HttpServer final {
  public:
-  HttpServer(boost::asio::any_io_executor ex, Handler handler, std::uint64_t body_limit, std::string server_name);
+  HttpServer(boost::asio::any_io_executor ex, Handler handler, BodyLimit body_limit, std::string server_name);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -103,6 +103,9 @@ class Engine final {
   /// Queues any content of message.hpp's Outbound (reply, mention, location, contact, reaction, edit, revoke)
   /// like send_text.
   void send_message(const std::string& device_id, std::string to, const Outbound& content, std::string message_id);
+  /// The media hosts and upload auth (protocol/README.md §9), from a cache or an iq; done runs on an engine
+  /// thread, with an error when the client is not logged in.
+  void media_conn(const std::string& device_id, std::function<void(Result<MediaConn>)> done);
   /// Sends a read or played receipt for messages of chat.
   void send_receipt(const std::string& device_id, std::string chat, std::string from, std::vector<std::string> ids,
                     std::string type);

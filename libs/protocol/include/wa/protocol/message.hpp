@@ -41,8 +41,20 @@ Bytes text_message(std::string_view text);
 ///  reaction: target (the message reacted to), text = the emoji ("" removes the reaction)
 ///  edit:     target (our own earlier text), text = the new text
 ///  revoke:   target (the message to delete for everyone)
+///  media:    media (an uploaded file: image, video, audio, document or sticker), text = the caption;
+///            quoted_id + quoted_participant (a reply)
 struct Outbound {
-  enum class Kind { text, location, contact, reaction, edit, revoke };
+  enum class Kind { text, location, contact, reaction, edit, revoke, media };
+  /// A file already encrypted and uploaded (crypto/media.hpp, the media_conn hosts).
+  struct Media {
+    std::string type = "image";  ///< image, video, audio, document, sticker
+    std::string url, direct_path, mimetype, file_name;
+    Bytes media_key, file_sha256, file_enc_sha256, jpeg_thumbnail;
+    std::uint64_t file_length = 0;
+    std::uint32_t width = 0, height = 0, seconds = 0;
+    bool ptt = false, view_once = false;
+    std::int64_t key_timestamp = 0;  ///< unix seconds
+  };
   struct Target {
     std::string chat;         ///< the conversation's JID
     std::string id;
@@ -58,11 +70,14 @@ struct Outbound {
   std::string name, address;
   std::string display_name, vcard;
   Target target;
+  Media media;
 };
 /// The Message bytes for o.
 Bytes build_message(const Outbound& o);
-/// The <message type> attribute WhatsApp uses for it: "reaction" or "text".
+/// The <message type> attribute WhatsApp uses for it: "reaction", "media" or "text".
 std::string_view stanza_type(const Outbound& o);
+/// The <enc mediatype> attribute for media ("image", "ptt", "document", ...); "" otherwise.
+std::string_view enc_media_type(const Outbound& o);
 /// The <message edit> attribute: "1" for an edit, "7" for a revoke by its sender, "" for none.
 std::string_view edit_attribute(const Outbound& o);
 /// Message{deviceSentMessage{destinationJid, message}}: the copy for our own other devices.
@@ -76,7 +91,8 @@ struct Inbound {
   std::string text;          ///< text, caption, or an edit's new text
   /// Content details by name: quoted_id, quoted_participant, mentions (comma-separated JIDs), caption,
   /// mimetype, file_name, ptt, latitude, longitude, name, address, display_name, vcard, count,
-  /// target_id, target_from_me, emoji.
+  /// target_id, target_from_me, emoji; media: url, direct_path, media_key, file_sha256, file_enc_sha256
+  /// (the byte fields in standard base64), file_length, width, height, seconds, view_once.
   std::vector<std::pair<std::string, std::string>> fields;
   std::string destination;   ///< deviceSentMessage: the chat our other device wrote to
   bool device_sent = false;
@@ -84,6 +100,16 @@ struct Inbound {
   Bytes message;             ///< the Message bytes (the inner one for deviceSentMessage)
 };
 Inbound parse_message(ByteView message);
+
+/// Where and how to upload and download media (protocol/README.md §9).
+struct MediaConn {
+  std::string auth;
+  std::vector<std::string> hosts;  ///< hostname[:port]
+  std::uint32_t ttl_seconds = 0;
+};
+/// <iq xmlns="w:m" type="set"><media_conn/></iq>.
+wire::Node media_conn_iq();
+[[nodiscard]] Result<MediaConn> parse_media_conn(const wire::Node& iq_result);
 
 /// <iq xmlns="usync"> asking the device lists of users (user JIDs, no device).
 wire::Node usync_devices_iq(const std::vector<Jid>& users);

@@ -56,6 +56,12 @@ struct Options {
   std::chrono::milliseconds webhook_timeout{10000};
   std::chrono::milliseconds pairing_wait{15000};  ///< how long qr-code/phone-code wait for WhatsApp
   std::chrono::hours message_retention{24 * 7};   ///< ids and statuses of messages (never their content)
+  // Media (docs/api.md "Media").
+  std::string media_dir;                 ///< received files go to <media_dir>/<instance>/; "" = not downloaded
+  std::string public_url;                ///< base of the URLs received media are served at ("http://host:port")
+  std::size_t media_max_bytes = std::size_t{64} << 20;  ///< a file to send or receive, at most
+  std::chrono::hours media_retention{24 * 30};          ///< received files are deleted after this
+  std::chrono::milliseconds media_timeout{120000};      ///< one download or upload
 };
 
 struct InstanceView {
@@ -73,7 +79,7 @@ struct InstanceView {
 
 /// One send request, as the gateway validated it.
 struct Send {
-  enum class Kind { text, location, contact, reaction, remove_reaction, revoke, link };
+  enum class Kind { text, location, contact, reaction, remove_reaction, revoke, link, image, audio, video, document, sticker };
   Kind kind = Kind::text;
   std::string phone;                 ///< digits or "<digits>@lid"
   std::string message;               ///< text, or the reaction emoji
@@ -88,6 +94,16 @@ struct Send {
   bool owner = true;                 ///< revoke: the message is ours
   int delay_message = -1;            ///< seconds 1-15, -1 = default spacing
   int delay_typing = 0;              ///< seconds 0-15
+  // Media kinds: the file as an http(s) URL or a data: URI; message = the caption.
+  std::string media;
+  std::string file_name;             ///< document: the name shown
+  std::string extension;             ///< document: the {extension} of the route
+  bool view_once = false;
+};
+
+/// A received file zapd serves (GET /media/<instance>/<name>).
+struct MediaFile {
+  std::string bytes, mimetype;
 };
 
 struct SendIds {
@@ -154,6 +170,11 @@ class Service final {
   [[nodiscard]] Result<std::vector<DeadLetter>> dead_letters(const std::string& id) const;
   /// Moves every dead letter back to the outbox; returns how many.
   [[nodiscard]] Result<std::size_t> replay_dead_letters(const std::string& id);
+
+  /// The base of received media URLs, once the listen port is known.
+  void set_public_url(std::string url);
+  /// A received file by instance and name ("<32 hex>.<ext>"); not_found for anything else.
+  [[nodiscard]] Result<MediaFile> media_file(const std::string& instance, const std::string& name) const;
 
   struct Impl;
 

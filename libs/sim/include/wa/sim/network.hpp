@@ -203,6 +203,18 @@ class Network final {
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::vector<Connection*> connections_of(std::string_view phone, std::uint16_t device) const;
 
+  // --- media (protocol/README.md §9) ---------------------------------------------------------------
+  /// "host:port" the media_conn answer names; set by the server that serves /mms and /v.
+  void set_media_host(std::string host) { media_host_ = std::move(host); }
+  const std::string& media_host() const noexcept { return media_host_; }
+  const std::string& media_auth() const noexcept { return media_auth_; }
+  /// Stores an uploaded body under its token (base64url of SHA-256(body), '=' padding optional) after
+  /// checking the hash; returns the direct path to download it from. Oldest blobs go beyond kMediaCapacity.
+  [[nodiscard]] Result<std::string> media_put(std::string_view token, std::string body);
+  /// The body stored under the token of a direct path (/v/t62.7118-24/<token>?...), or nullptr.
+  const std::string* media_get(std::string_view direct_path) const;
+  static constexpr std::size_t kMediaCapacity = std::size_t{512} << 20;
+
   // --- log -----------------------------------------------------------------------------------------
   void log(std::string connection, std::string text);
   const std::deque<LogEntry>& log_entries() const noexcept { return log_; }
@@ -222,6 +234,11 @@ class Network final {
   std::unordered_map<std::string, std::uint64_t> sent_ids_;  // sender device + id -> insertion order
   std::deque<std::string> sent_order_;
   std::uint64_t log_seq_ = 0;
+  std::string media_host_ = "127.0.0.1";
+  std::string media_auth_;
+  std::unordered_map<std::string, std::string> media_;  // token (unpadded) -> encrypted body
+  std::deque<std::string> media_order_;
+  std::size_t media_bytes_ = 0;
   std::uint64_t ids_ = 0;
 };
 

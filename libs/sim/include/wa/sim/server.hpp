@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "wa/sim/network.hpp"
 
@@ -15,7 +16,11 @@ namespace wa::sim {
 struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;  ///< 0: any free port (see Server::port())
+  std::string cert_pem, key_pem;  ///< the TLS identity; both empty: a self-signed one is made at start-up
 };
+
+/// A fresh self-signed identity (certificate and key, PEM) of the kind the server makes for itself.
+std::pair<std::string, std::string> make_tls_identity();
 
 class Server final {
  public:

@@ -19,8 +19,19 @@ namespace wa::webhook {
 struct PostResult {
   int status = 0;     ///< the HTTP status; 0 when there was no answer
   std::string error;  ///< why there was no answer (resolve, connect, TLS, timeout, ...)
-  std::string body;   ///< the answer's body (at most 64 KiB are read)
+  std::string body;   ///< the answer's body (at most RequestOptions::max_answer bytes are read)
+  std::string content_type;  ///< the answer's Content-Type
+  bool too_large = false;    ///< the answer's body exceeded max_answer (body is then empty)
+  std::string location;      ///< a redirect's Location
   bool ok() const { return status >= 200 && status < 300; }
+};
+
+/// How one request goes: what it sends and how much of the answer it takes.
+struct RequestOptions {
+  std::size_t max_answer = 64 * 1024;
+  std::string content_type = "application/json";  ///< of the request body
+  int max_redirects = 0;                           ///< GETs follow up to this many 301/302/303/307/308
+  std::chrono::milliseconds timeout{0};            ///< 0: the poster's
 };
 
 struct PosterConfig {
@@ -40,6 +51,8 @@ class Poster final {
   void post(const std::string& url, std::string body, Headers headers, std::function<void(PostResult)> done);
   /// Any method; an empty body sends none.
   void request(std::string method, const std::string& url, std::string body, Headers headers,
+               std::function<void(PostResult)> done);
+  void request(std::string method, const std::string& url, std::string body, Headers headers, RequestOptions options,
                std::function<void(PostResult)> done);
 
   struct Impl;

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+// Pure helpers for media sends and received media (docs/api.md "Media"): data: URIs, mimetype sniffing,
+// image dimensions from the file header, and the file extensions zapd serves received media under.
+// No I/O; every input is untrusted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wa::service::media {
+
+struct DataUri {
+  std::string mimetype;  ///< "" when the URI names none
+  std::string bytes;     ///< decoded payload
+};
+/// "data:[<mimetype>][;param=value]*[;base64],<payload>". nullopt when s is not a data: URI or its payload
+/// does not decode (base64, or percent-encoding without ;base64).
+std::optional<DataUri> parse_data_uri(std::string_view s);
+inline bool is_data_uri(std::string_view s) { return s.size() >= 5 && (s.substr(0, 5) == "data:" || s.substr(0, 5) == "DATA:"); }
+
+/// The mimetype the first bytes announce (JPEG, PNG, GIF, WebP, PDF, OGG, MP3, MP4/3GP/MOV, WAV, ZIP); "" otherwise.
+std::string sniff_mimetype(std::string_view bytes);
+
+struct Dimensions {
+  std::uint32_t width = 0, height = 0;
+};
+/// Width and height from a JPEG (SOFn), PNG (IHDR), GIF or WebP (VP8, VP8L, VP8X) header.
+std::optional<Dimensions> image_dimensions(std::string_view bytes);
+
+/// "image/jpeg" -> "jpeg", "application/pdf" -> "pdf", ...; parameters ignored; "bin" when unknown.
+std::string extension_for(std::string_view mimetype);
+/// The inverse for the extensions zapd writes and common document ones; "application/octet-stream" otherwise.
+std::string mimetype_for_extension(std::string_view ext);
+/// The mimetype without parameters, lower case ("Image/JPEG; q=1" -> "image/jpeg").
+std::string bare_mimetype(std::string_view mimetype);
+
+}  // namespace wa::service::media

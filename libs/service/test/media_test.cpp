@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// The pure media helpers: data: URIs, sniffing, image dimensions, extensions. Inputs are hostile: every
+// truncation of a valid header must be refused (or parsed) without reading past the end.
+#include "wa/service/media.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using namespace wa::service::media;
+
+std::string bytes(std::initializer_list<int> v) {
+  std::string s;
+  for (int b : v) s += static_cast<char>(b);
+  return s;
+}
+
+// A minimal baseline JPEG header: SOI, an APP0 segment, then SOF0 with height 480 and width 640.
+std::string jpeg_header() {
+  return bytes({0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
+                0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1});
+}
+
+std::string png_header(std::uint32_t w, std::uint32_t h) {
+  std::string s = "\x89PNG\r\n\x1A\n";
+  s += bytes({0, 0, 0, 13});
+  s += "IHDR";
+  for (int i = 3; i >= 0; --i) s += static_cast<char>((w >> (8 * i)) & 0xFF);
+  for (int i = 3; i >= 0; --i) s += static_cast<char>((h >> (8 * i)) & 0xFF);
+  s += bytes({8, 6, 0, 0, 0});
+  return s;
+}
+
+TEST(DataUri, DecodesBase64WithMimetypeAndParameters) {
+  auto d = parse_data_uri("data:image/PNG;name=x.png;base64,aGVsbG8=");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->mimetype, "image/png");
+  EXPECT_EQ(d->bytes, "hello");
+}
+
+TEST(DataUri, AcceptsUnpaddedUrlSafeAndWrappedBase64) {
+  auto d = parse_data_uri("data:application/octet-stream;base64,+/+/\n_-_-");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->bytes, bytes({0xFB, 0xFF, 0xBF, 0xFF, 0xEF, 0xFE}));
+  auto e = parse_data_uri("data:;base64,aGk");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->bytes, "hi");
+  EXPECT_EQ(e->mimetype, "");
+}
+
+TEST(DataUri, DecodesPercentEncoding) {
+  auto d = parse_data_uri("data:text/plain,a%20b%2Cc");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->bytes, "a b,c");
+  EXPECT_EQ(d->mimetype, "text/plain");
+}
+
+TEST(DataUri, RefusesWhatIsNotOne) {
+  EXPECT_FALSE(parse_data_uri("https://example.com/a.png"));
+  EXPECT_FALSE(parse_data_uri("data:image/png;base64"));        // no comma
+  EXPECT_FALSE(parse_data_uri("data:image/png;base64,@@@@"));   // not base64
+  EXPECT_FALSE(parse_data_uri("data:text/plain,100%"));         // truncated escape
+  EXPECT_FALSE(parse_data_uri("data:text/plain,%zz"));
+}
+
+TEST(Sniff, KnowsTheCommonFormats) {
+  EXPECT_EQ(sniff_mimetype(jpeg_header()), "image/jpeg");
+  EXPECT_EQ(sniff_mimetype(png_header(1, 1)), "image/png");
+  EXPECT_EQ(sniff_mimetype("GIF89a......"), "image/gif");
+  EXPECT_EQ(sniff_mimetype("RIFF" + bytes({0x10, 0, 0, 0}) + "WEBPVP8 "), "image/webp");
+  EXPECT_EQ(sniff_mimetype("%PDF-1.7\n"), "application/pdf");
+  EXPECT_EQ(sniff_mimetype("OggS" + bytes({0, 2})), "audio/ogg; codecs=opus");
+  EXPECT_EQ(sniff_mimetype(bytes({0, 0, 0, 0x20}) + "ftypisom"), "video/mp4");
+  EXPECT_EQ(sniff_mimetype(bytes({0, 0, 0, 0x20}) + "ftypM4A "), "audio/mp4");
+  EXPECT_EQ(sniff_mimetype("ID3\x04"), "audio/mpeg");
+  EXPECT_EQ(sniff_mimetype("plain words"), "");
+  EXPECT_EQ(sniff_mimetype(""), "");
+}
+
+TEST(Dimensions, ReadsJpegPngGifWebp) {
+  auto j = image_dimensions(jpeg_header());
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->width, 640u);
+  EXPECT_EQ(j->height, 480u);
+  auto p = image_dimensions(png_header(1920, 1080));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->width, 1920u);
+  EXPECT_EQ(p->height, 1080u);
+  auto g = image_dimensions("GIF89a" + bytes({0x2C, 0x01, 0xC8, 0x00}));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->width, 300u);
+  EXPECT_EQ(g->height, 200u);
+  // VP8X: 24-bit width-1 and height-1 at offsets 24 and 27.
+  std::string webp = "RIFF" + bytes({0, 0, 0, 0}) + "WEBPVP8X" + bytes({10, 0, 0, 0, 0, 0, 0, 0}) +
+                     bytes({0x1F, 0x03, 0x00, 0xDF, 0x01, 0x00});
+  auto w = image_dimensions(webp);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->width, 800u);
+  EXPECT_EQ(w->height, 480u);
+}
+
+TEST(Dimensions, EveryTruncationIsSafe) {
+  for (const std::string& full : {jpeg_header(), png_header(10, 20)}) {
+    for (std::size_t n = 0; n < full.size(); ++n) {
+      auto d = image_dimensions(full.substr(0, n));
+      if (d) {
+        EXPECT_GT(d->width, 0u);
+        EXPECT_GT(d->height, 0u);
+      }
+    }
+  }
+  EXPECT_FALSE(image_dimensions(png_header(0, 5)));
+  EXPECT_FALSE(image_dimensions(bytes({0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x00})));  // a zero-length segment
+}
+
+TEST(Extensions, MapBothWays) {
+  EXPECT_EQ(extension_for("image/jpeg"), "jpeg");
+  EXPECT_EQ(extension_for("Image/JPG"), "jpeg");
+  EXPECT_EQ(extension_for("audio/ogg; codecs=opus"), "ogg");
+  EXPECT_EQ(extension_for("application/x-unknown"), "bin");
+  EXPECT_EQ(mimetype_for_extension("PDF"), "application/pdf");
+  EXPECT_EQ(mimetype_for_extension("jpg"), "image/jpeg");
+  EXPECT_EQ(mimetype_for_extension("docx"), "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+  EXPECT_EQ(mimetype_for_extension("xyz"), "application/octet-stream");
+  EXPECT_EQ(bare_mimetype(" Text/Plain ; charset=utf-8"), "text/plain");
+}
+
+}  // namespace

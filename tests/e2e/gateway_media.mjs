@@ -1,0 +1,174 @@
+// e2e (issue 7, media; issue 6 media through the engine; issue 4 media on wasim): zapd as a user runs it,
+// wasim with its HTTPS media server, a webhook sink that also serves source files, and a stock Baileys client.
+//  - send-image (data: URI, URL, URL behind a redirect, a reply), send-audio, send-video, send-document/{ext},
+//    send-sticker reach Baileys as the right message type with caption, mimetype, file name and dimensions,
+//    and Baileys' own downloadMediaMessage gives back the same bytes; DeliveryCallback and SENT arrive;
+//  - a source that answers 404 fails that message (DeliveryCallback with an error) and the next one still goes;
+//  - an image, document, voice note, video and sticker sent by Baileys arrive as ReceivedCallbacks whose
+//    URLs zapd serves with the same bytes, in order with the texts around them; other names are 404.
+// usage: node gateway_media.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadBaileys, args, report } from '../oracle/lib.mjs';
+import { startWasim, trustWasimTls } from '../interop/wasim.mjs';
+import { linkClient, waitFor, textOf } from '../interop/clients.mjs';
+import { startZapd, startSink, pairInstance, dbFlags, zapdProblems } from './zapd.mjs';
+
+const opt = args({ which: 'b6' });
+trustWasimTls(opt.wasim);  // re-runs this script trusting wasim's certificate (exits here the first time)
+const { B } = await loadBaileys(opt.which);
+const name = `zapd media with baileys ${opt.which}${opt.db === 'pg' ? ' on PostgreSQL' : ''}`;
+const failures = [];
+let checks = 0;
+const check = (ok, what) => { checks++; if (!ok) failures.push({ step: what }); };
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+
+// Files whose headers are real (so zapd's sniffing and dimensions have something to read) and whose
+// bodies are random (so equal hashes mean the very bytes went through).
+const jpeg = Buffer.concat([Buffer.from([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
+  0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]), randomBytes(30000)]);
+const png = (() => {
+  const h = Buffer.alloc(33);
+  Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(h, 0);
+  h.writeUInt32BE(320, 16); h.writeUInt32BE(200, 20); h[24] = 8; h[25] = 6;
+  return Buffer.concat([h, randomBytes(20000)]);
+})();
+const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.from([0, 2]), randomBytes(9000)]);
+const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypisom'), randomBytes(70000)]);
+const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(12000)]);
+const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0, 0, 0, 0]), Buffer.from('WEBPVP8X'),
+  Buffer.from([10, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0x01, 0x00, 0xFF, 0x01, 0x00]), randomBytes(5000)]);
+
+const wasim = await startWasim(opt.wasim);
+if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(wasim.root, 'hex'));
+const sink = await startSink();
+sink.serve('/files/photo.png', png, 'image/png');
+sink.serve('/files/clip', mp4, 'application/octet-stream');
+sink.redirect('/files/moved.png', `${sink.url}/files/photo.png`);
+const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-media-'));
+const A = '15550009001';  // Baileys (Alice)
+const E = '15550009002';  // the zapd instance's number
+let zapd;
+let alice;
+try {
+  zapd = await startZapd(opt.zapd, { dataDir, wasim, extra: dbFlags(opt) });
+  const inst = await pairInstance(zapd, wasim, sink, E, 'media');
+  alice = await linkClient(B, wasim, A, 'Alice');
+  const download = async (m) => B.downloadMediaMessage(m, 'buffer', {});
+
+  // ---- zapd -> Baileys -------------------------------------------------------------------------------------
+  const sends = [
+    { route: 'send-image', body: { image: `data:image/jpeg;base64,${jpeg.toString('base64')}`, caption: 'a photo' }, file: jpeg,
+      type: 'imageMessage', expect: (x) => x.caption === 'a photo' && x.mimetype === 'image/jpeg' && x.width === 640 && x.height === 480 },
+    { route: 'send-image', body: { image: `${sink.url}/files/photo.png` }, file: png,
+      type: 'imageMessage', expect: (x) => x.mimetype === 'image/png' && x.width === 320 && x.height === 200 },
+    { route: 'send-image', body: { image: `${sink.url}/files/moved.png`, caption: 'after a redirect' }, file: png,
+      type: 'imageMessage', expect: (x) => x.caption === 'after a redirect' },
+    { route: 'send-audio', body: { audio: `data:audio/ogg;base64,${ogg.toString('base64')}` }, file: ogg,
+      type: 'audioMessage', expect: (x) => x.ptt === true && x.mimetype === 'audio/ogg; codecs=opus' },
+    { route: 'send-video', body: { video: `${sink.url}/files/clip`, caption: 'a clip' }, file: mp4,
+      type: 'videoMessage', expect: (x) => x.caption === 'a clip' && x.mimetype === 'video/mp4' },
+    { route: 'send-document/pdf', body: { document: `data:application/pdf;base64,${pdf.toString('base64')}`, fileName: 'report' }, file: pdf,
+      type: 'documentMessage', expect: (x) => x.fileName === 'report.pdf' && x.mimetype === 'application/pdf' },
+    { route: 'send-sticker', body: { sticker: `data:image/webp;base64,${webp.toString('base64')}` }, file: webp,
+      type: 'stickerMessage', expect: (x) => x.mimetype === 'image/webp' && x.width === 512 && x.height === 512 },
+  ];
+  const ids = [];
+  for (const s of sends) {
+    const r = await inst.call('POST', s.route, { phone: A, ...s.body });
+    check(r.status === 200 && r.body.messageId && r.body.zaapId && r.body.id === r.body.messageId, `${s.route} accepted (${JSON.stringify(r.body)})`);
+    ids.push(r.body.messageId);
+  }
+  // A source that is not there fails its message, and the queue goes on.
+  const missing = await inst.call('POST', 'send-image', { phone: A, image: `${sink.url}/files/absent.jpg` });
+  check(missing.status === 200, `send-image with a missing source is accepted (${JSON.stringify(missing.body)})`);
+  const reply = await inst.call('POST', 'send-image', { phone: A, image: `data:image/jpeg;base64,${jpeg.toString('base64')}`, messageId: ids[0] });
+  check(reply.status === 200, 'send-image as a reply accepted');
+
+  for (let i = 0; i < sends.length; i++) {
+    const s = sends[i];
+    try {
+      const u = await waitFor(`${s.route} #${i} at Baileys`, () => alice.events.upserts.find((x) => x.m.key.id === ids[i] && x.m.message), 30000);
+      const content = u.m.message[s.type];
+      check(!!content, `${s.route} #${i} arrives as ${s.type} (${JSON.stringify(Object.keys(u.m.message))})`);
+      if (!content) continue;
+      check(s.expect(content), `${s.route} #${i} fields (${JSON.stringify({ ...content, mediaKey: undefined, jpegThumbnail: undefined })})`);
+      check(Number(content.fileLength) === s.file.length, `${s.route} #${i} fileLength`);
+      const got = await download(u.m);
+      check(sha(got) === sha(s.file), `${s.route} #${i}: Baileys downloads and decrypts the same bytes (${got.length} vs ${s.file.length})`);
+    } catch (e) {
+      failures.push({ step: `${s.route} #${i}`, error: String(e) });
+    }
+    const d = await sink.wait(`DeliveryCallback ${ids[i]}`, (b) => b.type === 'DeliveryCallback' && b.messageId === ids[i], 20000).catch((e) => ({ error: String(e) }));
+    check(d.error === undefined, `${s.route} #${i}: DeliveryCallback without error (${JSON.stringify(d)})`);
+  }
+  const failed = await sink.wait('DeliveryCallback of the missing source', (b) => b.type === 'DeliveryCallback' && b.messageId === missing.body.messageId, 30000)
+    .catch((e) => ({ timeout: String(e) }));
+  check(typeof failed.error === 'string' && /404/.test(failed.error), `a 404 source fails its message with the reason (${JSON.stringify(failed)})`);
+  check(!alice.events.upserts.some((x) => x.m.key.id === missing.body.messageId), 'nothing reached Baileys for the missing source');
+  const replied = await waitFor('the image reply at Baileys', () => alice.events.upserts.find((x) => x.m.key.id === reply.body.messageId && x.m.message), 20000)
+    .catch(() => null);
+  check(replied?.m.message?.imageMessage?.contextInfo?.stanzaId === ids[0], `an image reply quotes its message (${JSON.stringify(replied?.m.message?.imageMessage?.contextInfo)})`);
+  const sent = sink.of('MessageStatusCallback', (b) => b.status === 'SENT').flatMap((b) => b.body.ids);
+  check(ids.every((id) => sent.includes(id)), 'MessageStatusCallback SENT for every media message');
+
+  // ---- Baileys -> zapd -------------------------------------------------------------------------------------
+  const to = `${E}@s.whatsapp.net`;
+  const mark = sink.events.length;
+  await alice.sock.sendMessage(to, { text: 'before the files' });
+  const inbound = [
+    { content: { image: jpeg, caption: 'from alice', mimetype: 'image/jpeg' }, key: 'image', url: 'imageUrl', file: jpeg,
+      expect: (x) => x.caption === 'from alice' && x.mimeType === 'image/jpeg' },
+    { content: { document: pdf, mimetype: 'application/pdf', fileName: 'minutes.pdf' }, key: 'document', url: 'documentUrl', file: pdf,
+      expect: (x) => x.fileName === 'minutes.pdf' && x.mimeType === 'application/pdf' },
+    { content: { audio: ogg, mimetype: 'audio/ogg; codecs=opus', ptt: true }, key: 'audio', url: 'audioUrl', file: ogg,
+      expect: (x) => x.ptt === true && /^audio\/ogg/.test(x.mimeType) },
+    { content: { video: mp4, caption: 'her clip', mimetype: 'video/mp4' }, key: 'video', url: 'videoUrl', file: mp4,
+      expect: (x) => x.caption === 'her clip' && x.mimeType === 'video/mp4' },
+    { content: { sticker: webp, mimetype: 'image/webp' }, key: 'sticker', url: 'stickerUrl', file: webp,
+      expect: (x) => x.mimeType === 'image/webp' },
+  ];
+  const inboundIds = [];
+  for (const x of inbound) {
+    const m = await alice.sock.sendMessage(to, x.content);
+    inboundIds.push(m.key.id);
+  }
+  await alice.sock.sendMessage(to, { text: 'after the files' });
+  await sink.wait('the text after the files', (b) => b.type === 'ReceivedCallback' && b.text?.message === 'after the files', 60000);
+  const received = sink.events.slice(mark).filter((e) => e.body.type === 'ReceivedCallback' && !e.body.fromMe).map((e) => e.body);
+  const order = received.map((b) => b.messageId);
+  const firstText = received.findIndex((b) => b.text?.message === 'before the files');
+  const lastText = received.findIndex((b) => b.text?.message === 'after the files');
+  check(firstText >= 0 && lastText > firstText && inboundIds.every((id) => { const at = order.indexOf(id); return at > firstText && at < lastText; }),
+    `received media keep their order between the texts (${JSON.stringify(received.map((b) => b.text?.message ?? Object.keys(b).find((k) => ['image', 'document', 'audio', 'video', 'sticker'].includes(k))))})`);
+  for (let i = 0; i < inbound.length; i++) {
+    const x = inbound[i];
+    const b = received.find((e) => e.messageId === inboundIds[i]);
+    const part = b?.[x.key];
+    check(!!part && part.downloadError === false && typeof part[x.url] === 'string', `ReceivedCallback ${x.key} has a URL (${JSON.stringify(part)})`);
+    if (!part?.[x.url]) continue;
+    check(x.expect(part), `ReceivedCallback ${x.key} fields (${JSON.stringify(part)})`);
+    check(part[x.url].startsWith(`${zapd.base}/media/${inst.id}/`), `${x.key} URL is served by zapd (${part[x.url]})`);
+    const r = await fetch(part[x.url]);
+    const got = Buffer.from(await r.arrayBuffer());
+    check(r.status === 200 && sha(got) === sha(x.file), `${x.key}: zapd serves the same bytes Baileys sent (${r.status}, ${got.length} vs ${x.file.length})`);
+  }
+  const anyUrl = received.find((e) => e.messageId === inboundIds[0])?.image?.imageUrl;
+  if (anyUrl) {
+    const other = anyUrl.replace(/\/[0-9a-f]{32}\./, `/${'0'.repeat(32)}.`);
+    check((await fetch(other)).status === 404, 'a name that was never handed out is 404');
+    check((await fetch(`${zapd.base}/media/${inst.id}/..%2f..%2fzapd.db`)).status === 404, 'a path is not a name: 404');
+  }
+  check(sink.state.badSignatures === 0, 'no bad signatures');
+} catch (e) {
+  failures.push({ step: 'run', error: String(e?.stack ?? e) });
+} finally {
+  try { await alice?.close(); } catch {}
+  if (zapd) await zapd.stop();
+  wasim.stop();
+  await sink.close();
+}
+failures.push(...zapdProblems());
+report(name, failures, checks);
