@@ -91,6 +91,91 @@ TEST(Message, OtherKindsAreNamedNotDropped) {
   EXPECT_EQ(protocol::parse_message(junk).kind, "unknown");
 }
 
+namespace {
+std::string field_of(const protocol::Inbound& in, std::string_view name) {
+  for (const auto& [k, v] : in.fields) {
+    if (k == name) return v;
+  }
+  return "<absent>";
+}
+}  // namespace
+
+TEST(Message, MediaOfEveryKindBuildsAndParsesBack) {
+  for (const std::string type : {"image", "video", "audio", "document", "sticker"}) {
+    protocol::Outbound o;
+    o.kind = protocol::Outbound::Kind::media;
+    o.text = type == "audio" || type == "sticker" ? "" : "caption of " + type;
+    o.quoted_id = "3EB0QUOTED";
+    o.quoted_participant = "15550001111@s.whatsapp.net";
+    auto& md = o.media;
+    md.type = type;
+    md.url = "https://127.0.0.1:1/v/t62.7118-24/x?ccb=11-4";
+    md.direct_path = "/v/t62.7118-24/x?ccb=11-4";
+    md.mimetype = type == "document" ? "application/pdf" : "x/" + type;
+    md.file_name = "report.pdf";
+    md.media_key = Bytes(32, 1);
+    md.file_sha256 = Bytes(32, 2);
+    md.file_enc_sha256 = Bytes(32, 3);
+    md.file_length = 12345;
+    md.width = 640;
+    md.height = 480;
+    md.seconds = 7;
+    md.ptt = true;
+    md.key_timestamp = 1700000000;
+    const Bytes bytes = protocol::build_message(o);
+    auto in = protocol::parse_message(bytes);
+    EXPECT_EQ(in.kind, type);
+    EXPECT_EQ(in.text, o.text) << type;
+    EXPECT_EQ(field_of(in, "url"), md.url) << type;
+    EXPECT_EQ(field_of(in, "direct_path"), md.direct_path) << type;
+    EXPECT_EQ(field_of(in, "mimetype"), md.mimetype) << type;
+    EXPECT_EQ(field_of(in, "media_key"), to_base64(Bytes(32, 1))) << type;
+    EXPECT_EQ(field_of(in, "file_sha256"), to_base64(Bytes(32, 2))) << type;
+    EXPECT_EQ(field_of(in, "file_enc_sha256"), to_base64(Bytes(32, 3))) << type;
+    EXPECT_EQ(field_of(in, "file_length"), "12345") << type;
+    EXPECT_EQ(field_of(in, "quoted_id"), "3EB0QUOTED") << type;
+    if (type == "image" || type == "video" || type == "sticker") {
+      EXPECT_EQ(field_of(in, "width"), "640") << type;
+    }
+    if (type == "audio") {
+      EXPECT_EQ(field_of(in, "ptt"), "true");
+      EXPECT_EQ(field_of(in, "seconds"), "7");
+    }
+    if (type == "document") {
+      EXPECT_EQ(field_of(in, "file_name"), "report.pdf");
+    }
+    EXPECT_EQ(protocol::stanza_type(o), "media");
+  }
+  protocol::Outbound a;
+  a.kind = protocol::Outbound::Kind::media;
+  a.media.type = "audio";
+  a.media.ptt = true;
+  EXPECT_EQ(protocol::enc_media_type(a), "ptt");
+  a.media.ptt = false;
+  EXPECT_EQ(protocol::enc_media_type(a), "audio");
+  a.kind = protocol::Outbound::Kind::text;
+  EXPECT_EQ(protocol::enc_media_type(a), "");
+}
+
+TEST(Message, MediaConnNamesHostsAndAuthAndRefusesOddHosts) {
+  const Node ok{"iq", {{"type", "result"}},
+                NodeList{Node{"media_conn", {{"auth", "AUTH+/="}, {"ttl", "300"}},
+                              NodeList{Node{"host", {{"hostname", "mmg.whatsapp.net"}}, {}},
+                                       Node{"host", {{"hostname", "127.0.0.1:8443"}}, {}},
+                                       Node{"host", {{"hostname", "evil.com/path?"}}, {}},
+                                       Node{"host", {{"hostname", "a@b"}}, {}}}}}};
+  auto mc = protocol::parse_media_conn(ok);
+  ASSERT_TRUE(mc);
+  EXPECT_EQ(mc->auth, "AUTH+/=");
+  EXPECT_EQ(mc->ttl_seconds, 300u);
+  EXPECT_EQ(mc->hosts, (std::vector<std::string>{"mmg.whatsapp.net", "127.0.0.1:8443"}));
+  EXPECT_FALSE(protocol::parse_media_conn(Node{"iq", {}, {}}));
+  EXPECT_FALSE(protocol::parse_media_conn(Node{"iq", {}, NodeList{Node{"media_conn", {{"auth", "x"}}, {}}}}));  // no host
+  const Node iq = protocol::media_conn_iq();
+  EXPECT_EQ(iq.attr_string("xmlns"), "w:m");
+  ASSERT_NE(iq.child("media_conn"), nullptr);
+}
+
 TEST(Message, UsyncDropsCompanionsWithoutKeyIndex) {
   const Jid a = *Jid::make("15550001111", Server::user);
   Node result{"iq", {{"type", "result"}},
