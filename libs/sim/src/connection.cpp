@@ -462,6 +462,7 @@ void Connection::on_iq(const Node& iq) {
   if (xmlns == "w" && first != nullptr && first->tag == "props") {
     return iq_result(iq, NodeList{Node{"props", {{"protocol", "2"}, {"hash", "wasim"}}, {}}});
   }
+  if (xmlns == "w:g2") return on_group_iq(iq);
   if (xmlns == "w:m" && first != nullptr && first->tag == "media_conn") {
     return iq_result(iq, NodeList{Node{"media_conn",
                                        {{"auth", net_.media_auth()}, {"ttl", "300"}, {"auth_ttl", "21600"}, {"max_buckets", "12"}},

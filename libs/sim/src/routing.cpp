@@ -276,8 +276,9 @@ void Connection::on_message(const Node& m) {
     net_.log(name(), "duplicate message id " + std::string(*id) + ": acked, not routed again");
     return;
   }
-  if (to->server() == Server::group || to->server() == Server::broadcast) {
-    net_.log(name(), "group and broadcast messages are not routed yet (issue 4): " + to->to_string());
+  if (to->server() == Server::group) return route_group_message(m, *to, std::string(*id), type);
+  if (to->server() == Server::broadcast) {
+    net_.log(name(), "broadcast messages are not routed yet (issue 4): " + to->to_string());
     return;
   }
   // Targets: <participants><to jid><enc/></to>...</participants>, or a bare <enc> for `to` itself.
@@ -336,7 +337,7 @@ void Network::phone_incoming(Account& owner, const Jid& from, const Node& enc, c
   if (!type || !data || (*type != "pkmsg" && *type != "msg")) return;
   auto plain = p.signal->decrypt(signal::Address{from.user(), from.device()},
                                  *type == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg, *data);
-  PhoneMessage pm{id, from.to_string(), "", ""};
+  PhoneMessage pm{id, from.to_string(), "", "", ""};
   pb::Message msg;
   const auto unpadded = plain ? unpad(*plain) : std::nullopt;
   if (!plain) {
@@ -410,6 +411,22 @@ void Connection::on_receipt(const Node& r) {
   send_node(Node{"ack", {{"class", "receipt"}, {"id", std::string(*id)}, {"from", *to}}, {}});
   if (type == "peer_msg") key_share_done(*id);
   if (type == "peer_msg" || type == "hist_sync" || type == "sender") return;  // nothing for other devices
+  if (to->server() == Server::group) {
+    // In a group the receipt names the author as participant; the author's devices get it from the group,
+    // with the reader as participant.
+    const Jid* author = r.attr_jid("participant");
+    Account* a = author == nullptr ? nullptr : net_.account_by_jid(*author);
+    if (a == nullptr) return;
+    Node out{"receipt", {{"from", *to}, {"participant", device_jid()}, {"id", std::string(*id)}, {"t", std::to_string(net_.now())}},
+             r.content};
+    if (!type.empty() && type != "inactive") out.set_attr("type", type);
+    if (author->has_device() && author->device() != 0) return net_.deliver(*a, author->device(), std::move(out));
+    for (const auto& [dev, c] : a->companions) {
+      if (a == account_ && dev == device_) continue;
+      net_.deliver(*a, dev, out);
+    }
+    return;
+  }
   Account* a = net_.account_by_jid(*to);
   if (a == nullptr) return;
   Node out{"receipt", {{"from", device_jid()}, {"id", std::string(*id)}, {"t", std::to_string(net_.now())}}, r.content};

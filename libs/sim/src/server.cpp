@@ -243,7 +243,7 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
     if (seg.size() == 3 && seg[2] == "messages" && m == http::verb::get) {
       json out = json::array();
       for (const auto& pm : a->handset->received) {
-        out.push_back({{"id", pm.id}, {"from", pm.from}, {"kind", pm.kind}, {"text", pm.text}});
+        out.push_back({{"id", pm.id}, {"from", pm.from}, {"kind", pm.kind}, {"text", pm.text}, {"chat", pm.chat}});
       }
       return {http::status::ok, {{"messages", std::move(out)}}};
     }

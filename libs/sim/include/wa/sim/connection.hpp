@@ -118,6 +118,9 @@ class Connection final {
   void on_active();
   void finish_offline();
   void phone_receive(Account& phone_owner, const Jid& from, const wire::Node& enc, const std::string& id);
+  // groups.cpp: w:g2 iqs and group message routing.
+  void on_group_iq(const wire::Node& iq);
+  void route_group_message(const wire::Node& m, const Jid& group, const std::string& id, const std::string& type);
   Jid device_jid() const;
 
   void send_pair_device();

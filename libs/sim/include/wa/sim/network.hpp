@@ -70,6 +70,7 @@ struct PhoneMessage {
   std::string from;  ///< sending device JID
   std::string text;  ///< conversation / extendedText text, if any
   std::string kind;  ///< first field of the Message ("extendedTextMessage", "protocolMessage", ...)
+  std::string chat;  ///< the group JID for a group message; "" for a 1:1 message
 };
 
 /// A stanza for the phone that arrived while it was offline.
@@ -109,6 +110,18 @@ struct Account {
   std::string presence = "unavailable";  ///< last presence any of its devices announced
   std::uint64_t last_seen = 0;
   std::set<std::pair<std::string, std::uint16_t>> presence_subscribers;  ///< (phone, device) subscribed to it
+};
+
+/// A group (protocol/README.md §7.5, §10): its members by phone digits, with their role.
+struct Group {
+  std::string id;                 ///< the user part of ID@g.us
+  std::string subject, subject_owner;  ///< owner: phone digits
+  std::uint64_t subject_time = 0, creation = 0;
+  std::string creator;            ///< phone digits
+  std::string description, description_id;
+  bool announce = false, locked = false;
+  std::string invite_code;
+  std::map<std::string, std::string> members;  ///< phone -> "" | "admin" | "superadmin"
 };
 
 struct NetworkConfig {
@@ -203,6 +216,20 @@ class Network final {
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::vector<Connection*> connections_of(std::string_view phone, std::uint16_t device) const;
 
+  // --- groups (protocol/README.md §7.5, §10) -----------------------------------------------------------
+  Group* group(std::string_view id);
+  Group& create_group(std::string subject, const std::string& creator);
+  const std::map<std::string, Group>& groups() const noexcept { return groups_; }
+  std::map<std::string, Group>& groups_mut() noexcept { return groups_; }
+  /// <group ...> as the w:g2 answers carry it.
+  wire::Node group_node(const Group& g) const;
+  /// A w:gp2 notification (child: create, add, remove, promote, demote, leave, subject, ...) to every device of
+  /// every member, and of `extra` phones (a removed member learns it was removed).
+  void notify_group(const Group& g, const std::string& actor_phone, wire::Node child, const std::vector<std::string>& extra = {});
+  /// The phone (device 0) of a member receives a group message: its own enc (a SKDM), then the skmsg.
+  void phone_group_incoming(Account& owner, const Jid& group, const Jid& from, const wire::Node* own, const wire::Node* skmsg,
+                            const std::string& id);
+
   // --- media (protocol/README.md §9) ---------------------------------------------------------------
   /// "host:port" the media_conn answer names; set by the server that serves /mms and /v.
   void set_media_host(std::string host) { media_host_ = std::move(host); }
@@ -234,6 +261,7 @@ class Network final {
   std::unordered_map<std::string, std::uint64_t> sent_ids_;  // sender device + id -> insertion order
   std::deque<std::string> sent_order_;
   std::uint64_t log_seq_ = 0;
+  std::map<std::string, Group> groups_;
   std::string media_host_ = "127.0.0.1";
   std::string media_auth_;
   std::unordered_map<std::string, std::string> media_;  // token (unpadded) -> encrypted body
