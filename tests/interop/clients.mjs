@@ -17,6 +17,17 @@ export async function waitFor(what, pred, ms = 15000) {
   throw new Error(`timeout waiting for ${what}`);
 }
 
+// The same for a predicate that must be awaited (a control API call).
+export async function waitForAsync(what, pred, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await pred();
+    if (v) return v;
+    await sleep(100);
+  }
+  throw new Error(`timeout waiting for ${what}`);
+}
+
 export const textOf = (m) => m.message?.extendedTextMessage?.text ?? m.message?.conversation;
 
 // Creates the account, pairs a new client by QR and resolves once it is open. The returned client keeps

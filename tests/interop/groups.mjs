@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim, trustWasimTls } from './wasim.mjs';
-import { linkClient, waitFor, sleep, textOf } from './clients.mjs';
+import { linkClient, waitFor, waitForAsync, sleep, textOf } from './clients.mjs';
 
 const opt = args({ which: 'b6' });
 trustWasimTls(opt.wasim);
@@ -56,7 +56,7 @@ try {
         check(textOf(got.m) === text && got.m.key.participant === from.jid, `"${text}" reaches ${to.phone} from ${from.phone}`, { key: got.m.key });
       } catch (e) { check(false, String(e)); }
     }
-    const p = await waitFor(`${text} at pam's phone`, async () => pamHas(sent.key.id), 10000).catch(() => null);
+    const p = await waitForAsync(`${text} at pam's phone`, () => pamHas(sent.key.id), 10000).catch(() => null);
     const pm = await pamHas(sent.key.id);
     check(pm?.text === text && pm?.chat === gid, `"${text}" decrypted by Pam's phone`, { pm, p: !!p });
   }

@@ -43,6 +43,7 @@ HttpResponse from_error(const Error& e) {
       case errc::not_connected: return error_response(409, "NOT_CONNECTED", e.context());
       case errc::timeout: return error_response(504, "WHATSAPP_TIMEOUT", e.context());
       case errc::storage: return error_response(503, "STORAGE_UNAVAILABLE", "the database failed; nothing was accepted");
+      case errc::refused: return error_response(409, "WHATSAPP_REFUSED", "WhatsApp refused: " + e.context());
     }
   }
   return error_response(500, "INTERNAL", "unexpected failure");
@@ -103,9 +104,23 @@ bool all_digits(std::string_view s) {
 }
 
 // A chat as Z-API names it: digits (country code first, 8-20 of them) or "<digits>@lid".
-std::optional<Bad> check_phone(const std::string& p, std::string_view field = "phone") {
+// A group id as Z-API writes it: "120363019502650977-group" (or the legacy "<creator>-<unix time>-group").
+bool is_group_id(std::string_view p) {
+  if (!p.ends_with("-group")) return false;
+  p.remove_suffix(6);
+  const auto dash = p.find('-');
+  const std::string_view a = p.substr(0, dash);
+  const std::string_view b = dash == std::string_view::npos ? std::string_view{} : p.substr(dash + 1);
+  return a.size() >= 6 && a.size() <= 40 && all_digits(a) && (dash == std::string_view::npos || (!b.empty() && b.size() <= 20 && all_digits(b)));
+}
+
+std::optional<Bad> check_phone(const std::string& p, std::string_view field = "phone", bool allow_group = false) {
   const std::string f(field);
-  if (p.ends_with("-group") || p.ends_with("@g.us")) return Bad{400, "UNSUPPORTED_CHAT", "group chats are not supported yet"};
+  if (allow_group && is_group_id(p)) return std::nullopt;
+  if (p.ends_with("-group") || p.ends_with("@g.us")) {
+    return Bad{400, allow_group ? "INVALID_PHONE" : "INVALID_FIELD",
+               allow_group ? "a group id looks like 120363019502650977-group" : "'" + f + "' must be a person's number, not a group"};
+  }
   if (p.ends_with("@newsletter") || p.ends_with("-broadcast")) return Bad{400, "UNSUPPORTED_CHAT", "this kind of chat is not supported"};
   std::string_view digits = p;
   if (digits.ends_with("@lid")) digits.remove_suffix(4);
@@ -272,6 +287,20 @@ constexpr std::array<std::string_view, 2> kNotYet{"send-gif", "send-ptv"};
 bool media_source_ok(const std::string& v) {
   if (v.rfind("data:", 0) == 0 || v.rfind("DATA:", 0) == 0) return v.find(',') != std::string::npos;
   return v.rfind("https://", 0) == 0 || v.rfind("http://", 0) == 0;
+}
+
+// Applies group settings one after the other (each is one w:g2 iq), then answers {"value": true}.
+void apply_group_settings(service::Service& svc, std::string id, std::string group, std::vector<std::string> steps, std::size_t i,
+                          Api::Respond respond) {
+  if (i >= steps.size()) return respond(json_ok(json{{"value", true}}));
+  service::GroupRequest one;
+  one.kind = service::GroupRequest::Kind::settings;
+  one.group = group;
+  one.setting = steps[i];
+  svc.group(id, std::move(one), [&svc, id, group, steps, i, respond](Result<service::GroupReply> rep) {
+    if (!rep) return respond(from_error(rep.error()));
+    apply_group_settings(svc, id, group, steps, i + 1, respond);
+  });
 }
 
 }  // namespace
@@ -442,7 +471,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     Send s;
     s.phone = f.str("phone", true, 64);
     if (!f.bad) {
-      if (auto b = check_phone(s.phone)) f.bad = b;
+      if (auto b = check_phone(s.phone, "phone", true)) f.bad = b;
     }
     s.delay_message = f.seconds("delayMessage", 1, 15, -1);
     if (route == "send-text") {
@@ -501,7 +530,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (s.phone.empty() || s.target_id.empty()) {
       return answer(error_response(400, "MISSING_FIELD", "query parameters 'phone' and 'messageId' are required"));
     }
-    if (auto b = check_phone(s.phone)) return answer(to_response(*b));
+    if (auto b = check_phone(s.phone, "phone", true)) return answer(to_response(*b));
     if (owner != "true" && owner != "false") return answer(error_response(400, "INVALID_FIELD", "'owner' must be true or false"));
     s.owner = owner == "true";
     return enqueue(std::move(s), 204);
@@ -519,7 +548,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     Send s;
     s.phone = f.str("phone", true, 64);
     if (!f.bad) {
-      if (auto b = check_phone(s.phone)) f.bad = b;
+      if (auto b = check_phone(s.phone, "phone", true)) f.bad = b;
     }
     const std::string field_name(route.substr(5));  // image, audio, video, document, sticker
     s.kind = field_name == "image" ? Send::Kind::image : field_name == "audio" ? Send::Kind::audio
@@ -551,6 +580,157 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   if (!r.empty() && std::find(kNotYet.begin(), kNotYet.end(), route) != kNotYet.end()) {
     if (m != "POST") return method_not_allowed("POST");
     return answer(error_response(501, "NOT_IMPLEMENTED", std::string(route) + " is not available in this version"));
+  }
+
+  // Groups (§7).
+  using GK = service::GroupRequest::Kind;
+  auto group_id_of = [&](Fields& f, const char* name) {
+    std::string g = f.str(name, true, 64);
+    if (!f.bad && !is_group_id(g)) f.bad = Bad{400, "INVALID_FIELD", std::string("'") + name + "' must be a group id like 120363019502650977-group"};
+    return g;
+  };
+  auto metadata_json = [](const service::GroupView& v) {
+    json parts = json::array();
+    for (const auto& p : v.participants) {
+      parts.push_back(json{{"phone", p.phone}, {"isAdmin", p.admin}, {"isSuperAdmin", p.super_admin}, {"short", nullptr}, {"name", nullptr}});
+    }
+    return json{{"phone", v.id}, {"owner", v.owner}, {"subject", v.subject}, {"description", v.description},
+                {"creation", v.creation_ms}, {"invitationLink", nullptr}, {"communityId", nullptr},
+                {"adminOnlyMessage", v.announce}, {"adminOnlySettings", v.locked}, {"requireAdminApproval", false},
+                {"isGroupAnnouncement", false}, {"participants", parts}, {"subjectTime", v.subject_time_ms},
+                {"subjectOwner", v.subject_owner}};
+  };
+  static constexpr std::string_view kInviteBase = "https://chat.whatsapp.com/";
+  if (r.size() == 1 && route == "create-group") {
+    if (m != "POST") return method_not_allowed("POST");
+    json body;
+    if (auto b = parse_body(req, body)) return answer(to_response(*b));
+    Fields f{body, {}};
+    service::GroupRequest g;
+    g.kind = GK::create;
+    g.text = f.str("groupName", true, 100);
+    g.phones = f.phones("phones");
+    if (!f.bad && g.phones.empty()) f.bad = Bad{400, "MISSING_FIELD", "'phones' must name at least one participant"};
+    if (f.bad) return answer(to_response(*f.bad));
+    auto& svc = svc_;
+    return svc_.group(id, std::move(g), [respond, &svc, id](Result<service::GroupReply> created) {
+      if (!created) return respond(from_error(created.error()));
+      service::GroupRequest link;
+      link.kind = GK::invite_code;
+      link.group = created->view.id;
+      const std::string gid = created->view.id;
+      svc.group(id, std::move(link), [respond, gid](Result<service::GroupReply> code) {
+        respond(json_ok(json{{"phone", gid}, {"invitationLink", code ? json(std::string(kInviteBase) + code->code) : json(nullptr)}}));
+      });
+    });
+  }
+  if (r.size() == 1 && (route == "update-group-name" || route == "update-group-description" || route == "add-participant" ||
+                        route == "remove-participant" || route == "add-admin" || route == "remove-admin" || route == "leave-group" ||
+                        route == "update-group-settings")) {
+    if (m != "POST") return method_not_allowed("POST");
+    json body;
+    if (auto b = parse_body(req, body)) return answer(to_response(*b));
+    Fields f{body, {}};
+    service::GroupRequest g;
+    // update-group-settings names the group "phone" in the docs and "groupId" in the samples: both are read.
+    const bool settings = route == "update-group-settings";
+    g.group = group_id_of(f, settings && !body.contains("groupId") ? "phone" : "groupId");
+    std::vector<std::string> settings_list;
+    if (route == "update-group-name") {
+      g.kind = GK::subject;
+      g.text = f.str("groupName", true, 100);
+    } else if (route == "update-group-description") {
+      g.kind = GK::description;
+      g.text = f.str("groupDescription", false, 2048);
+    } else if (route == "leave-group") {
+      g.kind = GK::leave;
+    } else if (settings) {
+      g.kind = GK::settings;
+      if (auto v = f.boolean("adminOnlyMessage")) settings_list.push_back(*v ? "announcement" : "not_announcement");
+      if (auto v = f.boolean("adminOnlySettings")) settings_list.push_back(*v ? "locked" : "unlocked");
+      (void)f.boolean("requireAdminApproval");
+      (void)f.boolean("adminOnlyAddMember");
+      if (!f.bad && settings_list.empty()) f.bad = Bad{400, "MISSING_FIELD", "set adminOnlyMessage and/or adminOnlySettings"};
+    } else {
+      g.kind = route == "add-participant" ? GK::add : route == "remove-participant" ? GK::remove : route == "add-admin" ? GK::promote : GK::demote;
+      g.phones = f.phones("phones");
+      if (!f.bad && g.phones.empty()) f.bad = Bad{400, "MISSING_FIELD", "'phones' must name at least one participant"};
+    }
+    if (f.bad) return answer(to_response(*f.bad));
+    if (!settings) {
+      return svc_.group(id, std::move(g), [respond](Result<service::GroupReply> rep) {
+        if (!rep) return respond(from_error(rep.error()));
+        // {"value": true} when every participant was changed; the per-phone outcome rides along (zapd).
+        bool all = true;
+        json results = json::array();
+        for (const auto& [phone, status] : rep->results) {
+          all = all && status == "200";
+          results.push_back(json{{"phone", phone}, {"status", status}});
+        }
+        json out{{"value", all}};
+        if (!rep->results.empty()) out["participants"] = results;
+        respond(json_ok(out));
+      });
+    }
+    // Settings: one change after the other.
+    return apply_group_settings(svc_, id, g.group, std::move(settings_list), 0, respond);
+  }
+  if (r.size() == 2 && (route == "group-metadata" || route == "light-group-metadata" || route == "group-invitation-link" ||
+                        route == "redefine-invitation-link")) {
+    const bool redefine = route == "redefine-invitation-link";
+    if (redefine ? m != "POST" : (m != "GET" && !(route == "group-invitation-link" && m == "POST"))) {
+      return method_not_allowed(redefine ? "POST" : route == "group-invitation-link" ? "GET, POST" : "GET");
+    }
+    const std::string group(r[1]);
+    if (!is_group_id(group)) return answer(error_response(400, "INVALID_FIELD", "the group id looks like 120363019502650977-group"));
+    if (route == "group-invitation-link" || redefine) {
+      service::GroupRequest g;
+      g.kind = redefine ? GK::revoke_invite : GK::invite_code;
+      g.group = group;
+      return svc_.group(id, std::move(g), [respond, group, redefine](Result<service::GroupReply> rep) {
+        if (!rep) return respond(from_error(rep.error()));
+        json out{{"invitationLink", std::string(kInviteBase) + rep->code}};
+        if (!redefine) out["phone"] = group;
+        respond(json_ok(out));
+      });
+    }
+    service::GroupRequest g;
+    g.kind = GK::info;
+    g.group = group;
+    const bool light = route == "light-group-metadata";
+    auto& svc = svc_;
+    return svc_.group(id, std::move(g), [respond, light, metadata_json, &svc, id, group](Result<service::GroupReply> rep) {
+      if (!rep) return respond(from_error(rep.error()));
+      json out = metadata_json(rep->view);
+      if (light) return respond(json_ok(out));
+      service::GroupRequest link;
+      link.kind = GK::invite_code;
+      link.group = group;
+      svc.group(id, std::move(link), [respond, out](Result<service::GroupReply> code) mutable {
+        if (code) {
+          out["invitationLink"] = std::string(kInviteBase) + code->code;
+        } else {
+          out["invitationLinkError"] = "not-authorized";
+        }
+        respond(json_ok(out));
+      });
+    });
+  }
+  if (r.size() == 1 && route == "accept-invite-group") {
+    if (m != "GET") return method_not_allowed("GET");
+    std::string url = query_param(query, "url").value_or("");
+    const auto slash = url.rfind('/');
+    std::string code = slash == std::string::npos ? url : url.substr(slash + 1);
+    const bool ok_code = !code.empty() && code.size() <= 64 &&
+                         std::all_of(code.begin(), code.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+    if (!ok_code) return answer(error_response(400, "INVALID_FIELD", "'url' must be an invite link like https://chat.whatsapp.com/CODE"));
+    service::GroupRequest g;
+    g.kind = GK::join;
+    g.text = code;
+    return svc_.group(id, std::move(g), [respond](Result<service::GroupReply> rep) {
+      if (!rep && rep.error().code() != service::errc::refused) return respond(from_error(rep.error()));
+      respond(json_ok(json{{"success", rep.has_value()}}));
+    });
   }
 
   // Queue.

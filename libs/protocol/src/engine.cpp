@@ -14,6 +14,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -57,6 +58,7 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::receipt: return "receipt";
     case EventKind::presence: return "presence";
     case EventKind::chatstate: return "chatstate";
+    case EventKind::group: return "group";
   }
   return "unknown";
 }
@@ -823,6 +825,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (type == "devices") {
       if (const Jid* from = n.attr_jid("from")) device_cache_.erase(from->user());
     }
+    if (type == "w:gp2") on_group_notification(n);
     if (type == "encrypt" && logged_in_) {
       if (const Node* c = n.child("count")) {
         const int left = std::atoi(std::string(c->attr_string("value").value_or("0")).c_str());
@@ -942,21 +945,28 @@ class Client final : public std::enable_shared_from_this<Client> {
     const Jid* from = n.attr_jid("from");
     const std::string id(n.attr_string("id").value_or(""));
     if (from == nullptr || id.empty()) co_return;
-    // Groups, broadcasts and newsletters are not handled yet: left queued on the server, not lost.
-    if (from->server() != Server::user) co_return;
+    // Broadcasts and newsletters are not handled yet: left queued on the server, not lost.
+    const bool in_group = from->server() == Server::group;
+    if (from->server() != Server::user && !in_group) co_return;
+    const Jid* participant = n.attr_jid("participant");
+    if (in_group && (participant == nullptr || participant->server() != Server::user)) co_return;
+    const Jid author = in_group ? *participant : *from;  // the sending device
     auto me = Jid::parse(creds_->jid);
     if (!me) co_return;
-    std::vector<std::tuple<signal::MessageType, Bytes, bool>> encs;  // type, ciphertext, padded
+    // type, ciphertext, padded; skmsg (sender-key) ciphertexts are marked by nullopt type.
+    std::vector<std::tuple<std::optional<signal::MessageType>, Bytes, bool>> encs;
     for (const Node& c : n.children()) {
       if (c.tag != "enc") continue;
       const auto t = c.attr_string("type").value_or("");
       const auto d = c.data();
-      if (!d || (t != "msg" && t != "pkmsg")) continue;
-      encs.emplace_back(t == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg, Bytes(d->begin(), d->end()),
-                        c.attr_string("v") != "3");
+      if (!d || (t != "msg" && t != "pkmsg" && !(t == "skmsg" && in_group))) continue;
+      std::optional<signal::MessageType> type;
+      if (t != "skmsg") type = t == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg;
+      encs.emplace_back(type, Bytes(d->begin(), d->end()), c.attr_string("v") != "3");
     }
     const std::string category(n.attr_string("category").value_or(""));
     Node ack{"ack", {{"id", id}, {"to", *from}, {"class", "message"}}, {}};
+    if (in_group) ack.set_attr("participant", author);
     if (encs.empty()) {
       send(ack);
       co_return;
@@ -964,15 +974,18 @@ class Client final : public std::enable_shared_from_this<Client> {
     Event ev;
     ev.kind = EventKind::message;
     ev.id = id;
-    ev.from = from->to_string();
-    ev.chat = from->to_user().to_string();
+    ev.from = author.to_string();
+    ev.chat = in_group ? from->to_string() : from->to_user().to_string();
     ev.push_name = std::string(n.attr_string("notify").value_or(""));
     ev.timestamp = std::strtoull(std::string(n.attr_string("t").value_or("0")).c_str(), nullptr, 10);
-    ev.from_me = from->user() == me->user();
-    if (const Jid* recipient = n.attr_jid("recipient"); recipient != nullptr && ev.from_me) ev.chat = recipient->to_user().to_string();
+    ev.from_me = author.user() == me->user();
+    if (const Jid* recipient = n.attr_jid("recipient"); recipient != nullptr && ev.from_me && !in_group) {
+      ev.chat = recipient->to_user().to_string();
+    }
     const store::Credentials creds = *creds_;
-    const signal::Address sender = address_of(*from);
-    auto job = [this, creds, sender, encs, ev]() -> DecryptOutcome {
+    const signal::Address sender = address_of(author);
+    const std::string group = in_group ? from->to_string() : std::string();
+    auto job = [this, creds, sender, encs, ev, group]() -> DecryptOutcome {
       DecryptOutcome out;
       out.ev = ev;
       bool fresh = false;
@@ -983,7 +996,7 @@ class Client final : public std::enable_shared_from_this<Client> {
           const std::string hash = to_hex(crypto::sha256(data));
           WA_TRY(auto seen, eng_.store.get(creds.device_id, store::Table::seen_ciphertext, hash));
           if (seen) continue;  // decrypted before (a redelivery): never again
-          auto plain = sp.decrypt(sender, type, data);
+          auto plain = type ? sp.decrypt(sender, *type, data) : sp.group_decrypt(group, sender, data);
           if (ss.failed()) return fail(*ss.failed());
           if (!plain) {
             out.decrypt_error = plain.error();
@@ -992,6 +1005,11 @@ class Client final : public std::enable_shared_from_this<Client> {
           const auto body = padded ? unpad(*plain) : std::optional<ByteView>(*plain);
           const Inbound in = parse_message(body ? *body : ByteView(*plain));
           WA_TRY_STATUS(eng_.store.put(creds.device_id, store::Table::seen_ciphertext, hash, as_bytes(out.ev.id)));
+          // A sender-key distribution (1:1 encrypted) lets us read the author's skmsg in that group.
+          if (!group.empty() && !in.sender_key_distribution.empty()) {
+            WA_TRY_STATUS(sp.process_sender_key_distribution(group, sender, in.sender_key_distribution));
+          }
+          if (in.kind.empty()) continue;  // nothing but the key
           fresh = true;
           if (in.protocol) {
             out.protocol = true;
@@ -1031,6 +1049,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       Node retry{"receipt", {{"id", id}, {"type", "retry"}, {"to", *from}},
                  NodeList{Node{"retry", {{"count", "1"}, {"id", id}, {"t", std::to_string(ev.timestamp)}, {"v", "1"}}, {}},
                           Node{"registration", {}, std::move(reg)}}};
+      if (in_group) retry.set_attr("participant", author);
       send(retry);
       send(ack);
       co_return;
@@ -1038,11 +1057,12 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (outcome.stored) emit(outcome.ev);
     // Delivery receipt (for our own other devices: "sender"; for the phone's peer messages: "peer_msg"), then the ack.
     Node receipt{"receipt", {{"id", id}, {"to", *from}}, {}};
+    if (in_group) receipt.set_attr("participant", author);
     if (category == "peer") {
       receipt.set_attr("type", "peer_msg");
     } else if (ev.from_me) {
       receipt.set_attr("type", "sender");
-      if (auto chat = Jid::parse(outcome.ev.chat); chat && !outcome.ev.chat.empty()) receipt.set_attr("recipient", *chat);
+      if (auto chat = Jid::parse(outcome.ev.chat); chat && !outcome.ev.chat.empty() && !in_group) receipt.set_attr("recipient", *chat);
     }
     send(receipt);
     send(ack);
@@ -1076,12 +1096,17 @@ class Client final : public std::enable_shared_from_this<Client> {
         if (auto i = item.attr_string("id")) ev.ids.emplace_back(*i);
       }
     }
-    ev.from = from->to_string();
-    ev.chat = from->to_user().to_string();
-    if (const Jid* recipient = n.attr_jid("recipient")) ev.chat = recipient->to_user().to_string();
+    // In a group the reader is the participant and the chat is the group.
+    const Jid* participant = n.attr_jid("participant");
+    const bool in_group = from->server() == Server::group && participant != nullptr;
+    const Jid reader = in_group ? *participant : *from;
+    ev.from = reader.to_string();
+    ev.chat = in_group ? from->to_string() : from->to_user().to_string();
+    if (const Jid* recipient = n.attr_jid("recipient"); recipient != nullptr && !in_group) ev.chat = recipient->to_user().to_string();
     ev.type = type.empty() || type == "inactive" ? "delivery" : type;
     ev.timestamp = std::strtoull(std::string(n.attr_string("t").value_or("0")).c_str(), nullptr, 10);
-    if (auto me = Jid::parse(creds_->jid)) ev.from_me = from->user() == me->user();
+    if (auto me = Jid::parse(creds_->jid)) ev.from_me = reader.user() == me->user();
+    if (in_group) ack.set_attr("participant", reader);
     emit(std::move(ev));
     send(ack);
   }
@@ -1237,9 +1262,214 @@ class Client final : public std::enable_shared_from_this<Client> {
     send(stanza);
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Groups.
+  // Members of a group (user JIDs), from the cache (5 minutes, dropped on a w:gp2 notification) or a w:g2 query.
+  net::awaitable<Result<std::vector<Jid>>> group_members(const Jid& group) {
+    auto self = shared_from_this();
+    const std::string gid = group.to_string();
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = group_cache_.find(gid); it != group_cache_.end() && now - it->second.second < std::chrono::minutes(5)) {
+      co_return it->second.first;
+    }
+    GroupAction a;
+    a.group = gid;
+    Node req = group_iq(a);
+    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    if (!r) co_return fail(r.error());
+    auto outcome = parse_group_outcome(a, *r);
+    if (!outcome) co_return fail(outcome.error());
+    std::vector<Jid> members;
+    for (const auto& mem : outcome->info.members) {
+      if (auto j = Jid::parse(mem.jid)) members.push_back(j->to_user());
+    }
+    group_cache_[gid] = {members, now};
+    co_return members;
+  }
+
+  // Sends the head message to a group: the sender-key distribution (1:1, to every member device that has not
+  // had ours since the key was made) and the content once, encrypted with our sender key (skmsg).
+  net::awaitable<Status> send_group(const OutText& m, const Jid& group, std::uint64_t gen) {
+    auto self = shared_from_this();
+    auto me = Jid::parse(creds_->jid);
+    if (!me) co_return fail(errc::not_registered, "no JID");
+    auto members = co_await group_members(group);
+    if (!members) co_return fail(members.error());
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    std::vector<Jid> users = *members;
+    const bool member = std::any_of(users.begin(), users.end(), [&](const Jid& u) { return u.user() == me->user(); });
+    if (!member) co_return fail(core::errc::invalid_argument, "we are not a member of " + group.to_string());
+    auto devs = co_await devices_of(users);
+    if (!devs) co_return fail(devs.error());
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    const std::string gid = group.to_string();
+    auto& had = skdm_sent_[gid];
+    std::vector<Jid> need;  // member devices without our sender key
+    for (const auto& [user, list] : *devs) {
+      for (auto d : list) {
+        if (user == me->user() && d == me->device()) continue;
+        auto j = d == 0 ? Jid::make(user, Server::user) : Jid::make_device(user, Server::user, d);
+        if (j && had.count(j->to_string()) == 0) need.push_back(*j);
+      }
+    }
+    const store::Credentials creds = *creds_;
+    auto missing_job = [this, creds, need]() -> std::vector<Jid> {
+      std::vector<Jid> missing;
+      detail::DeviceSignalStore ss(eng_.store, creds);
+      signal::SignalProtocol sp(ss);
+      for (const auto& j : need) {
+        if (!sp.has_session(address_of(j))) missing.push_back(j);
+      }
+      return missing;
+    };
+    auto missing = *co_await eng_.on_db(std::move(missing_job));
+    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
+    if (!missing.empty()) {
+      Node req = prekey_fetch_iq(missing);
+      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+      if (!r) co_return fail(r.error());
+      auto parsed = parse_bundles(*r);
+      if (!parsed) co_return fail(parsed.error());
+      bundles = std::move(*parsed);
+    }
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    struct GroupEnc {
+      std::vector<std::tuple<Jid, signal::MessageType, Bytes>> keys;
+      Bytes skmsg;
+    };
+    const Bytes content = m.content;
+    const signal::Address self_address = address_of(*me);
+    auto enc_job = [this, creds, need, bundles, content, gid, self_address]() -> Result<GroupEnc> {
+      GroupEnc out;
+      WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+        detail::DeviceSignalStore ss(eng_.store, creds);
+        signal::SignalProtocol sp(ss);
+        for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
+        if (!need.empty()) {
+          WA_TRY(auto skdm, sp.sender_key_distribution(gid, self_address));
+          const Bytes wrapped = sender_key_distribution_message(gid, skdm);
+          for (const auto& j : need) {
+            // A device whose bundle could not be had is skipped: it cannot read this message (as on WhatsApp).
+            if (!sp.has_session(address_of(j))) continue;
+            WA_TRY(auto c, sp.encrypt(address_of(j), pad(wrapped)));
+            out.keys.emplace_back(j, c.type, std::move(c.data));
+          }
+        }
+        WA_TRY(out.skmsg, sp.group_encrypt(gid, self_address, pad(content)));
+        if (ss.failed()) return fail(*ss.failed());
+        return ok();
+      }));
+      return out;
+    };
+    auto encrypted = *co_await eng_.on_db(std::move(enc_job));
+    if (!encrypted) co_return fail(encrypted.error());
+    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+    NodeList children;
+    NodeList participants;
+    bool prekey_message = false;
+    std::vector<std::string> delivered;
+    for (auto& [j, type, data] : encrypted->keys) {
+      prekey_message = prekey_message || type == signal::MessageType::pkmsg;
+      delivered.push_back(j.to_string());
+      participants.push_back(Node{"to", {{"jid", j}},
+                                  NodeList{Node{"enc", {{"v", "2"}, {"type", type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
+                                                std::move(data)}}});
+    }
+    if (!participants.empty()) children.push_back(Node{"participants", {}, std::move(participants)});
+    Node sk{"enc", {{"v", "2"}, {"type", "skmsg"}}, std::move(encrypted->skmsg)};
+    if (!m.mediatype.empty()) sk.set_attr("mediatype", m.mediatype);
+    children.push_back(std::move(sk));
+    if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
+    Node stanza{"message", {{"id", m.id}, {"to", group}, {"type", m.type}}, std::move(children)};
+    if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
+    auto st = co_await send_awaiting_ack(std::move(stanza), m.id, gen);
+    if (st) {
+      auto& now_had = skdm_sent_[gid];
+      for (auto& d : delivered) now_had.insert(std::move(d));
+    }
+    co_return st;
+  }
+
+  // Sends a <message> and waits for the server's ack.
+  net::awaitable<Status> send_awaiting_ack(Node stanza, std::string id, std::uint64_t gen) {
+    auto self = shared_from_this();
+    auto p = std::make_shared<PendingIq>(strand_);
+    p->timer.expires_after(cfg_.iq_timeout);
+    const std::string key = "ack:" + id;
+    pending_[key] = p;
+    send(stanza);
+    co_await p->timer.async_wait(use_nothrow);
+    pending_.erase(key);
+    if (!p->answer) co_return fail(ended_ || gen != gen_ ? errc::connection_lost : errc::timeout, "no server ack for " + id);
+    if (auto e = p->answer->attr_string("error")) co_return fail(errc::iq_error, "server refused " + id + ": " + std::string(*e));
+    co_return ok();
+  }
+
+  // A group change (w:gp2): the member cache goes; when someone left or was removed, so does our sender key,
+  // so that what we write next is readable only by who is still in.
+  void on_group_notification(const Node& n) {
+    const Jid* from = n.attr_jid("from");
+    if (from == nullptr || from->server() != Server::group) return;
+    const std::string gid = from->to_string();
+    group_cache_.erase(gid);
+    if (n.children().empty()) return;
+    const Node& change = n.children().front();
+    if (change.tag == "remove" || change.tag == "leave") {
+      skdm_sent_.erase(gid);
+      const store::Credentials creds = *creds_;
+      auto me = Jid::parse(creds.jid);
+      if (me) {
+        const std::string key = gid + "\n" + me->user() + "." + std::to_string(me->device());
+        net::post(eng_.db, [this, creds, key] { (void)eng_.store.remove(creds.device_id, store::Table::sender_key, key); });
+      }
+    } else if (change.tag == "add") {
+      // New members' devices need our key: the next send distributes it to whoever lacks it.
+    }
+    Event ev;
+    ev.kind = EventKind::group;
+    ev.chat = gid;
+    ev.type = change.tag;
+    if (const Jid* actor = n.attr_jid("participant")) ev.from = actor->to_string();
+    ev.timestamp = std::strtoull(std::string(n.attr_string("t").value_or("0")).c_str(), nullptr, 10);
+    ev.id = std::string(n.attr_string("id").value_or(""));
+    for (const Node& p : change.children()) {
+      if (const Jid* j = p.attr_jid("jid"); j != nullptr && p.tag == "participant") ev.ids.push_back(j->to_string());
+    }
+    if (change.tag == "subject") ev.text = std::string(change.attr_string("subject").value_or(""));
+    if (change.tag == "create") {
+      if (const Node* g = change.child("group")) {
+        if (auto info = parse_group(*g)) ev.text = info->subject;
+      }
+    }
+    emit(std::move(ev));
+  }
+
+
+ public:
+  void group(GroupAction a, std::function<void(Result<GroupOutcome>)> done) {
+    net::post(strand_, [self = shared_from_this(), a = std::move(a), done = std::move(done)]() mutable {
+      if (!self->logged_in_) return done(fail(errc::connection_lost, "not connected"));
+      net::co_spawn(self->strand_, self->run_group(std::move(a), std::move(done)), net::detached);
+    });
+  }
+
+ private:
+  net::awaitable<void> run_group(GroupAction a, std::function<void(Result<GroupOutcome>)> done) {
+    auto self = shared_from_this();
+    Node req = group_iq(a);
+    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    if (!r) co_return done(fail(r.error()));
+    if (!a.group.empty()) group_cache_.erase(a.group);
+    done(parse_group_outcome(a, *r));
+  }
+
   net::awaitable<Status> send_one(const OutText& m, std::uint64_t gen) {
     auto self = shared_from_this();
     auto to = parse_recipient(m.to);
+    if (to && to->server() == Server::group) {
+      const Jid group = *to;
+      co_return co_await send_group(m, group, gen);
+    }
     if (!to || to->server() != Server::user) co_return fail(core::errc::invalid_argument, "recipient must be a phone number or a user JID");
     auto me = Jid::parse(creds_->jid);
     if (!me) co_return fail(errc::not_registered, "no JID");
@@ -1314,16 +1544,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
     Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", m.type}}, std::move(children)};
     if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
-    auto p = std::make_shared<PendingIq>(strand_);
-    p->timer.expires_after(cfg_.iq_timeout);
-    const std::string key = "ack:" + m.id;
-    pending_[key] = p;
-    send(stanza);
-    co_await p->timer.async_wait(use_nothrow);
-    pending_.erase(key);
-    if (!p->answer) co_return fail(ended_ || gen != gen_ ? errc::connection_lost : errc::timeout, "no server ack for " + m.id);
-    if (auto e = p->answer->attr_string("error")) co_return fail(errc::iq_error, "server refused " + m.id + ": " + std::string(*e));
-    co_return ok();
+    co_return co_await send_awaiting_ack(std::move(stanza), m.id, gen);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1505,6 +1726,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::deque<std::string> recent_order_;
   bool send_running_ = false;
   std::optional<MediaConn> media_conn_;
+  std::map<std::string, std::pair<std::vector<Jid>, std::chrono::steady_clock::time_point>> group_cache_;
+  std::map<std::string, std::set<std::string>> skdm_sent_;  // group -> member devices that have our sender key
   std::chrono::steady_clock::time_point media_conn_until_{};
   std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
 };
@@ -1554,6 +1777,15 @@ void Engine::send_message(const std::string& device_id, std::string to, const Ou
     c.send_text(OutText{std::move(to), std::move(message_id), build_message(content), std::string(stanza_type(content)),
                         std::string(edit_attribute(content)), std::string(enc_media_type(content))});
   });
+}
+
+void Engine::group(const std::string& device_id, GroupAction action, std::function<void(Result<GroupOutcome>)> done) {
+  bool found = false;
+  with_client(*impl_, device_id, [&](Client& c) {
+    found = true;
+    c.group(std::move(action), std::move(done));
+  });
+  if (!found) done(fail(errc::connection_lost, "no such client"));
 }
 
 void Engine::media_conn(const std::string& device_id, std::function<void(Result<MediaConn>)> done) {

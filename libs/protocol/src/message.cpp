@@ -288,6 +288,11 @@ Inbound parse_message(ByteView bytes) {
   auto text_of = [](const pb::Message& x) {
     return x.has_conversation() ? x.conversation() : x.has_extendedtextmessage() ? x.extendedtextmessage().text() : std::string();
   };
+  if (m.has_senderkeydistributionmessage()) {
+    const auto& d = m.senderkeydistributionmessage();
+    in.sender_key_distribution.assign(d.axolotlsenderkeydistributionmessage().begin(), d.axolotlsenderkeydistributionmessage().end());
+    in.sender_key_group = d.groupid();
+  }
   if (m.has_conversation()) {
     in.kind = "text";
     in.text = m.conversation();
@@ -372,10 +377,142 @@ Inbound parse_message(ByteView bytes) {
       in.kind = f->name();
       break;
     }
+    if (in.kind.empty() && !in.sender_key_distribution.empty()) return in;  // nothing but the key (and context)
     if (in.kind.empty()) in.kind = fields.empty() ? "empty" : fields.front()->name();
   }
   in.protocol = in.kind == "protocolMessage";
   return in;
+}
+
+Bytes sender_key_distribution_message(std::string_view group_jid, ByteView skdm) {
+  pb::Message m;
+  auto* d = m.mutable_senderkeydistributionmessage();
+  d->set_groupid(std::string(group_jid));
+  d->set_axolotlsenderkeydistributionmessage(std::string(skdm.begin(), skdm.end()));
+  return serialize(m);
+}
+
+Result<GroupInfo> parse_group(const Node& g) {
+  if (g.tag != "group") return bad("not a <group>");
+  GroupInfo out;
+  const std::string id(g.attr_string("id").value_or(""));
+  if (id.empty()) return bad("<group> without id");
+  out.jid = id.find('@') == std::string::npos ? id + "@g.us" : id;
+  auto num = [&](const char* name) {
+    return std::strtoull(std::string(g.attr_string(name).value_or("0")).c_str(), nullptr, 10);
+  };
+  auto jid_attr = [&](const char* name) {
+    const Jid* j = g.attr_jid(name);
+    return j != nullptr ? j->to_string() : std::string(g.attr_string(name).value_or(""));
+  };
+  out.subject = std::string(g.attr_string("subject").value_or(""));
+  out.subject_owner = jid_attr("s_o");
+  out.subject_time = num("s_t");
+  out.creator = jid_attr("creator");
+  out.creation = num("creation");
+  for (const Node& c : g.children()) {
+    if (c.tag == "participant") {
+      const Jid* j = c.attr_jid("jid");
+      if (j == nullptr) continue;
+      out.members.push_back(GroupInfo::Member{j->to_string(), std::string(c.attr_string("type").value_or(""))});
+    } else if (c.tag == "description") {
+      if (const Node* body = c.child("body")) {
+        if (auto d = body->data()) out.description.assign(d->begin(), d->end());
+      }
+    } else if (c.tag == "announcement") {
+      out.announce = true;
+    } else if (c.tag == "locked") {
+      out.locked = true;
+    }
+  }
+  return out;
+}
+
+Node group_iq(const GroupAction& a) {
+  using K = GroupAction::Kind;
+  auto participants = [&] {
+    NodeList l;
+    for (const auto& p : a.participants) {
+      if (auto j = Jid::parse(p)) l.push_back(Node{"participant", {{"jid", *j}}, {}});
+    }
+    return l;
+  };
+  const Jid gus = *Jid::make("", Server::group);
+  Jid to = gus;
+  if (auto g = Jid::parse(a.group); g && a.kind != K::create && a.kind != K::join && a.kind != K::leave) to = *g;
+  std::string type = "set";
+  Node child{"query", {{"request", "interactive"}}, {}};
+  switch (a.kind) {
+    case K::create: child = Node{"create", {{"subject", a.text}, {"key", new_message_id()}}, participants()}; break;
+    case K::info: type = "get"; break;
+    case K::add: child = Node{"add", {}, participants()}; break;
+    case K::remove: child = Node{"remove", {}, participants()}; break;
+    case K::promote: child = Node{"promote", {}, participants()}; break;
+    case K::demote: child = Node{"demote", {}, participants()}; break;
+    case K::subject: child = Node{"subject", {}, a.text}; break;
+    case K::description: {
+      NodeList body;
+      if (!a.text.empty()) body.push_back(Node{"body", {}, a.text});
+      child = Node{"description", {{"id", new_message_id()}}, std::move(body)};
+      if (a.text.empty()) child.set_attr("delete", "true");
+      break;
+    }
+    case K::settings: child = Node{a.setting, {}, {}}; break;
+    case K::invite_code: type = "get"; child = Node{"invite", {}, {}}; break;
+    case K::revoke_invite: child = Node{"invite", {}, {}}; break;
+    case K::leave: {
+      NodeList groups;
+      if (auto g = Jid::parse(a.group)) groups.push_back(Node{"group", {{"id", *g}}, {}});
+      child = Node{"leave", {}, std::move(groups)};
+      break;
+    }
+    case K::join: child = Node{"invite", {{"code", a.text}}, {}}; break;
+  }
+  return Node{"iq", {{"xmlns", "w:g2"}, {"type", type}, {"to", to}}, NodeList{std::move(child)}};
+}
+
+Result<GroupOutcome> parse_group_outcome(const GroupAction& a, const Node& iq) {
+  using K = GroupAction::Kind;
+  GroupOutcome out;
+  switch (a.kind) {
+    case K::create:
+    case K::info: {
+      const Node* g = iq.child("group");
+      if (g == nullptr) return bad("w:g2 answer without <group>");
+      WA_TRY(out.info, parse_group(*g));
+      break;
+    }
+    case K::add:
+    case K::remove:
+    case K::promote:
+    case K::demote: {
+      const char* tag = a.kind == K::add ? "add" : a.kind == K::remove ? "remove" : a.kind == K::promote ? "promote" : "demote";
+      const Node* n = iq.child(tag);
+      if (n == nullptr) return bad(std::string("w:g2 answer without <") + tag + ">");
+      for (const Node& p : n->children()) {
+        const Jid* j = p.attr_jid("jid");
+        if (p.tag != "participant" || j == nullptr) continue;
+        out.results.emplace_back(j->to_string(), std::string(p.attr_string("error").value_or("200")));
+      }
+      break;
+    }
+    case K::invite_code:
+    case K::revoke_invite: {
+      const Node* n = iq.child("invite");
+      if (n == nullptr || !n->attr_string("code")) return bad("w:g2 answer without an invite code");
+      out.code = std::string(*n->attr_string("code"));
+      break;
+    }
+    case K::join: {
+      const Node* n = iq.child("group");
+      const Jid* j = n == nullptr ? nullptr : n->attr_jid("jid");
+      if (j == nullptr) return bad("join answer without the group");
+      out.code = j->to_string();
+      break;
+    }
+    default: break;
+  }
+  return out;
 }
 
 Node media_conn_iq() {

@@ -50,6 +50,7 @@ class Category final : public std::error_category {
       case errc::not_connected: return "not connected";
       case errc::timeout: return "timeout";
       case errc::storage: return "storage failure";
+      case errc::refused: return "refused by WhatsApp";
     }
     return "unknown service error";
   }
@@ -75,18 +76,23 @@ std::string as_string(const Bytes& b) { return std::string(b.begin(), b.end()); 
 
 detail::Unexpected storage_error(const Error& e) { return fail(errc::storage, e.context()); }
 
-// "5511999990000@s.whatsapp.net" -> "5511999990000"; a LID keeps its server ("123@lid").
+// "5511999990000@s.whatsapp.net" -> "5511999990000"; a group "1203...@g.us" -> "1203...-group" (Z-API's
+// form); a LID keeps its server ("123@lid").
 std::string phone_of(std::string_view jid) {
   auto j = Jid::parse(jid);
   if (!j) return std::string(jid);
   if (j->server() == Server::user) return j->user();
+  if (j->server() == Server::group) return j->user() + "-group";
   return j->to_user().to_string();
 }
 
 std::string recipient_jid(const std::string& phone) {
   if (phone.find('@') != std::string::npos) return phone;
+  if (phone.size() > 6 && phone.ends_with("-group")) return phone.substr(0, phone.size() - 6) + "@g.us";
   return phone + "@s.whatsapp.net";
 }
+
+bool is_group_jid(std::string_view jid) { return jid.ends_with("@g.us"); }
 
 json send_to_json(const Send& s) {
   return json{{"kind", static_cast<int>(s.kind)}, {"phone", s.phone}, {"message", s.message}, {"reply_to", s.reply_to},
@@ -442,11 +448,78 @@ struct Service::Impl {
         (void)enqueue_event(*in, Hook::presence, std::move(body));
         break;
       }
+      case K::group: on_group_event(*in, ev); break;
       case K::error:
         std::cerr << "zapd: instance " << id << ": " << ev.text << '\n';
         break;
       default: break;
     }
+  }
+
+  // A group change as Z-API reports it: a ReceivedCallback with a notification (GROUP_CREATE,
+  // GROUP_PARTICIPANT_ADD / _REMOVE / _LEAVE as documented; zapd names the other changes alike:
+  // GROUP_PARTICIPANT_PROMOTE / _DEMOTE, GROUP_SUBJECT, GROUP_DESCRIPTION, GROUP_ANNOUNCEMENT, ...).
+  void on_group_event(Inst& in, const protocol::Event& ev) {
+    std::string kind = ev.type;
+    std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    const bool participants = ev.type == "add" || ev.type == "remove" || ev.type == "leave" || ev.type == "promote" || ev.type == "demote";
+    const std::string notification = ev.type == "create" ? "GROUP_CREATE" : participants ? "GROUP_PARTICIPANT_" + kind : "GROUP_" + kind;
+    json params = json::array();
+    for (const auto& j : ev.ids) params.push_back(phone_of(j));
+    if (ev.type == "subject" || ev.type == "create") params = json::array({ev.text});
+    const bool from_me = !ev.from.empty() && phone_of(ev.from) == in.view.phone;
+    if (from_me && !in.view.notify_sent_by_me) return;
+    (void)enqueue_event(in, Hook::received,
+                        json{{"type", "ReceivedCallback"}, {"instanceId", in.view.id}, {"messageId", ev.id},
+                             {"phone", phone_of(ev.chat)}, {"connectedPhone", in.view.phone}, {"fromMe", from_me},
+                             {"fromApi", false}, {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000},
+                             {"status", "RECEIVED"}, {"isGroup", true}, {"isNewsletter", false}, {"broadcast", false},
+                             {"participantPhone", ev.from.empty() ? json(nullptr) : json(phone_of(ev.from))},
+                             {"notification", notification}, {"notificationParameters", params}});
+  }
+
+  // ---- groups ------------------------------------------------------------------------------------------
+  static GroupView group_view(const protocol::GroupInfo& g) {
+    GroupView v;
+    v.id = phone_of(g.jid);
+    v.subject = g.subject;
+    v.owner = phone_of(g.creator);
+    v.subject_owner = phone_of(g.subject_owner);
+    v.description = g.description;
+    v.creation_ms = static_cast<std::int64_t>(g.creation) * 1000;
+    v.subject_time_ms = static_cast<std::int64_t>(g.subject_time) * 1000;
+    v.announce = g.announce;
+    v.locked = g.locked;
+    for (const auto& m : g.members) v.participants.push_back(GroupView::Member{phone_of(m.jid), !m.role.empty(), m.role == "superadmin"});
+    return v;
+  }
+
+  void group(const std::string& id, GroupRequest r, GroupDone done) {
+    Inst* in = find(id);
+    if (in == nullptr) return done(fail(errc::not_found, "instance"));
+    if (!in->view.connected) return done(fail(errc::not_connected, "the number is not connected"));
+    protocol::GroupAction a;
+    using K = protocol::GroupAction::Kind;
+    a.kind = static_cast<K>(static_cast<int>(r.kind));
+    a.group = r.group.empty() ? std::string() : recipient_jid(r.group);
+    a.text = r.text;
+    a.setting = r.setting;
+    for (const auto& p : r.phones) a.participants.push_back(recipient_jid(p));
+    std::weak_ptr<bool> alive_w = alive;
+    engine.group(id, std::move(a), [this, alive_w, done = std::move(done)](Result<protocol::GroupOutcome> o) mutable {
+      net::post(ex, [alive_w, done = std::move(done), o = std::move(o)]() mutable {
+        if (!alive_w.lock()) return;
+        if (!o) {
+          const bool refused = o.error().code() == protocol::errc::iq_error;
+          return done(fail(refused ? errc::refused : errc::timeout, o.error().context()));
+        }
+        GroupReply reply;
+        if (!o->info.jid.empty()) reply.view = group_view(o->info);
+        for (const auto& [jid, status] : o->results) reply.results.emplace_back(phone_of(jid), status);
+        reply.code = o->code.find('@') != std::string::npos ? phone_of(o->code) : o->code;
+        done(std::move(reply));
+      });
+    });
   }
 
   void set_disconnected(Inst& in, const std::string& why, bool notify, bool force = false) {
@@ -667,10 +740,11 @@ struct Service::Impl {
               {"connectedPhone", in.view.phone}, {"fromMe", ev.from_me}, {"fromApi", from_api},
               {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000}, {"status", ev.from_me ? "SENT" : "RECEIVED"},
               {"chatName", nullptr}, {"senderName", ev.push_name}, {"senderPhoto", nullptr}, {"photo", nullptr},
-              {"isGroup", false}, {"isNewsletter", false}, {"broadcast", false}, {"isEdit", false},
+              {"isGroup", is_group_jid(ev.chat)}, {"isNewsletter", false}, {"broadcast", false}, {"isEdit", false},
               {"isStatusReply", false}, {"waitingMessage", false}, {"forwarded", false}, {"participantPhone", nullptr},
               {"participantLid", nullptr}, {"chatLid", nullptr}, {"senderLid", nullptr},
               {"referenceMessageId", nullptr}, {"messageExpirationSeconds", 0}};
+    if (is_group_jid(ev.chat)) body["participantPhone"] = phone_of(ev.from);
     if (auto q = field(ev, "quoted_id"); !q.empty()) body["referenceMessageId"] = q;
     const std::string& t = ev.type;
     if (t == "text") {
@@ -758,7 +832,8 @@ struct Service::Impl {
     (void)enqueue_event(in, Hook::message_status,
                   json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
                        {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
-                       {"phoneDevice", 0}, {"phone", phone_of(ev.chat)}, {"isGroup", false}});
+                       {"phoneDevice", 0}, {"phone", phone_of(ev.chat)}, {"isGroup", is_group_jid(ev.chat)},
+                       {"participantPhone", is_group_jid(ev.chat) ? json(phone_of(ev.from)) : json(nullptr)}});
   }
 
   // ---- the send queue --------------------------------------------------------------------------------
@@ -1093,7 +1168,7 @@ struct Service::Impl {
           WA_TRY_STATUS(enqueue_event(in, Hook::message_status,
                                       json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
                                            {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0},
-                                           {"phone", s.phone}, {"isGroup", false}},
+                                           {"phone", s.phone}, {"isGroup", is_group_jid(recipient_jid(s.phone))}},
                                       false));
         }
         return ok();
@@ -1442,6 +1517,8 @@ Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) con
   }
   return out;
 }
+
+void Service::group(const std::string& id, GroupRequest r, GroupDone done) { impl_->group(id, std::move(r), std::move(done)); }
 
 void Service::set_public_url(std::string url) { impl_->opt.public_url = std::move(url); }
 

@@ -55,6 +55,9 @@ enum class EventKind {
   receipt,         ///< id, ids (all ids), from, chat, type: delivery, read, played, sender, ...
   presence,        ///< from (user JID), type: available | unavailable; timestamp: last seen when known
   chatstate,       ///< from (user JID), chat, type: composing | recording | paused
+  group,           ///< a group changed (w:gp2): chat = the group, type = create | add | remove | promote | demote |
+                   ///< leave | subject | description | announcement | ..., from = who did it, ids = the participants,
+                   ///< text = the subject (create, subject)
 };
 std::string_view to_string(EventKind k) noexcept;
 
@@ -103,6 +106,9 @@ class Engine final {
   /// Queues any content of message.hpp's Outbound (reply, mention, location, contact, reaction, edit, revoke)
   /// like send_text.
   void send_message(const std::string& device_id, std::string to, const Outbound& content, std::string message_id);
+  /// A group operation (create, metadata, participants, subject, description, settings, invite, leave, join);
+  /// done runs on an engine thread. Messages to a group go by send_message/send_text with the group JID.
+  void group(const std::string& device_id, GroupAction action, std::function<void(Result<GroupOutcome>)> done);
   /// The media hosts and upload auth (protocol/README.md §9), from a cache or an iq; done runs on an engine
   /// thread, with an error when the client is not logged in.
   void media_conn(const std::string& device_id, std::function<void(Result<MediaConn>)> done);

@@ -98,8 +98,49 @@ struct Inbound {
   bool device_sent = false;
   bool protocol = false;     ///< protocolMessage (app-state key share, revoke, ...): not a user-visible message by itself
   Bytes message;             ///< the Message bytes (the inner one for deviceSentMessage)
+  /// A senderKeyDistributionMessage riding along (group messages): the SKDM bytes and its group; a message
+  /// that carries nothing else has an empty kind.
+  Bytes sender_key_distribution;
+  std::string sender_key_group;
 };
 Inbound parse_message(ByteView message);
+
+/// Message{senderKeyDistributionMessage{groupId, axolotlSenderKeyDistributionMessage}}: what every member
+/// device gets (1:1 encrypted) before it can read our skmsg in the group.
+Bytes sender_key_distribution_message(std::string_view group_jid, ByteView skdm);
+
+// ---- groups (protocol/README.md §10) ----------------------------------------------------------------------
+struct GroupInfo {
+  std::string jid;  ///< ID@g.us
+  std::string subject, subject_owner, creator, description;
+  std::uint64_t subject_time = 0, creation = 0;
+  bool announce = false, locked = false;
+  struct Member {
+    std::string jid;
+    std::string role;  ///< "", "admin", "superadmin"
+  };
+  std::vector<Member> members;
+};
+/// <group ...> of a w:g2 answer or notification.
+[[nodiscard]] Result<GroupInfo> parse_group(const wire::Node& group);
+
+/// One group operation (Engine::group).
+struct GroupAction {
+  enum class Kind { create, info, add, remove, promote, demote, subject, description, settings, invite_code, revoke_invite, leave, join };
+  Kind kind = Kind::info;
+  std::string group;                      ///< ID@g.us (not for create and join)
+  std::string text;                       ///< create/subject: the subject; description; join: the invite code
+  std::vector<std::string> participants;  ///< user JIDs (create, add, remove, promote, demote)
+  std::string setting;                    ///< settings: announcement | not_announcement | locked | unlocked
+};
+struct GroupOutcome {
+  GroupInfo info;                                             ///< create, info
+  std::vector<std::pair<std::string, std::string>> results;  ///< add/remove/promote/demote: JID -> "200" or the error code
+  std::string code;                                           ///< invite_code, revoke_invite: the code; join: the group JID
+};
+/// The w:g2 iq for an action.
+wire::Node group_iq(const GroupAction& a);
+[[nodiscard]] Result<GroupOutcome> parse_group_outcome(const GroupAction& a, const wire::Node& iq_result);
 
 /// Where and how to upload and download media (protocol/README.md §9).
 struct MediaConn {

@@ -32,6 +32,7 @@ enum class errc {
   not_connected,      ///< needs a paired, connected number
   timeout,            ///< no answer from WhatsApp in time (QR, pairing code)
   storage,            ///< the database failed; nothing was accepted
+  refused,            ///< WhatsApp refused the request (not an admin, not a member, ...); the context has its code
 };
 const std::error_category& category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
@@ -100,6 +101,34 @@ struct Send {
   std::string extension;             ///< document: the {extension} of the route
   bool view_once = false;
 };
+
+/// A group as the API shows it (phones are digits; the group id is "<digits>-group").
+struct GroupView {
+  std::string id, subject, owner, subject_owner, description;
+  std::int64_t creation_ms = 0, subject_time_ms = 0;
+  bool announce = false, locked = false;
+  struct Member {
+    std::string phone;
+    bool admin = false, super_admin = false;
+  };
+  std::vector<Member> participants;
+};
+
+/// A group operation (the same kinds, in the same order, as protocol::GroupAction).
+struct GroupRequest {
+  enum class Kind { create, info, add, remove, promote, demote, subject, description, settings, invite_code, revoke_invite, leave, join };
+  Kind kind = Kind::info;
+  std::string group;                ///< "<digits>-group"
+  std::string text;                 ///< create/subject: the name; description; join: the invite code
+  std::vector<std::string> phones;  ///< participants
+  std::string setting;              ///< announcement | not_announcement | locked | unlocked
+};
+struct GroupReply {
+  GroupView view;                                             ///< create, info
+  std::vector<std::pair<std::string, std::string>> results;  ///< phone -> "200" or an error code
+  std::string code;                                           ///< the invite code; join: the group id
+};
+using GroupDone = std::function<void(Result<GroupReply>)>;
 
 /// A received file zapd serves (GET /media/<instance>/<name>).
 struct MediaFile {
@@ -171,6 +200,9 @@ class Service final {
   /// Moves every dead letter back to the outbox; returns how many.
   [[nodiscard]] Result<std::size_t> replay_dead_letters(const std::string& id);
 
+  /// A group operation on WhatsApp; done runs on the service executor. not_connected when the number is not;
+  /// invalid_argument when WhatsApp refused (the context says why); timeout when it did not answer.
+  void group(const std::string& id, GroupRequest r, GroupDone done);
   /// The base of received media URLs, once the listen port is known.
   void set_public_url(std::string url);
   /// A received file by instance and name ("<32 hex>.<ext>"); not_found for anything else.
