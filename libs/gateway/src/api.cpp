@@ -457,10 +457,11 @@ void Api::handle(const HttpRequest& req, Respond respond) {
 
   // Sends.
   auto enqueue = [&](Send s, int status = 200) {
-    auto ids = svc_.send(id, std::move(s));
-    if (!ids) return answer(from_error(ids.error()));
-    if (status == 204) return answer(HttpResponse{204, {}, {}});
-    answer(json_ok(json{{"zaapId", ids->zaap_id}, {"messageId", ids->message_id}, {"id", ids->message_id}}));
+    svc_.send(id, std::move(s), [respond, status](Result<service::SendIds> ids) {
+      if (!ids) return respond(from_error(ids.error()));
+      if (status == 204) return respond(HttpResponse{204, {}, {}});
+      respond(json_ok(json{{"zaapId", ids->zaap_id}, {"messageId", ids->message_id}, {"id", ids->message_id}}));
+    });
   };
   if (r.size() == 1 && (route == "send-text" || route == "send-location" || route == "send-contact" ||
                         route == "send-reaction" || route == "send-remove-reaction" || route == "send-link")) {

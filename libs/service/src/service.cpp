@@ -224,6 +224,7 @@ struct Service::Impl {
     std::string inflight_key, inflight_id;
     bool typing_shown = false;
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
+    std::size_t pending_sends = 0;  // accepted, waiting for the batch commit
     // Inbound messages, handled one at a time so a media download keeps them in order.
     std::deque<protocol::Event> inbound;
     bool inbound_busy = false;
@@ -837,25 +838,68 @@ struct Service::Impl {
   }
 
   // ---- the send queue --------------------------------------------------------------------------------
-  Result<SendIds> send(const std::string& id, Send s) {
+  // Accepting sends: requests that arrive together (one turn of the event loop) are written in one
+  // transaction and answered after it commits (group commit): durable before the answer, at a fraction of
+  // a transaction each.
+  struct PendingSend {
+    std::string inst, key, value;
+    SendIds ids;
+    SendDone done;
+  };
+  std::vector<PendingSend> send_batch;
+  bool flush_posted = false;
+
+  void send(const std::string& id, Send s, SendDone done) {
     Inst* in = find(id);
-    if (in == nullptr) return fail(errc::not_found, "instance");
+    if (in == nullptr) return done(fail(errc::not_found, "instance"));
     const std::size_t limit = in->view.connected ? opt.queue_limit : std::min(opt.queue_limit, opt.queue_limit_disconnected);
-    if (in->queue.size() >= limit) {
-      return fail(errc::queue_full, in->view.connected ? "the queue holds " + std::to_string(limit) + " messages"
-                                                      : "the number is disconnected and its queue holds " +
-                                                            std::to_string(limit) + " messages");
+    if (in->queue.size() + in->pending_sends >= limit) {
+      return done(fail(errc::queue_full, in->view.connected ? "the queue holds " + std::to_string(limit) + " messages"
+                                                           : "the number is disconnected and its queue holds " +
+                                                                 std::to_string(limit) + " messages"));
     }
     SendIds ids{random_hex(16), protocol::new_message_id()};
-    if (s.kind == Send::Kind::revoke) ids.message_id = protocol::new_message_id();
-    const std::string key = seq_key(in->next_queue_seq);
+    const std::string key = seq_key(in->next_queue_seq++);
     json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now_ms()}, {"send", send_to_json(s)}};
-    const std::string v = item.dump();
-    if (auto st = gw.put(id, Table::send_queue, key, as_bytes(v)); !st) return storage_error(st.error());
-    ++in->next_queue_seq;
-    in->queue.push_back(key);
-    pump(*in);
-    return ids;
+    ++in->pending_sends;
+    send_batch.push_back(PendingSend{id, key, item.dump(), std::move(ids), std::move(done)});
+    if (flush_posted) return;
+    flush_posted = true;
+    std::weak_ptr<bool> alive_w = alive;
+    net::post(ex, [this, alive_w] {
+      if (alive_w.lock()) flush_sends();
+    });
+  }
+
+  void flush_sends() {
+    flush_posted = false;
+    std::vector<PendingSend> batch = std::move(send_batch);
+    send_batch.clear();
+    auto st = gw.transaction([&]() -> Status {
+      for (const auto& p : batch) {
+        if (find(p.inst) != nullptr) WA_TRY_STATUS(gw.put(p.inst, Table::send_queue, p.key, as_bytes(p.value)));
+      }
+      return ok();
+    });
+    std::vector<std::string> touched;
+    for (auto& p : batch) {
+      Inst* in = find(p.inst);
+      if (in != nullptr) --in->pending_sends;
+      if (!st) {
+        p.done(storage_error(st.error()));
+        continue;
+      }
+      if (in == nullptr) {
+        p.done(fail(errc::not_found, "instance"));
+        continue;
+      }
+      in->queue.push_back(p.key);
+      if (std::find(touched.begin(), touched.end(), p.inst) == touched.end()) touched.push_back(p.inst);
+      p.done(std::move(p.ids));
+    }
+    for (const auto& id : touched) {
+      if (Inst* in = find(id)) pump(*in);
+    }
   }
 
   std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
@@ -1419,7 +1463,7 @@ Status Service::disconnect(const std::string& id) {
   return ok();
 }
 
-Result<SendIds> Service::send(const std::string& id, Send s) { return impl_->send(id, std::move(s)); }
+void Service::send(const std::string& id, Send s, SendDone done) { impl_->send(id, std::move(s), std::move(done)); }
 
 Result<QueuePage> Service::queue(const std::string& id, std::size_t page_size, const std::string& cursor) const {
   Impl::Inst* in = impl_->find(id);

@@ -139,6 +139,8 @@ struct SendIds {
   std::string zaap_id, message_id;
 };
 
+using SendDone = std::function<void(Result<SendIds>)>;
+
 struct QueuedItem {
   std::string zaap_id, message_id, phone, message, kind;
   int delay_message = -1, delay_typing = 0;
@@ -186,8 +188,9 @@ class Service final {
   [[nodiscard]] Status restart(const std::string& id);
   [[nodiscard]] Status disconnect(const std::string& id);
 
-  /// Durable before it returns: the message is in the queue and will be sent, once, under message_id.
-  [[nodiscard]] Result<SendIds> send(const std::string& id, Send s);
+  /// Queues a message; done runs (on the service executor) once it is durable: in the queue, to be sent once
+  /// under message_id. Requests that arrive together share one transaction (group commit).
+  void send(const std::string& id, Send s, SendDone done);
   [[nodiscard]] Result<QueuePage> queue(const std::string& id, std::size_t page_size, const std::string& cursor) const;
   [[nodiscard]] Result<std::size_t> queue_count(const std::string& id) const;
   [[nodiscard]] Status queue_clear(const std::string& id);
