@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev                                     # JSON in tools, wasim's control API and, later, the gateway
   libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures
   libsqlite3-dev libpq-dev libqrencode-dev               # stores (SQLite, PostgreSQL client); QR codes as PNG
+  libjpeg-dev                                            # JPEG thumbnails of images sent
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev             # unit tests, micro-benchmarks

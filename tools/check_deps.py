@@ -25,7 +25,7 @@ FAMILIES = [
     ("openssl/", "openssl"), ("signal/", "libsignal"), ("google/protobuf/", "protobuf"),
     ("zlib.h", "zlib"), ("sqlite3.h", "sqlite"), ("libpq-fe.h", "libpq"), ("nlohmann/", "json"),
     ("gtest/", "gtest"), ("gmock/", "gtest"), ("benchmark/", "benchmark"), ("curl/", "curl"),
-    ("qrencode.h", "qrencode"), ("zbar.h", "zbar"), ("png.h", "png"),
+    ("qrencode.h", "qrencode"), ("zbar.h", "zbar"), ("png.h", "png"), ("jpeglib.h", "jpeg"),
     ("sys/", "posix"), ("netinet/", "posix"), ("arpa/", "posix"), ("unistd.h", "posix"),
     ("fcntl.h", "posix"), ("netdb.h", "posix"), ("poll.h", "posix"),
 ]
@@ -34,7 +34,7 @@ ALIASES = {
     "asio": "asio", "beast": "beast", "boost": "boost", "openssl": "openssl", "libsignal": "libsignal",
     "libsignal-protocol-c": "libsignal", "protobuf": "protobuf", "zlib": "zlib", "sqlite": "sqlite",
     "sqlite3": "sqlite", "libpq": "libpq", "json": "json", "nlohmann json": "json", "gtest": "gtest",
-    "benchmark": "benchmark", "curl": "curl", "qrencode": "qrencode", "zbar": "zbar", "png": "png",
+    "benchmark": "benchmark", "curl": "curl", "qrencode": "qrencode", "zbar": "zbar", "png": "png", "jpeg": "jpeg",
     "posix": "posix", "std": None,
 }
 NONE_CELLS = {"", "—", "-", "–", "none"}

@@ -1,6 +1,6 @@
 // e2e (issue 7, media; issue 6 media through the engine; issue 4 media on wasim): zapd as a user runs it,
 // wasim with its HTTPS media server, a webhook sink that also serves source files, and a stock Baileys client.
-//  - send-image (data: URI, URL, URL behind a redirect, a reply), send-audio, send-video, send-document/{ext},
+//  - send-image (data: URI, URL with a 72 px JPEG thumbnail made from the PNG, URL behind a redirect, a reply), send-audio, send-video, send-document/{ext},
 //    send-sticker reach Baileys as the right message type with caption, mimetype, file name and dimensions,
 //    and Baileys' own downloadMediaMessage gives back the same bytes; DeliveryCallback and SENT arrive;
 //  - a source that answers 404 fails that message (DeliveryCallback with an error) and the next one still goes;
@@ -9,6 +9,7 @@
 // usage: node gateway_media.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
@@ -29,12 +30,33 @@ const sha = (b) => createHash('sha256').update(b).digest('hex');
 // bodies are random (so equal hashes mean the very bytes went through).
 const jpeg = Buffer.concat([Buffer.from([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
   0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]), randomBytes(30000)]);
+// A valid 320x200 RGB PNG of random pixels (so zapd can also make its thumbnail).
+const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+const crc32 = (b) => { let c = 0xFFFFFFFF; for (const x of b) c = crcTable[(c ^ x) & 0xFF] ^ (c >>> 8); return (c ^ 0xFFFFFFFF) >>> 0; };
+const chunk = (type, data) => {
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type), data]);
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+};
 const png = (() => {
-  const h = Buffer.alloc(33);
-  Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(h, 0);
-  h.writeUInt32BE(320, 16); h.writeUInt32BE(200, 20); h[24] = 8; h[25] = 6;
-  return Buffer.concat([h, randomBytes(20000)]);
+  const [w, h] = [320, 200];
+  const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  randomBytes(raw.length).copy(raw);
+  for (let y = 0; y < h; y++) raw[y * (w * 3 + 1)] = 0;  // filter type none
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 })();
+// The size a JPEG announces in its first frame header.
+const jpegSize = (b) => {
+  for (let i = 2; i + 9 < b.length;) {
+    if (b[i] !== 0xFF) return null;
+    const m = b[i + 1];
+    if (m >= 0xC0 && m <= 0xCF && m !== 0xC4 && m !== 0xC8 && m !== 0xCC) return [b.readUInt16BE(i + 7), b.readUInt16BE(i + 5)];
+    i += 2 + b.readUInt16BE(i + 2);
+  }
+  return null;
+};
 const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.from([0, 2]), randomBytes(9000)]);
 const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypisom'), randomBytes(70000)]);
 const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(12000)]);
@@ -63,7 +85,8 @@ try {
     { route: 'send-image', body: { image: `data:image/jpeg;base64,${jpeg.toString('base64')}`, caption: 'a photo' }, file: jpeg,
       type: 'imageMessage', expect: (x) => x.caption === 'a photo' && x.mimetype === 'image/jpeg' && x.width === 640 && x.height === 480 },
     { route: 'send-image', body: { image: `${sink.url}/files/photo.png` }, file: png,
-      type: 'imageMessage', expect: (x) => x.mimetype === 'image/png' && x.width === 320 && x.height === 200 },
+      type: 'imageMessage', expect: (x) => x.mimetype === 'image/png' && x.width === 320 && x.height === 200 &&
+        JSON.stringify(jpegSize(Buffer.from(x.jpegThumbnail ?? []))) === JSON.stringify([72, 45]) },
     { route: 'send-image', body: { image: `${sink.url}/files/moved.png`, caption: 'after a redirect' }, file: png,
       type: 'imageMessage', expect: (x) => x.caption === 'after a redirect' },
     { route: 'send-audio', body: { audio: `data:audio/ogg;base64,${ogg.toString('base64')}` }, file: ogg,

@@ -4,8 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
+#include <vector>
 
 #include "wa/core/bytes.hpp"
+
+#include <png.h>
+#include <csetjmp>
+#include <cstdio>
+#include <jpeglib.h>
 
 namespace wa::service::media {
 namespace {
@@ -159,6 +166,154 @@ std::optional<Dimensions> image_dimensions(std::string_view b) {
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+constexpr std::uint64_t kMaxPixels = 50'000'000;
+
+struct Rgb {
+  std::uint32_t width = 0, height = 0;
+  std::vector<std::uint8_t> pixels;  // 3 bytes a pixel, rows top to bottom
+};
+
+// libjpeg reports errors through a callback that must not return: jump back instead of exit().
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+};
+void on_jpeg_error(j_common_ptr info) { std::longjmp(reinterpret_cast<JpegError*>(info->err)->jump, 1); }
+void on_jpeg_message(j_common_ptr) {}
+
+// Decodes at 1/1, 1/2, 1/4 or 1/8 scale, the smallest that still covers max_side.
+bool decode_jpeg(std::string_view bytes, unsigned max_side, Rgb& out) {
+  jpeg_decompress_struct info{};
+  JpegError err{};
+  std::vector<std::uint8_t> row;  // declared before setjmp: longjmp skips no destructor
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = on_jpeg_error;
+  err.mgr.output_message = on_jpeg_message;
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+  if (jpeg_read_header(&info, TRUE) != JPEG_HEADER_OK ||
+      static_cast<std::uint64_t>(info.image_width) * info.image_height > kMaxPixels) {
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  unsigned denom = 1;
+  while (denom < 8 && info.image_width / (denom * 2) >= max_side && info.image_height / (denom * 2) >= max_side) denom *= 2;
+  info.scale_num = 1;
+  info.scale_denom = denom;
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  out.width = info.output_width;
+  out.height = info.output_height;
+  out.pixels.resize(static_cast<std::size_t>(out.width) * out.height * 3);
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW dst = out.pixels.data() + static_cast<std::size_t>(info.output_scanline) * out.width * 3;
+    jpeg_read_scanlines(&info, &dst, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return out.width > 0 && out.height > 0;
+}
+
+bool decode_png(std::string_view bytes, Rgb& out) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  if (png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) == 0) return false;
+  if (static_cast<std::uint64_t>(image.width) * image.height > kMaxPixels || image.width == 0 || image.height == 0) {
+    png_image_free(&image);
+    return false;
+  }
+  image.format = PNG_FORMAT_RGB;
+  out.width = image.width;
+  out.height = image.height;
+  out.pixels.resize(PNG_IMAGE_SIZE(image));
+  const png_color white{255, 255, 255};  // transparency composited on white, as chat apps show it
+  if (png_image_finish_read(&image, &white, out.pixels.data(), 0, nullptr) == 0) {
+    png_image_free(&image);
+    return false;
+  }
+  return true;
+}
+
+// Area-averaging downscale so that the longest side is max_side (never up).
+Rgb shrink(const Rgb& in, unsigned max_side) {
+  const double f = std::min(1.0, static_cast<double>(max_side) / std::max(in.width, in.height));
+  Rgb out;
+  out.width = std::max(1u, static_cast<std::uint32_t>(in.width * f + 0.5));
+  out.height = std::max(1u, static_cast<std::uint32_t>(in.height * f + 0.5));
+  out.pixels.resize(static_cast<std::size_t>(out.width) * out.height * 3);
+  for (std::uint32_t y = 0; y < out.height; ++y) {
+    const std::uint32_t y0 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(y) * in.height / out.height);
+    const std::uint32_t y1 = std::max(y0 + 1, static_cast<std::uint32_t>(static_cast<std::uint64_t>(y + 1) * in.height / out.height));
+    for (std::uint32_t x = 0; x < out.width; ++x) {
+      const std::uint32_t x0 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(x) * in.width / out.width);
+      const std::uint32_t x1 = std::max(x0 + 1, static_cast<std::uint32_t>(static_cast<std::uint64_t>(x + 1) * in.width / out.width));
+      std::uint64_t sum[3] = {0, 0, 0};
+      for (std::uint32_t yy = y0; yy < y1; ++yy) {
+        const std::uint8_t* p = in.pixels.data() + (static_cast<std::size_t>(yy) * in.width + x0) * 3;
+        for (std::uint32_t xx = x0; xx < x1; ++xx, p += 3) {
+          sum[0] += p[0];
+          sum[1] += p[1];
+          sum[2] += p[2];
+        }
+      }
+      const std::uint64_t n = static_cast<std::uint64_t>(y1 - y0) * (x1 - x0);
+      std::uint8_t* q = out.pixels.data() + (static_cast<std::size_t>(y) * out.width + x) * 3;
+      for (int c = 0; c < 3; ++c) q[c] = static_cast<std::uint8_t>(sum[c] / n);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> encode_jpeg(const Rgb& img, int quality) {
+  jpeg_compress_struct info{};
+  JpegError err{};
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = on_jpeg_error;
+  err.mgr.output_message = on_jpeg_message;
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_compress(&info);
+    std::free(buf);
+    return std::nullopt;
+  }
+  jpeg_create_compress(&info);
+  jpeg_mem_dest(&info, &buf, &size);
+  info.image_width = img.width;
+  info.image_height = img.height;
+  info.input_components = 3;
+  info.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&info);
+  jpeg_set_quality(&info, quality, TRUE);
+  jpeg_start_compress(&info, TRUE);
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = const_cast<JSAMPROW>(img.pixels.data() + static_cast<std::size_t>(info.next_scanline) * img.width * 3);
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  std::string out(reinterpret_cast<const char*>(buf), size);
+  std::free(buf);
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_side) {
+  if (max_side == 0) return std::nullopt;
+  Rgb rgb;
+  const std::string type = sniff_mimetype(image);
+  const bool decoded = type == "image/jpeg" ? decode_jpeg(image, max_side, rgb) : type == "image/png" ? decode_png(image, rgb) : false;
+  if (!decoded) return std::nullopt;
+  return encode_jpeg(shrink(rgb, max_side), 50);
 }
 
 namespace {

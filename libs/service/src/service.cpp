@@ -1046,6 +1046,9 @@ struct Service::Impl {
         md.height = d->height;
       }
     }
+    if (s.kind == Send::Kind::image) {  // the preview shown before the download (JPEG and PNG sources)
+      if (auto t = media::jpeg_thumbnail(p->bytes)) md.jpeg_thumbnail.assign(t->begin(), t->end());
+    }
     md.view_once = s.view_once && (s.kind == Send::Kind::image || s.kind == Send::Kind::video || s.kind == Send::Kind::audio);
     std::weak_ptr<bool> alive_w = alive;
     engine.media_conn(p->id, [this, alive_w, p](Result<protocol::MediaConn> mc) {

@@ -5,7 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <png.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
+
+#include <jpeglib.h>
 
 namespace {
 
@@ -113,6 +120,100 @@ TEST(Dimensions, EveryTruncationIsSafe) {
   }
   EXPECT_FALSE(image_dimensions(png_header(0, 5)));
   EXPECT_FALSE(image_dimensions(bytes({0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x00})));  // a zero-length segment
+}
+
+// A real picture: a w x h colour gradient, as JPEG (libjpeg) or PNG (libpng).
+std::vector<std::uint8_t> gradient(unsigned w, unsigned h) {
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(w) * h * 3);
+  for (unsigned y = 0; y < h; ++y) {
+    for (unsigned x = 0; x < w; ++x) {
+      auto* p = &px[(static_cast<std::size_t>(y) * w + x) * 3];
+      p[0] = static_cast<std::uint8_t>(x * 255 / w);
+      p[1] = static_cast<std::uint8_t>(y * 255 / h);
+      p[2] = 128;
+    }
+  }
+  return px;
+}
+
+std::string make_jpeg(unsigned w, unsigned h) {
+  auto px = gradient(w, h);
+  jpeg_compress_struct c{};
+  jpeg_error_mgr e{};
+  c.err = jpeg_std_error(&e);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = w;
+  c.image_height = h;
+  c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < h) {
+    JSAMPROW row = &px[static_cast<std::size_t>(c.next_scanline) * w * 3];
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  std::string out(reinterpret_cast<char*>(buf), size);
+  std::free(buf);
+  return out;
+}
+
+std::string make_png(unsigned w, unsigned h) {
+  auto px = gradient(w, h);
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  img.width = w;
+  img.height = h;
+  img.format = PNG_FORMAT_RGB;
+  png_alloc_size_t size = 0;
+  png_image_write_to_memory(&img, nullptr, &size, 0, px.data(), 0, nullptr);
+  std::string out(size, '\0');
+  png_image_write_to_memory(&img, out.data(), &size, 0, px.data(), 0, nullptr);
+  out.resize(size);
+  return out;
+}
+
+TEST(Thumbnail, JpegAndPngBecomeSmallJpegsKeepingTheirShape) {
+  for (const auto& [source, w, h] : {std::tuple{make_jpeg(640, 480), 640u, 480u}, std::tuple{make_png(300, 600), 300u, 600u},
+                                     std::tuple{make_jpeg(40, 20), 40u, 20u}}) {
+    auto t = jpeg_thumbnail(source);
+    ASSERT_TRUE(t) << w << "x" << h;
+    EXPECT_EQ(sniff_mimetype(*t), "image/jpeg");
+    auto d = image_dimensions(*t);
+    ASSERT_TRUE(d);
+    if (w >= 72 || h >= 72) {
+      EXPECT_EQ(std::max(d->width, d->height), 72u);
+    } else {
+      EXPECT_EQ(d->width, w);  // never enlarged
+    }
+    EXPECT_NEAR(static_cast<double>(d->width) / d->height, static_cast<double>(w) / h, 0.05);
+    EXPECT_LT(t->size(), 4000u);
+  }
+}
+
+TEST(Thumbnail, RefusesWhatIsNotAPictureAndSurvivesCorruption) {
+  EXPECT_FALSE(jpeg_thumbnail("plain text"));
+  EXPECT_FALSE(jpeg_thumbnail(""));
+  EXPECT_FALSE(jpeg_thumbnail("RIFF\x10\0\0\0WEBPVP8X"));
+  const std::string jpg = make_jpeg(200, 100);
+  const std::string png = make_png(200, 100);
+  for (const std::string* src : {&jpg, &png}) {
+    for (std::size_t n : {std::size_t{3}, std::size_t{20}, src->size() / 3, src->size() / 2, src->size() - 3}) {
+      (void)jpeg_thumbnail(src->substr(0, n));  // a truncated file: a thumbnail of what is there, or none
+    }
+    std::string flipped = *src;
+    for (std::size_t i = 30; i < flipped.size(); i += 17) flipped[i] = static_cast<char>(flipped[i] ^ 0x5A);
+    (void)jpeg_thumbnail(flipped);
+  }
+  // A header announcing a giant picture is refused before decoding.
+  std::string giant = make_png(10, 10);
+  giant[16] = 0x00; giant[17] = 0x01; giant[18] = 0x00; giant[19] = 0x00;  // width 65536
+  giant[20] = 0x00; giant[21] = 0x01; giant[22] = 0x00; giant[23] = 0x00;  // height 65536
+  EXPECT_FALSE(jpeg_thumbnail(giant));
 }
 
 TEST(Extensions, MapBothWays) {

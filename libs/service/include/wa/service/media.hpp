@@ -29,6 +29,10 @@ struct Dimensions {
 /// Width and height from a JPEG (SOFn), PNG (IHDR), GIF or WebP (VP8, VP8L, VP8X) header.
 std::optional<Dimensions> image_dimensions(std::string_view bytes);
 
+/// A JPEG thumbnail (longest side max_side pixels, quality 50) of a JPEG or PNG image, as WhatsApp shows
+/// before the download; nullopt for other formats, corrupt files and pictures over 50 megapixels.
+std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_side = 72);
+
 /// "image/jpeg" -> "jpeg", "application/pdf" -> "pdf", ...; parameters ignored; "bin" when unknown.
 std::string extension_for(std::string_view mimetype);
 /// The inverse for the extensions zapd writes and common document ones; "application/octet-stream" otherwise.
