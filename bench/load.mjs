@@ -1,12 +1,13 @@
 // A load process for the system benchmark: POSTs `count` send-text requests over keep-alive connections with
 // `conc` in flight, spread round-robin over the given instance paths and recipients, and prints one JSON line:
 // accepted, failed, seconds, requests/s, p50/p99 latency (ms), and each request's send time by messageId.
-// usage: node load.mjs BASE COUNT CONC PATHS_JSON RECIPIENTS_JSON
+// usage: node load.mjs BASE COUNT CONC PATHS_JSON|@FILE RECIPIENTS_JSON
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 
 const [base, countS, concS, pathsJ, recipientsJ] = process.argv.slice(2);
 const count = Number(countS), conc = Number(concS);
-const paths = JSON.parse(pathsJ), recipients = JSON.parse(recipientsJ);
+const paths = JSON.parse(pathsJ.startsWith('@') ? readFileSync(pathsJ.slice(1), 'utf8') : pathsJ), recipients = JSON.parse(recipientsJ);
 const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
 const url = new URL(base);
 const lat = [];

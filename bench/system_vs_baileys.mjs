@@ -9,7 +9,7 @@
 // usage: node bench/system_vs_baileys.mjs --wasim build/release/apps/wasim/wasim --zapd build/release/apps/zapd/zapd
 //          [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,8 +35,11 @@ const until = async (what, pred, ms) => {
   while (Date.now() < end) { if (await pred()) return; await sleep(50); }
   throw new Error(`timeout: ${what}`);
 };
+// The instance paths go through a file: at N = 10,000 they exceed what a command line may carry.
 const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, reject) => {
-  const c = spawn(process.execPath, [path.join(here, 'load.mjs'), base, String(count), String(conc), JSON.stringify(paths), JSON.stringify(recipients)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'zapd-bench-load-')), 'paths.json');
+  writeFileSync(file, JSON.stringify(paths));
+  const c = spawn(process.execPath, [path.join(here, 'load.mjs'), base, String(count), String(conc), `@${file}`, JSON.stringify(recipients)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   c.stdout.on('data', (d) => { out += d; });
   c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));

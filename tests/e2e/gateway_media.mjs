@@ -178,6 +178,12 @@ try {
     const got = Buffer.from(await r.arrayBuffer());
     check(r.status === 200 && sha(got) === sha(x.file), `${x.key}: zapd serves the same bytes Baileys sent (${r.status}, ${got.length} vs ${x.file.length})`);
   }
+  // A wasim phone (Alice's own, device 0) sends a document: the same path as WhatsApp's phones.
+  const phoneDoc = await wasim.call('POST', `/accounts/${A}/send`, { to: E, kind: 'document', file: pdf.toString('base64'), mimetype: 'application/pdf', fileName: 'phone.pdf' });
+  const pd = await sink.wait('the phone document', (b) => b.type === 'ReceivedCallback' && b.messageId === phoneDoc.body.id, 30000).catch((e) => ({ error: String(e) }));
+  const pdUrl = pd.document?.documentUrl;
+  const pdBytes = pdUrl ? Buffer.from(await (await fetch(pdUrl)).arrayBuffer()) : Buffer.alloc(0);
+  check(pd.document?.fileName === 'phone.pdf' && sha(pdBytes) === sha(pdf), `a document from a wasim phone is served with the same bytes (${JSON.stringify(pd.document ?? pd)})`);
   const anyUrl = received.find((e) => e.messageId === inboundIds[0])?.image?.imageUrl;
   if (anyUrl) {
     const other = anyUrl.replace(/\/[0-9a-f]{32}\./, `/${'0'.repeat(32)}.`);

@@ -5,7 +5,8 @@
 //     later, receives later messages; Carol, removed, does not; the metadata, subject, description and
 //     settings changes reach the members; a group receipt reaches the author.
 //  2. Media: an image and a document sent by Alice are downloaded and decrypted by Bob with equal hashes,
-//     over wasim's HTTPS media server.
+//     over wasim's HTTPS media server; the same for an image and a voice note sent by a wasim phone. A wasim
+//     phone also writes to the group (sender keys from the phone).
 // usage: node groups.mjs --which b6|b7 --wasim path/to/wasim
 import { createHash, randomBytes } from 'node:crypto';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
@@ -61,6 +62,13 @@ try {
     check(pm?.text === text && pm?.chat === gid, `"${text}" decrypted by Pam's phone`, { pm, p: !!p });
   }
   check(!dave.events.upserts.some((u) => u.m.key.remoteJid === gid), 'Dave, not a member, got nothing');
+  // Pam's phone writes to the group (control API): the Baileys members read it.
+  const ps = await wasim.call('POST', `/accounts/${pam}/send`, { to: gid, text: 'pam from her phone' });
+  check(ps.status === 200 && ps.body.id, `the phone sends to the group (${JSON.stringify(ps.body)})`);
+  for (const to of [alice, bob, carol]) {
+    const got = await waitFor(`pam's text at ${to.phone}`, () => inGroup(to, ps.body.id)).catch(() => null);
+    check(textOf(got?.m ?? {}) === 'pam from her phone' && got?.m.key.participant === jidOf(pam), `the phone's group text reaches ${to.phone}`, { key: got?.m.key });
+  }
   // A receipt from a member reaches the author (Baileys reports group receipts per reader).
   const receipts = [];
   alice.sock.ev.on('message-receipt.update', (us) => receipts.push(...us));
@@ -120,7 +128,13 @@ try {
   const doc = randomBytes(25000);
   const si = await alice.sock.sendMessage(bob.jid, { image, caption: 'pic', mimetype: 'image/jpeg' });
   const sd = await alice.sock.sendMessage(bob.jid, { document: doc, mimetype: 'application/octet-stream', fileName: 'blob.bin' });
-  for (const [sent, file, what] of [[si, image, 'image'], [sd, doc, 'document']]) {
+  // A wasim phone sends media to a Baileys client (control API): uploaded and encrypted as WhatsApp does.
+  const voice = Buffer.concat([Buffer.from('OggS'), randomBytes(7000)]);
+  const pi = await wasim.call('POST', `/accounts/${pam}/send`, { to: bob.phone, kind: 'image', file: image.toString('base64'), caption: 'from the phone', mimetype: 'image/jpeg' });
+  const pa = await wasim.call('POST', `/accounts/${pam}/send`, { to: bob.phone, kind: 'audio', file: voice.toString('base64'), mimetype: 'audio/ogg; codecs=opus', ptt: true });
+  check(pi.status === 200 && pa.status === 200, `the phone sends an image and a voice note (${JSON.stringify([pi.body, pa.body])})`);
+  for (const [sent, file, what] of [[si, image, 'image'], [sd, doc, 'document'], [{ key: { id: pi.body.id } }, image, 'phone image'],
+    [{ key: { id: pa.body.id } }, voice, 'phone voice note']]) {
     const got = await waitFor(`${what} at bob`, () => bob.events.upserts.find((u) => u.m.key.id === sent.key.id && u.m.message), 20000).catch(() => null);
     if (!got) { check(false, `${what} reaches bob`); continue; }
     const bytes = await B.downloadMediaMessage(got.m, 'buffer', {}).catch((e) => Buffer.from(String(e)));

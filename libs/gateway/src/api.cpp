@@ -208,6 +208,14 @@ struct Fields {
     }
     return it->get<bool>();
   }
+  // The chat a send goes to: a number, <digits>@lid or a group id.
+  std::string chat(const char* name = "phone") {
+    std::string v = str(name, true, 64);
+    if (!bad) {
+      if (auto b = check_phone(v, name, true)) bad = b;
+    }
+    return v;
+  }
   std::vector<std::string> phones(const char* name) {
     std::vector<std::string> out;
     auto it = j.find(name);
@@ -470,10 +478,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (auto b = parse_body(req, body)) return answer(to_response(*b));
     Fields f{body, {}};
     Send s;
-    s.phone = f.str("phone", true, 64);
-    if (!f.bad) {
-      if (auto b = check_phone(s.phone, "phone", true)) f.bad = b;
-    }
+    s.phone = f.chat();
     s.delay_message = f.seconds("delayMessage", 1, 15, -1);
     if (route == "send-text") {
       s.kind = Send::Kind::text;
@@ -547,10 +552,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (auto b = parse_body(req, body)) return answer(to_response(*b));
     Fields f{body, {}};
     Send s;
-    s.phone = f.str("phone", true, 64);
-    if (!f.bad) {
-      if (auto b = check_phone(s.phone, "phone", true)) f.bad = b;
-    }
+    s.phone = f.chat();
     const std::string field_name(route.substr(5));  // image, audio, video, document, sticker
     s.kind = field_name == "image" ? Send::Kind::image : field_name == "audio" ? Send::Kind::audio
            : field_name == "video" ? Send::Kind::video : field_name == "document" ? Send::Kind::document : Send::Kind::sticker;

@@ -1313,25 +1313,9 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
     }
     const store::Credentials creds = *creds_;
-    auto missing_job = [this, creds, need]() -> std::vector<Jid> {
-      std::vector<Jid> missing;
-      detail::DeviceSignalStore ss(eng_.store, creds);
-      signal::SignalProtocol sp(ss);
-      for (const auto& j : need) {
-        if (!sp.has_session(address_of(j))) missing.push_back(j);
-      }
-      return missing;
-    };
-    auto missing = *co_await eng_.on_db(std::move(missing_job));
-    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
-    if (!missing.empty()) {
-      Node req = prekey_fetch_iq(missing);
-      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
-      if (!r) co_return fail(r.error());
-      auto parsed = parse_bundles(*r);
-      if (!parsed) co_return fail(parsed.error());
-      bundles = std::move(*parsed);
-    }
+    auto fetched = co_await bundles_for(need);
+    if (!fetched) co_return fail(fetched.error());
+    const std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles = std::move(*fetched);
     if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
     struct GroupEnc {
       std::vector<std::tuple<Jid, signal::MessageType, Bytes>> keys;
@@ -1388,6 +1372,30 @@ class Client final : public std::enable_shared_from_this<Client> {
       for (auto& d : delivered) now_had.insert(std::move(d));
     }
     co_return st;
+  }
+
+  // Prekey bundles for those of the devices we have no Signal session with yet (one encrypt/key iq).
+  net::awaitable<Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>>> bundles_for(std::vector<Jid> devices) {
+    auto self = shared_from_this();
+    const store::Credentials creds = *creds_;
+    auto missing_job = [this, creds, devices]() -> std::vector<Jid> {
+      std::vector<Jid> missing;
+      detail::DeviceSignalStore ss(eng_.store, creds);
+      signal::SignalProtocol sp(ss);
+      for (const auto& j : devices) {
+        if (!sp.has_session(address_of(j))) missing.push_back(j);
+      }
+      return missing;
+    };
+    auto missing = *co_await eng_.on_db(std::move(missing_job));
+    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
+    if (missing.empty()) co_return bundles;
+    Node req = prekey_fetch_iq(missing);
+    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    if (!r) co_return fail(r.error());
+    auto parsed = parse_bundles(*r);
+    if (!parsed) co_return fail(parsed.error());
+    co_return std::move(*parsed);
   }
 
   // Sends a <message> and waits for the server's ack.
@@ -1491,25 +1499,11 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     if (targets.empty()) co_return fail(core::errc::invalid_argument, "the recipient has no devices");
     const store::Credentials creds = *creds_;
-    auto missing_job = [this, creds, targets]() -> std::vector<Jid> {
-      std::vector<Jid> missing;
-      detail::DeviceSignalStore ss(eng_.store, creds);
-      signal::SignalProtocol sp(ss);
-      for (const auto& [j, own] : targets) {
-        if (!sp.has_session(address_of(j))) missing.push_back(j);
-      }
-      return missing;
-    };
-    auto missing = *co_await eng_.on_db(std::move(missing_job));
-    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
-    if (!missing.empty()) {
-      Node req = prekey_fetch_iq(missing);
-      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
-      if (!r) co_return fail(r.error());
-      auto parsed = parse_bundles(*r);
-      if (!parsed) co_return fail(parsed.error());
-      bundles = std::move(*parsed);
-    }
+    std::vector<Jid> devices;
+    for (const auto& [j, own] : targets) devices.push_back(j);
+    auto fetched = co_await bundles_for(devices);
+    if (!fetched) co_return fail(fetched.error());
+    const std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles = std::move(*fetched);
     if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
     const Bytes& content = m.content;
     const Bytes dsm = device_sent_message(to_user.to_string(), content);

@@ -8,8 +8,10 @@
 #include "wa.pb.h"
 #include "wa/core/errc.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "wa/crypto/media.hpp"
 #include "wa/sim/connection.hpp"
 #include "wa/sim/network.hpp"
+#include "phone_session.hpp"
 
 namespace wa::sim {
 namespace {
@@ -115,21 +117,7 @@ void Network::phone_group_incoming(Account& owner, const Jid& group, const Jid& 
   }
   if (skmsg == nullptr || !skmsg->data()) return;
   auto plain = p.signal->group_decrypt(gid, sender, *skmsg->data());
-  pb::Message msg;
-  const auto unpadded = plain ? unpad(*plain) : std::nullopt;
-  if (!plain) {
-    pm.kind = "undecryptable: " + plain.error().message();
-  } else if (!unpadded || !msg.ParseFromArray(unpadded->data(), static_cast<int>(unpadded->size()))) {
-    pm.kind = "unparseable";
-  } else if (msg.has_conversation()) {
-    pm.kind = "conversation";
-    pm.text = msg.conversation();
-  } else if (msg.has_extendedtextmessage()) {
-    pm.kind = "extendedTextMessage";
-    pm.text = msg.extendedtextmessage().text();
-  } else {
-    pm.kind = "other";
-  }
+  describe_plaintext(plain, pm);
   const bool decrypted = plain.has_value();
   p.received.push_back(std::move(pm));
   if (p.received.size() > kMaxPhoneMessages) p.received.pop_front();
@@ -340,6 +328,134 @@ void Connection::route_group_message(const Node& m, const Jid& gjid, const std::
       net_.deliver(*a, dev, std::move(out));
     }
   }
+}
+
+// ---- what a phone sends (control API) -----------------------------------------------------------------
+
+namespace {
+
+Bytes pad_message(const pb::Message& m) {
+  const std::string s = m.SerializeAsString();
+  Bytes out(s.begin(), s.end());
+  std::uint8_t n = crypto::random_bytes(1)[0] & 0x0f;
+  if (n == 0) n = 15;
+  out.insert(out.end(), n, n);
+  return out;
+}
+
+template <class M>
+void set_media(M* x, const Network::PhoneContent& c, const crypto::EncryptedMedia& enc, ByteView key, const std::string& url,
+               const std::string& direct, std::uint64_t now) {
+  x->set_url(url);
+  x->set_directpath(direct);
+  x->set_mimetype(c.mimetype);
+  x->set_mediakey(std::string(key.begin(), key.end()));
+  x->set_filesha256(std::string(enc.file_sha256.begin(), enc.file_sha256.end()));
+  x->set_fileencsha256(std::string(enc.file_enc_sha256.begin(), enc.file_enc_sha256.end()));
+  x->set_filelength(enc.file_length);
+  x->set_mediakeytimestamp(static_cast<std::int64_t>(now));
+}
+
+}  // namespace
+
+Result<std::string> Network::phone_send(std::string_view phone, std::string_view to, const PhoneContent& c) {
+  Account* from = account(phone);
+  if (from == nullptr) return fail(core::errc::invalid_argument, "unknown account");
+  const bool to_group = to.ends_with("@g.us");
+  Group* g = to_group ? group(to.substr(0, to.size() - 5)) : nullptr;
+  Account* dest = to_group ? nullptr : account(to);
+  if (to_group ? (g == nullptr || g->members.count(from->phone) == 0) : dest == nullptr) {
+    return fail(core::errc::invalid_argument, to_group ? "not a member of that group" : "unknown account");
+  }
+  Phone& p = *from->handset;
+  std::string id = "3EB0" + to_hex(crypto::random_bytes(9));
+  for (char& ch : id) ch = static_cast<char>(ch >= 'a' && ch <= 'f' ? ch - 32 : ch);
+  pb::Message m;
+  if (c.kind == "text") {
+    m.mutable_extendedtextmessage()->set_text(c.text);
+  } else {
+    const auto type = crypto::media_type_from_name(c.kind);
+    if (!type || c.file.empty()) return fail(core::errc::invalid_argument, "media needs a known kind and a file");
+    const Bytes key = crypto::random_bytes(32);
+    WA_TRY(auto enc, crypto::encrypt_media(ByteView(reinterpret_cast<const std::uint8_t*>(c.file.data()), c.file.size()), key, *type));
+    WA_TRY(auto direct, media_put(to_base64(enc.file_enc_sha256, true), std::string(enc.body.begin(), enc.body.end())));
+    const std::string url = "https://" + media_host() + direct;
+    if (c.kind == "image") {
+      auto* x = m.mutable_imagemessage();
+      set_media(x, c, enc, key, url, direct, now());
+      if (!c.text.empty()) x->set_caption(c.text);
+    } else if (c.kind == "video") {
+      auto* x = m.mutable_videomessage();
+      set_media(x, c, enc, key, url, direct, now());
+      if (!c.text.empty()) x->set_caption(c.text);
+    } else if (c.kind == "audio") {
+      auto* x = m.mutable_audiomessage();
+      set_media(x, c, enc, key, url, direct, now());
+      x->set_ptt(c.ptt);
+    } else if (c.kind == "document") {
+      auto* x = m.mutable_documentmessage();
+      set_media(x, c, enc, key, url, direct, now());
+      x->set_filename(c.file_name);
+      if (!c.text.empty()) x->set_caption(c.text);
+    } else if (c.kind == "sticker") {
+      set_media(m.mutable_stickermessage(), c, enc, key, url, direct, now());
+    } else {
+      return fail(core::errc::invalid_argument, "unknown kind");
+    }
+  }
+  const Jid sender = user_jid(from->phone);
+  auto enc_node = [](const signal::Ciphertext& e) {
+    return Node{"enc", {{"v", "2"}, {"type", e.type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}}, e.data};
+  };
+  if (!to_group) {
+    pb::Message dsm;
+    dsm.mutable_devicesentmessage()->set_destinationjid(dest->phone + "@s.whatsapp.net");
+    *dsm.mutable_devicesentmessage()->mutable_message() = m;
+    const Jid chat = user_jid(dest->phone);
+    auto send_to = [&](Account& a, const pb::Message& content, bool own) -> Status {
+      for (auto& [dev, comp] : a.companions) {
+        const signal::Address addr{a.phone, dev};
+        WA_TRY_STATUS(phone_session(p, addr, comp));
+        WA_TRY(auto enc, p.signal->encrypt(addr, pad_message(content)));
+        Node stanza{"message", {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", c.kind == "text" ? "text" : "media"},
+                                {"notify", from->name}},
+                    NodeList{enc_node(enc)}};
+        if (own) stanza.set_attr("recipient", chat);
+        deliver(a, dev, std::move(stanza));
+      }
+      return ok();
+    };
+    WA_TRY_STATUS(send_to(*dest, m, false));
+    if (dest != from) WA_TRY_STATUS(send_to(*from, dsm, true));
+    log(from->phone + ":0", "phone sent " + id + " (" + c.kind + ") to " + dest->phone);
+    return id;
+  }
+  // A group: every companion of every member (its own included) gets the distribution, then the skmsg.
+  const Jid gjid = group_jid(g->id);
+  const std::string gid = gjid.to_string();
+  const signal::Address self{from->phone, 0};
+  WA_TRY(auto skdm, p.signal->sender_key_distribution(gid, self));
+  pb::Message dist;
+  dist.mutable_senderkeydistributionmessage()->set_groupid(gid);
+  dist.mutable_senderkeydistributionmessage()->set_axolotlsenderkeydistributionmessage(std::string(skdm.begin(), skdm.end()));
+  WA_TRY(auto sk, p.signal->group_encrypt(gid, self, pad_message(m)));
+  const Node skmsg{"enc", {{"v", "2"}, {"type", "skmsg"}}, sk};
+  for (const auto& [member, _] : g->members) {
+    Account* a = account(member);
+    if (a == nullptr) continue;
+    for (auto& [dev, comp] : a->companions) {
+      const signal::Address addr{a->phone, dev};
+      WA_TRY_STATUS(phone_session(p, addr, comp));
+      WA_TRY(auto enc, p.signal->encrypt(addr, pad_message(dist)));
+      deliver(*a, dev,
+              Node{"message",
+                   {{"from", gjid}, {"participant", sender}, {"id", id}, {"t", std::to_string(now())},
+                    {"type", c.kind == "text" ? "text" : "media"}, {"notify", from->name}},
+                   NodeList{enc_node(enc), skmsg}});
+    }
+  }
+  log(from->phone + ":0", "phone sent " + id + " (" + c.kind + ") to group " + g->id + "; other members' phones are not addressed");
+  return id;
 }
 
 }  // namespace wa::sim

@@ -7,6 +7,7 @@
 #include "wa/crypto/crypto.hpp"
 #include "wa/core/errc.hpp"
 #include "wa/sim/connection.hpp"
+#include "phone_session.hpp"
 
 namespace wa::sim {
 namespace {
@@ -53,8 +54,36 @@ Node bundle_node(const Jid& jid, std::uint32_t reg, const crypto::PublicKey& ide
   return Node{"user", {{"jid", jid}}, std::move(c)};
 }
 
+}  // namespace
+
 // The phone's Signal session with one of the companions, started from the bundle the companion uploaded
 // (consuming one of its one-time prekeys) when there is none yet.
+void describe_plaintext(const Result<Bytes>& plain, PhoneMessage& pm) {
+  pb::Message msg;
+  const auto unpadded = plain ? unpad(*plain) : std::nullopt;
+  if (!plain) {
+    pm.kind = "undecryptable: " + plain.error().message();
+    return;
+  }
+  if (!unpadded || !msg.ParseFromArray(unpadded->data(), static_cast<int>(unpadded->size()))) {
+    pm.kind = "unparseable";
+    return;
+  }
+  const pb::Message& inner = msg.has_devicesentmessage() ? msg.devicesentmessage().message() : msg;
+  if (inner.has_conversation()) {
+    pm.kind = "conversation";
+    pm.text = inner.conversation();
+  } else if (inner.has_extendedtextmessage()) {
+    pm.kind = "extendedTextMessage";
+    pm.text = inner.extendedtextmessage().text();
+  } else if (inner.has_protocolmessage()) {
+    pm.kind = "protocolMessage";
+  } else {
+    pm.kind = "other";
+  }
+  if (msg.has_devicesentmessage()) pm.kind = "deviceSentMessage/" + pm.kind;
+}
+
 Status phone_session(Phone& p, const signal::Address& to, Companion& c) {
   if (p.signal->has_session(to)) return ok();
   signal::PreKeyBundle b;
@@ -72,7 +101,7 @@ Status phone_session(Phone& p, const signal::Address& to, Companion& c) {
   return p.signal->process_bundle(to, b);
 }
 
-}  // namespace
+
 
 Jid Connection::device_jid() const { return *Jid::make_device(account_->phone, Server::user, device_); }
 
@@ -338,27 +367,7 @@ void Network::phone_incoming(Account& owner, const Jid& from, const Node& enc, c
   auto plain = p.signal->decrypt(signal::Address{from.user(), from.device()},
                                  *type == "pkmsg" ? signal::MessageType::pkmsg : signal::MessageType::msg, *data);
   PhoneMessage pm{id, from.to_string(), "", "", ""};
-  pb::Message msg;
-  const auto unpadded = plain ? unpad(*plain) : std::nullopt;
-  if (!plain) {
-    pm.kind = "undecryptable: " + plain.error().message();
-  } else if (!unpadded || !msg.ParseFromArray(unpadded->data(), static_cast<int>(unpadded->size()))) {
-    pm.kind = "unparseable";
-  } else {
-    const pb::Message& inner = msg.has_devicesentmessage() ? msg.devicesentmessage().message() : msg;
-    if (inner.has_conversation()) {
-      pm.kind = "conversation";
-      pm.text = inner.conversation();
-    } else if (inner.has_extendedtextmessage()) {
-      pm.kind = "extendedTextMessage";
-      pm.text = inner.extendedtextmessage().text();
-    } else if (inner.has_protocolmessage()) {
-      pm.kind = "protocolMessage";
-    } else {
-      pm.kind = "other";
-    }
-    if (msg.has_devicesentmessage()) pm.kind = "deviceSentMessage/" + pm.kind;
-  }
+  describe_plaintext(plain, pm);
   const bool decrypted = plain.has_value();
   p.received.push_back(std::move(pm));
   if (p.received.size() > kMaxPhoneMessages) p.received.pop_front();
@@ -442,37 +451,9 @@ void Connection::on_receipt(const Node& r) {
 }
 
 Result<std::string> Network::phone_send_text(std::string_view phone, std::string_view to, std::string_view text) {
-  Account* from = account(phone);
-  Account* dest = account(to);
-  if (from == nullptr || dest == nullptr) return fail(core::errc::invalid_argument, "unknown account");
-  Phone& p = *from->handset;
-  std::string id = "3EB0" + to_hex(crypto::random_bytes(9));
-  for (char& ch : id) ch = static_cast<char>(ch >= 'a' && ch <= 'f' ? ch - 32 : ch);
-  pb::Message m;
-  m.mutable_extendedtextmessage()->set_text(std::string(text));
-  pb::Message dsm;
-  dsm.mutable_devicesentmessage()->set_destinationjid(dest->phone + "@s.whatsapp.net");
-  *dsm.mutable_devicesentmessage()->mutable_message() = m;
-  const Jid sender = *Jid::make(from->phone, Server::user);
-  const Jid chat = *Jid::make(dest->phone, Server::user);
-  auto send_to = [&](Account& a, const pb::Message& content, bool own) -> Status {
-    for (auto& [dev, c] : a.companions) {
-      const signal::Address addr{a.phone, dev};
-      WA_TRY_STATUS(phone_session(p, addr, c));
-      WA_TRY(auto enc, p.signal->encrypt(addr, pad(content.SerializeAsString())));
-      Node stanza{"message",
-                  {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", "text"}, {"notify", from->name}},
-                  NodeList{Node{"enc", {{"v", "2"}, {"type", enc.type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}},
-                                std::move(enc.data)}}};
-      if (own) stanza.set_attr("recipient", chat);
-      deliver(a, dev, std::move(stanza));
-    }
-    return ok();
-  };
-  WA_TRY_STATUS(send_to(*dest, m, false));
-  if (dest != from) WA_TRY_STATUS(send_to(*from, dsm, true));
-  log(from->phone + ":0", "phone sent " + id + " to " + dest->phone);
-  return id;
+  PhoneContent c;
+  c.text = std::string(text);
+  return phone_send(phone, to, c);
 }
 
 }  // namespace wa::sim

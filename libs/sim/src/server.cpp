@@ -248,7 +248,20 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       return {http::status::ok, {{"messages", std::move(out)}}};
     }
     if (seg.size() == 3 && seg[2] == "send" && m == http::verb::post) {
-      auto id = net.phone_send_text(seg[1], str("to"), str("text"));
+      // {"to", "text"} or {"to", "kind": image|video|audio|document|sticker, "file": base64, "caption",
+      //  "mimetype", "fileName", "ptt"}; "to" is digits or a group JID.
+      Network::PhoneContent content;
+      content.kind = body.contains("kind") ? str("kind") : "text";
+      content.text = content.kind == "text" ? str("text") : str("caption");
+      content.mimetype = str("mimetype");
+      content.file_name = str("fileName");
+      content.ptt = body.contains("ptt") && body["ptt"].is_boolean() && body["ptt"].get<bool>();
+      if (content.kind != "text") {
+        auto file = from_base64(str("file"));
+        if (!file) return error(http::status::bad_request, "BAD_FILE", "'file' must be base64");
+        content.file.assign(file->begin(), file->end());
+      }
+      auto id = net.phone_send(seg[1], str("to"), content);
       if (!id) return error(http::status::bad_request, "SEND_FAILED", id.error().context());
       return {http::status::ok, {{"id", *id}}};
     }
@@ -421,30 +434,24 @@ struct Server::Impl {
   }
 
   template <class Stream>
-  void respond_bytes(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
-                     const http::request<http::string_body>& req, const std::string& bytes) {
-    auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, req.version());
-    res->set(http::field::content_type, "application/octet-stream");
-    res->keep_alive(req.keep_alive());
-    res->body() = bytes;
-    res->prepare_payload();
-    http::async_write(*st, *res, [this, st, buf, res](beast::error_code ec, std::size_t) {
-      if (ec || !res->keep_alive()) {
-        beast::error_code ignored;
-        beast::get_lowest_layer(*st).socket().shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      read_request(st, buf);
-    });
-  }
-
-  template <class Stream>
   void respond(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
                const http::request<http::string_body>& req, http::status status, const json& body) {
+    respond_raw(st, buf, req, status, "application/json", body.dump());
+  }
+  template <class Stream>
+  void respond_bytes(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
+                     const http::request<http::string_body>& req, const std::string& bytes) {
+    respond_raw(st, buf, req, http::status::ok, "application/octet-stream", bytes);
+  }
+
+  // Writes one answer, then reads the next request on the socket (or closes it).
+  template <class Stream>
+  void respond_raw(std::shared_ptr<Stream> st, std::shared_ptr<beast::flat_buffer> buf,
+                   const http::request<http::string_body>& req, http::status status, const char* type, std::string body) {
     auto res = std::make_shared<http::response<http::string_body>>(status, req.version());
-    res->set(http::field::content_type, "application/json");
+    res->set(http::field::content_type, type);
     res->keep_alive(req.keep_alive());
-    res->body() = body.dump();
+    res->body() = std::move(body);
     res->prepare_payload();
     http::async_write(*st, *res, [this, st, buf, res](beast::error_code ec, std::size_t) {
       if (ec || !res->keep_alive()) {

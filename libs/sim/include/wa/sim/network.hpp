@@ -196,6 +196,18 @@ class Network final {
   /// The phone sends a text to another account (its companions) and to its own companions (as a
   /// deviceSentMessage), Signal-encrypted from device 0. Returns the message id.
   [[nodiscard]] Result<std::string> phone_send_text(std::string_view phone, std::string_view to, std::string_view text);
+  /// What a phone sends through the control API: a text, or a file (uploaded to wasim's media store,
+  /// encrypted as WhatsApp does) with its caption.
+  struct PhoneContent {
+    std::string kind = "text";  ///< text, image, video, audio, document, sticker
+    std::string text;           ///< the text, or the caption
+    std::string file;           ///< the file's bytes
+    std::string mimetype, file_name;
+    bool ptt = false;
+  };
+  /// The phone sends content to a person (digits) or a group it is in (ID@g.us): to every companion of the
+  /// recipient(s) and of its own account; in a group with a sender-key distribution then one skmsg.
+  [[nodiscard]] Result<std::string> phone_send(std::string_view phone, std::string_view to, const PhoneContent& content);
 
   // --- presence and chatstate (ephemeral: sent to logged-in connections only, never queued) -----------
   /// An account's device announces available/unavailable: its subscribers' live devices are told.
