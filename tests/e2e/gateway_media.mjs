@@ -58,7 +58,15 @@ const jpegSize = (b) => {
   return null;
 };
 const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.from([0, 2]), randomBytes(9000)]);
-const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypisom'), randomBytes(70000)]);
+// An MP4 as a camera lays it out: ftyp, mdat (random), then moov with mvhd (12.5 s) and a 1280x720 track.
+const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
+const box = (type, ...body) => { const b = Buffer.concat(body); return Buffer.concat([u32(b.length + 8), Buffer.from(type), b]); };
+const mp4 = Buffer.concat([
+  box('ftyp', Buffer.from('isom'), u32(512), Buffer.from('isomiso2mp41')),
+  box('mdat', randomBytes(70000)),
+  box('moov', box('mvhd', Buffer.alloc(12), u32(1000), u32(12500), Buffer.alloc(80)),
+    box('trak', box('tkhd', Buffer.alloc(76), u32(1280 << 16), u32(720 << 16)))),
+]);
 const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(12000)]);
 const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0, 0, 0, 0]), Buffer.from('WEBPVP8X'),
   Buffer.from([10, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0x01, 0x00, 0xFF, 0x01, 0x00]), randomBytes(5000)]);
@@ -92,7 +100,7 @@ try {
     { route: 'send-audio', body: { audio: `data:audio/ogg;base64,${ogg.toString('base64')}` }, file: ogg,
       type: 'audioMessage', expect: (x) => x.ptt === true && x.mimetype === 'audio/ogg; codecs=opus' },
     { route: 'send-video', body: { video: `${sink.url}/files/clip`, caption: 'a clip' }, file: mp4,
-      type: 'videoMessage', expect: (x) => x.caption === 'a clip' && x.mimetype === 'video/mp4' },
+      type: 'videoMessage', expect: (x) => x.caption === 'a clip' && x.mimetype === 'video/mp4' && x.width === 1280 && x.height === 720 && x.seconds === 13 },
     { route: 'send-document/pdf', body: { document: `data:application/pdf;base64,${pdf.toString('base64')}`, fileName: 'report' }, file: pdf,
       type: 'documentMessage', expect: (x) => x.fileName === 'report.pdf' && x.mimetype === 'application/pdf' },
     { route: 'send-sticker', body: { sticker: `data:image/webp;base64,${webp.toString('base64')}` }, file: webp,

@@ -307,6 +307,64 @@ std::optional<std::string> encode_jpeg(const Rgb& img, int quality) {
 
 }  // namespace
 
+namespace {
+std::uint64_t be64(std::string_view b, std::size_t at) { return (static_cast<std::uint64_t>(be32(b, at)) << 32) | be32(b, at + 4); }
+
+// Calls fn(type, body) for each box in b; false when a box header is malformed.
+template <class F>
+bool each_box(std::string_view b, F fn) {
+  std::size_t at = 0;
+  while (at + 8 <= b.size()) {
+    std::uint64_t size = be32(b, at);
+    std::size_t header = 8;
+    if (size == 1) {
+      if (at + 16 > b.size()) return false;
+      size = be64(b, at + 8);
+      header = 16;
+    } else if (size == 0) {
+      size = b.size() - at;
+    }
+    if (size < header || size > b.size() - at) return false;
+    if (!fn(b.substr(at + 4, 4), b.substr(at + header, static_cast<std::size_t>(size) - header))) return true;
+    at += static_cast<std::size_t>(size);
+  }
+  return true;
+}
+}  // namespace
+
+std::optional<VideoInfo> mp4_info(std::string_view bytes) {
+  std::optional<VideoInfo> out;
+  each_box(bytes, [&](std::string_view type, std::string_view moov) {
+    if (type != "moov") return true;
+    VideoInfo v;
+    each_box(moov, [&](std::string_view t, std::string_view body) {
+      if (t == "mvhd" && body.size() >= 4) {
+        const bool v1 = body[0] == 1;
+        const std::size_t need = v1 ? 32 : 20;
+        if (body.size() >= need) {
+          const std::uint32_t scale = be32(body, v1 ? 20 : 12);
+          const std::uint64_t duration = v1 ? be64(body, 24) : be32(body, 16);
+          if (scale != 0 && duration != ~std::uint64_t{0}) v.seconds = static_cast<std::uint32_t>(std::min<std::uint64_t>((duration + scale - 1) / scale, 86400 * 7));
+        }
+      } else if (t == "trak" && v.width == 0) {
+        each_box(body, [&](std::string_view tt, std::string_view tkhd) {
+          if (tt != "tkhd" || tkhd.size() < 4) return true;
+          const std::size_t dims = tkhd[0] == 1 ? 88 : 76;  // after the header fields, the 36-byte matrix
+          if (tkhd.size() >= dims + 8) {
+            v.width = be32(tkhd, dims) >> 16;
+            v.height = be32(tkhd, dims + 4) >> 16;
+          }
+          return false;
+        });
+      }
+      return true;
+    });
+    if (v.width != 0 || v.seconds != 0) out = v;
+    return false;
+  });
+  return out;
+}
+
 std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_side) {
   if (max_side == 0) return std::nullopt;
   Rgb rgb;

@@ -1046,6 +1046,13 @@ struct Service::Impl {
         md.height = d->height;
       }
     }
+    if (s.kind == Send::Kind::video) {
+      if (auto v = media::mp4_info(p->bytes)) {
+        md.width = v->width;
+        md.height = v->height;
+        md.seconds = v->seconds;
+      }
+    }
     if (s.kind == Send::Kind::image) {  // the preview shown before the download (JPEG and PNG sources)
       if (auto t = media::jpeg_thumbnail(p->bytes)) md.jpeg_thumbnail.assign(t->begin(), t->end());
     }

@@ -216,6 +216,43 @@ TEST(Thumbnail, RefusesWhatIsNotAPictureAndSurvivesCorruption) {
   EXPECT_FALSE(jpeg_thumbnail(giant));
 }
 
+std::string box(std::string_view type, const std::string& body) {
+  const std::uint32_t n = static_cast<std::uint32_t>(body.size() + 8);
+  return bytes({static_cast<int>(n >> 24), static_cast<int>((n >> 16) & 255), static_cast<int>((n >> 8) & 255), static_cast<int>(n & 255)}) +
+         std::string(type) + body;
+}
+std::string be32s(std::uint32_t v) {
+  return bytes({static_cast<int>(v >> 24), static_cast<int>((v >> 16) & 255), static_cast<int>((v >> 8) & 255), static_cast<int>(v & 255)});
+}
+// ftyp, mdat, then moov (as a camera writes it): mvhd v0 with timescale 1000 and 12.5 s; a sound track
+// without size, then a 1280x720 video track.
+std::string make_mp4() {
+  const std::string mvhd = std::string(4, '\0') + be32s(0) + be32s(0) + be32s(1000) + be32s(12500) + std::string(80, '\0');
+  auto tkhd = [](std::uint32_t w, std::uint32_t h) {
+    return std::string(4, '\0') + std::string(20, '\0') + std::string(16, '\0') + std::string(36, '\0') + be32s(w << 16) + be32s(h << 16);
+  };
+  return box("ftyp", "isom" + be32s(512) + "isomiso2mp41") + box("mdat", std::string(5000, 'x')) +
+         box("moov", box("mvhd", mvhd) + box("trak", box("tkhd", tkhd(0, 0))) + box("trak", box("tkhd", tkhd(1280, 720)) + box("mdia", "")));
+}
+
+TEST(Mp4, ReadsSizeAndLengthWhereverTheMoovIs) {
+  auto v = mp4_info(make_mp4());
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->width, 1280u);
+  EXPECT_EQ(v->height, 720u);
+  EXPECT_EQ(v->seconds, 13u);
+  EXPECT_EQ(sniff_mimetype(make_mp4()), "video/mp4");
+}
+
+TEST(Mp4, HostileBoxesAreSafe) {
+  const std::string full = make_mp4();
+  for (std::size_t n = 0; n < full.size(); n += 7) (void)mp4_info(full.substr(0, n));
+  EXPECT_FALSE(mp4_info("not a video at all"));
+  EXPECT_FALSE(mp4_info(be32s(1) + "moov" + be32s(0) + be32s(4)));      // a 64-bit size smaller than its header
+  EXPECT_FALSE(mp4_info(be32s(0xFFFFFFF0u) + "moov"));                  // larger than the file
+  EXPECT_FALSE(mp4_info(box("moov", box("mvhd", std::string(3, '\1')))));  // too short to read
+}
+
 TEST(Extensions, MapBothWays) {
   EXPECT_EQ(extension_for("image/jpeg"), "jpeg");
   EXPECT_EQ(extension_for("Image/JPG"), "jpeg");

@@ -29,6 +29,13 @@ struct Dimensions {
 /// Width and height from a JPEG (SOFn), PNG (IHDR), GIF or WebP (VP8, VP8L, VP8X) header.
 std::optional<Dimensions> image_dimensions(std::string_view bytes);
 
+/// Width, height (of the first track that has them) and length in whole seconds (rounded up) of an MP4 or
+/// QuickTime file, from its moov box (mvhd, trak/tkhd), wherever in the file it is.
+struct VideoInfo {
+  std::uint32_t width = 0, height = 0, seconds = 0;
+};
+std::optional<VideoInfo> mp4_info(std::string_view bytes);
+
 /// A JPEG thumbnail (longest side max_side pixels, quality 50) of a JPEG or PNG image, as WhatsApp shows
 /// before the download; nullopt for other formats, corrupt files and pictures over 50 megapixels.
 std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_side = 72);
