@@ -3,8 +3,10 @@
 // location, contact, reaction, edit, revoke); receipts both ways (delivery and read); the
 // engine's own phone gets the deviceSentMessage copy; a message redelivered by the server is
 // acknowledged without a second decryption or a second event; a message persisted but not yet taken
-// by the consumer is emitted again after a restart.
+// by the consumer is emitted again after a restart; a message the engine cannot decrypt is asked again by a
+// retry receipt and the resend is decrypted (issue 6, test 6).
 // usage: node engine_messaging.mjs --which b6|b7 --wasim path/to/wasim --engine path/to/wa-engine
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -126,6 +128,25 @@ try {
     check(textOf(up.m) === 'after a lost session', 'resent text arrives intact');
     const routed = (await wasim.call('GET', `/accounts/${E}/devices/1/received`)).body.received;
     check(routed.some((r) => r.startsWith(`receipt ${id} `) && r.endsWith(' retry')), `the engine got Baileys' retry receipt (${routed.slice(-3)})`);
+  }
+
+  // 6. A message the engine cannot decrypt (a forged ciphertext under Baileys' id) makes the engine send a
+  // retry receipt; Baileys answers it by re-sending that id's content in a fresh session, which the engine
+  // decrypts and emits.
+  {
+    const id = '3EB0BADC1PHER000000000';
+    alice.sent.set(id, { conversation: 'after a retry' });
+    const mark = engine.events.length;
+    await alice.sock.sendNode({ tag: 'message', attrs: { id, to: `${E}@s.whatsapp.net`, type: 'text' },
+      content: [{ tag: 'participants', attrs: {}, content: [{ tag: 'to', attrs: { jid: `${E}:1@s.whatsapp.net` },
+        content: [{ tag: 'enc', attrs: { v: '2', type: 'msg' }, content: randomBytes(90) }] }] }] });
+    const err = await engine.wait('the decrypt failure', (e) => e.event === 'error' && e.text?.includes(id), 10000, mark).catch(() => null);
+    check(!!err, 'the engine reports the message it cannot decrypt');
+    const got = await engine.wait('the resent message', (e) => e.event === 'message' && e.id === id, 20000, mark).catch(() => null);
+    check(got?.text === 'after a retry', `after the retry receipt the engine decrypts Baileys' resend (${JSON.stringify(got)})`);
+    if (got) engine.send(`inbox-done e ${got.inbox_key}`);
+    const atAlice = (await wasim.call('GET', `/accounts/${A}/devices/1/received`)).body.received;
+    check(atAlice.some((r) => r.startsWith(`receipt ${id} `) && r.endsWith(' retry')), `Baileys got the engine's retry receipt (${atAlice.slice(-3)})`);
   }
 
   // 5. Redelivery: wasim sends the last acknowledged message again; no second decryption, no second event.
