@@ -1425,10 +1425,11 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (change.tag == "remove" || change.tag == "leave") {
       skdm_sent_.erase(gid);
       const store::Credentials creds = *creds_;
-      auto me = Jid::parse(creds.jid);
-      if (me) {
-        const std::string key = gid + "\n" + me->user() + "." + std::to_string(me->device());
-        net::post(eng_.db, [this, creds, key] { (void)eng_.store.remove(creds.device_id, store::Table::sender_key, key); });
+      if (auto me = Jid::parse(creds.jid)) {
+        net::post(eng_.db, [this, creds, gid, self = address_of(*me)] {
+          detail::DeviceSignalStore ss(eng_.store, creds);
+          ss.remove_sender_key(gid, self);
+        });
       }
     } else if (change.tag == "add") {
       // New members' devices need our key: the next send distributes it to whoever lacks it.

@@ -56,5 +56,8 @@ std::optional<Bytes> DeviceSignalStore::load_sender_key(const std::string& group
 void DeviceSignalStore::store_sender_key(const std::string& group, const signal::Address& sender, ByteView r) {
   check(s_.put(device_, Table::sender_key, group + "\n" + key(sender), r));
 }
+void DeviceSignalStore::remove_sender_key(const std::string& group, const signal::Address& sender) {
+  check(s_.remove(device_, Table::sender_key, group + "\n" + key(sender)));
+}
 
 }  // namespace wa::protocol::detail

@@ -33,6 +33,8 @@ class DeviceSignalStore final : public signal::Store {
   void save_identity(const signal::Address& a, ByteView key33) override;
   std::optional<Bytes> load_sender_key(const std::string& group, const signal::Address& sender) override;
   void store_sender_key(const std::string& group, const signal::Address& sender, ByteView record) override;
+  /// Forgets a sender key (ours, when a group's membership shrank): the next group message makes a new one.
+  void remove_sender_key(const std::string& group, const signal::Address& sender);
 
   /// The first store error since the last reset, if any.
   const std::optional<Error>& failed() const noexcept { return error_; }

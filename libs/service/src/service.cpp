@@ -937,13 +937,14 @@ struct Service::Impl {
     // Media: fetched, encrypted and uploaded first; the head stays in flight meanwhile.
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id, mid = in.inflight_id;
-    prepare_media(id, s, [this, alive_w, id, key, mid, to](Result<protocol::Outbound::Media> m, bool permanent) {
+    // The message in flight cannot change (queue_remove refuses it, queue_clear keeps it): its fields are kept
+    // here, without the file, which goes to prepare_media alone.
+    Send head = s;
+    head.media.clear();
+    prepare_media(id, std::move(s), [this, alive_w, id, key, mid, to, head](Result<protocol::Outbound::Media> m, bool permanent) {
       if (!alive_w.lock()) return;
       Inst* i = find(id);
-      if (i == nullptr || i->inflight_key != key) return;  // removed or cleared meanwhile
-      auto it = queue_item(id, key);
-      if (!it) return;
-      const Send queued = send_from_json((*it)["send"]);
+      if (i == nullptr || i->inflight_key != key) return;  // deleted meanwhile
       if (!m) {
         std::cerr << "zapd: instance " << id << ": media for " << mid << ": " << m.error().context() << '\n';
         if (!permanent && ++i->prepare_failures < 4) {
@@ -957,7 +958,7 @@ struct Service::Impl {
         return on_sent(*i, mid, m.error().context());
       }
       i->prepare_failures = 0;
-      protocol::Outbound o = outbound(*i, queued);
+      protocol::Outbound o = outbound(*i, head);
       o.media = std::move(*m);
       engine.send_message(id, to, o, mid);
     });
@@ -977,13 +978,14 @@ struct Service::Impl {
     PrepareDone done;
   };
 
-  void prepare_media(const std::string& id, const Send& s, PrepareDone done) {
+  void prepare_media(const std::string& id, Send s, PrepareDone done) {
     auto p = std::make_shared<Prepare>();
     p->id = id;
-    p->s = s;
+    p->s = std::move(s);
     p->done = std::move(done);
-    if (media::is_data_uri(s.media)) {
-      auto d = media::parse_data_uri(s.media);
+    if (media::is_data_uri(p->s.media)) {
+      auto d = media::parse_data_uri(p->s.media);
+      p->s.media.clear();  // decoded: one copy of the file is enough
       if (!d) return p->done(fail(errc::invalid_argument, "the data: URI does not decode"), true);
       p->bytes = std::move(d->bytes);
       p->declared = d->mimetype;
@@ -993,7 +995,7 @@ struct Service::Impl {
     o.max_answer = opt.media_max_bytes;
     o.max_redirects = 5;
     std::weak_ptr<bool> alive_w = alive;
-    media_http.request("GET", s.media, {}, {}, o, [this, alive_w, p](webhook::PostResult r) {
+    media_http.request("GET", p->s.media, {}, {}, o, [this, alive_w, p](webhook::PostResult r) {
       if (!alive_w.lock()) return;
       if (r.too_large) {
         return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
