@@ -108,6 +108,20 @@ try {
   check(rcv.text?.message === 'hello zapd' && rcv.phone === A && rcv.fromMe === false && rcv.fromApi === false &&
     rcv.senderName === 'Alice' && rcv.connectedPhone === E && rcv.isGroup === false && rcv.momment > 1e12 && rcv.status === 'RECEIVED',
     `ReceivedCallback text (${JSON.stringify(rcv)})`);
+  // The LIDs wasim names on the stanza (sender_lid), as the real server does.
+  const aliceLid = (await wasim.call('GET', `/accounts/${A}`)).body.lid_jid;
+  const zedLid = (await wasim.call('GET', `/accounts/${E}`)).body.lid_jid;
+  check(/^\d+@lid$/.test(aliceLid) && rcv.senderLid === aliceLid && rcv.chatLid === aliceLid && rcv.participantLid === null,
+    `ReceivedCallback carries Alice's LID as senderLid and chatLid (${aliceLid}: ${rcv.senderLid}, ${rcv.chatLid}, ${rcv.participantLid})`);
+  // What the number's own phone writes (notifySentByMe): fromMe, the peer's LID as chatLid, our own as senderLid.
+  {
+    const ph = await wasim.call('POST', `/accounts/${E}/send`, { to: A, kind: 'text', text: 'from the phone' });
+    check(ph.status === 200, `the number's phone writes to Alice (${JSON.stringify(ph.body)})`);
+    const own = await sink.wait('ReceivedCallback of the phone', (b) => b.type === 'ReceivedCallback' && b.messageId === ph.body.id, 20000)
+      .catch((e) => ({ error: String(e) }));
+    check(own.fromMe === true && own.phone === A && own.text?.message === 'from the phone' && own.chatLid === aliceLid && own.senderLid === zedLid,
+      `the phone's message arrives fromMe with both LIDs (${JSON.stringify(own)})`);
+  }
   const sendAndGet = async (route, body, pred, what) => {
     const r = await inst.call('POST', route, body);
     check(r.status === 200 && r.body.messageId, `${route} answer (${JSON.stringify(r.body)})`);

@@ -92,6 +92,9 @@ try {
     .catch((e) => ({ error: String(e) }));
   check(rc.isGroup === true && rc.phone === gid && rc.participantPhone === A && rc.text?.message === 'hi from alice' && rc.fromMe === false,
     `a member's message arrives as a group ReceivedCallback (${JSON.stringify(rc)})`);
+  const aliceLid = (await wasim.call('GET', `/accounts/${A}`)).body.lid_jid;
+  check(rc.participantLid === aliceLid && rc.senderLid === aliceLid && rc.chatLid === null,
+    `the group message names the author's LID (${aliceLid}: participantLid ${rc.participantLid}, senderLid ${rc.senderLid}, chatLid ${rc.chatLid})`);
 
   // Participants.
   const add = await inst.call('POST', 'add-participant', { groupId: gid, phones: [P], autoInvite: false });

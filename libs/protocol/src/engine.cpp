@@ -982,10 +982,27 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (const Jid* recipient = n.attr_jid("recipient"); recipient != nullptr && ev.from_me && !in_group) {
       ev.chat = recipient->to_user().to_string();
     }
+    // The LIDs the server names on a PN-addressed stanza (sender_lid, participant_lid, recipient_lid): kept
+    // with the message as "sender_lid" (the author) and "chat_lid" (the peer of a 1:1 chat).
+    std::vector<std::pair<std::string, std::string>> lids;
+    {
+      auto lid_of = [&n](std::string_view attr) -> std::string {
+        const Jid* j = n.attr_jid(attr);
+        return j != nullptr && j->server() == Server::lid ? j->to_user().to_string() : std::string();
+      };
+      std::string sender_lid = lid_of(in_group ? "participant_lid" : "sender_lid");
+      if (sender_lid.empty() && ev.from_me && !creds_->lid.empty()) {
+        if (auto own = Jid::parse(creds_->lid)) sender_lid = own->to_user().to_string();
+      }
+      std::string chat_lid;
+      if (!in_group) chat_lid = ev.from_me ? lid_of("recipient_lid") : lid_of("sender_lid");
+      if (!sender_lid.empty()) lids.emplace_back("sender_lid", std::move(sender_lid));
+      if (!chat_lid.empty()) lids.emplace_back("chat_lid", std::move(chat_lid));
+    }
     const store::Credentials creds = *creds_;
     const signal::Address sender = address_of(author);
     const std::string group = in_group ? from->to_string() : std::string();
-    auto job = [this, creds, sender, encs, ev, group]() -> DecryptOutcome {
+    auto job = [this, creds, sender, encs, ev, group, lids]() -> DecryptOutcome {
       DecryptOutcome out;
       out.ev = ev;
       bool fresh = false;
@@ -1018,6 +1035,7 @@ class Client final : public std::enable_shared_from_this<Client> {
           out.ev.type = in.kind;
           out.ev.text = in.text;
           out.ev.fields = in.fields;
+          out.ev.fields.insert(out.ev.fields.end(), lids.begin(), lids.end());
           if (in.device_sent) {
             out.ev.from_me = true;
             if (!in.destination.empty()) out.ev.chat = in.destination;

@@ -746,6 +746,12 @@ struct Service::Impl {
               {"participantLid", nullptr}, {"chatLid", nullptr}, {"senderLid", nullptr},
               {"referenceMessageId", nullptr}, {"messageExpirationSeconds", 0}};
     if (is_group_jid(ev.chat)) body["participantPhone"] = phone_of(ev.from);
+    // LIDs as the server named them on the stanza ("<digits>@lid"); null when it named none.
+    if (auto l = field(ev, "sender_lid"); !l.empty()) {
+      body["senderLid"] = l;
+      if (is_group_jid(ev.chat)) body["participantLid"] = l;
+    }
+    if (auto l = field(ev, "chat_lid"); !l.empty()) body["chatLid"] = l;
     if (auto q = field(ev, "quoted_id"); !q.empty()) body["referenceMessageId"] = q;
     const std::string& t = ev.type;
     if (t == "text") {

@@ -325,6 +325,7 @@ void Connection::route_group_message(const Node& m, const Jid& gjid, const std::
                {{"from", gjid}, {"participant", from}, {"id", id}, {"t", std::to_string(net_.now())}, {"type", type},
                 {"notify", account_->name}},
                std::move(content)};
+      add_lid_attrs(out, *account_, nullptr, true);
       net_.deliver(*a, dev, std::move(out));
     }
   }
@@ -421,6 +422,7 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
                                 {"notify", from->name}},
                     NodeList{enc_node(enc)}};
         if (own) stanza.set_attr("recipient", chat);
+        add_lid_attrs(stanza, *from, dest, false);
         deliver(a, dev, std::move(stanza));
       }
       return ok();
@@ -447,11 +449,12 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
       const signal::Address addr{a->phone, dev};
       WA_TRY_STATUS(phone_session(p, addr, comp));
       WA_TRY(auto enc, p.signal->encrypt(addr, pad_message(dist)));
-      deliver(*a, dev,
-              Node{"message",
-                   {{"from", gjid}, {"participant", sender}, {"id", id}, {"t", std::to_string(now())},
-                    {"type", c.kind == "text" ? "text" : "media"}, {"notify", from->name}},
-                   NodeList{enc_node(enc), skmsg}});
+      Node stanza{"message",
+                  {{"from", gjid}, {"participant", sender}, {"id", id}, {"t", std::to_string(now())},
+                   {"type", c.kind == "text" ? "text" : "media"}, {"notify", from->name}},
+                  NodeList{enc_node(enc), skmsg}};
+      add_lid_attrs(stanza, *from, nullptr, true);
+      deliver(*a, dev, std::move(stanza));
     }
   }
   log(from->phone + ":0", "phone sent " + id + " (" + c.kind + ") to group " + g->id + "; other members' phones are not addressed");

@@ -13,4 +13,9 @@ Status phone_session(Phone& p, const signal::Address& to, Companion& c);
 /// What the phone lists for a decrypted (padded) Message: its kind and text, or why it could not be read.
 void describe_plaintext(const Result<Bytes>& plain, PhoneMessage& pm);
 
+/// The LID attributes the real server puts on a PN-addressed message stanza (Baileys 7 reads them in
+/// extractAddressingContext): the author's LID as sender_lid (1:1) or participant_lid with
+/// addressing_mode="pn" (groups); on the copy for the author's own devices also recipient_lid, the peer's.
+void add_lid_attrs(wire::Node& stanza, const Account& author, const Account* peer, bool group);
+
 }  // namespace wa::sim

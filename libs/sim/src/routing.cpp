@@ -84,6 +84,20 @@ void describe_plaintext(const Result<Bytes>& plain, PhoneMessage& pm) {
   if (msg.has_devicesentmessage()) pm.kind = "deviceSentMessage/" + pm.kind;
 }
 
+void add_lid_attrs(Node& stanza, const Account& author, const Account* peer, bool group) {
+  if (author.lid.empty()) return;
+  const Jid lid = *Jid::make(author.lid, Server::lid);
+  if (group) {
+    stanza.set_attr("addressing_mode", "pn");
+    stanza.set_attr("participant_lid", lid);
+    return;
+  }
+  stanza.set_attr("sender_lid", lid);
+  if (peer != nullptr && !peer->lid.empty() && stanza.attr_jid("recipient") != nullptr) {
+    stanza.set_attr("recipient_lid", *Jid::make(peer->lid, Server::lid));
+  }
+}
+
 Status phone_session(Phone& p, const signal::Address& to, Companion& c) {
   if (p.signal->has_session(to)) return ok();
   signal::PreKeyBundle b;
@@ -325,6 +339,7 @@ void Connection::on_message(const Node& m) {
   const Node* identity = m.child("device-identity");
   const Jid from = device_jid();
   const Jid chat = to->to_user();
+  const Account* peer = net_.account_by_jid(chat);
   std::vector<std::pair<std::string, std::uint16_t>> done;  // duplicate <to> entries are delivered once
   for (const auto& [jid, enc] : targets) {
     Account* a = net_.account_by_jid(jid);
@@ -347,6 +362,7 @@ void Connection::on_message(const Node& m) {
              std::move(content)};
     if (a == account_) out.set_attr("recipient", chat);  // a copy for the sender's own other device
     if (auto cat = m.attr_string("category")) out.set_attr("category", std::string(*cat));
+    add_lid_attrs(out, *account_, peer, false);
     net_.deliver(*a, dev, std::move(out));
   }
 }
