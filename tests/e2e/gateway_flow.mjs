@@ -137,7 +137,7 @@ try {
   await sendAndGet('send-location', { phone: A, title: 'Google Brasil', address: 'Av. Brg. Faria Lima, 3477', latitude: '-23.0696347', longitude: -50.4357913 },
     (m) => Math.abs(m.locationMessage?.degreesLatitude + 23.0696347) < 1e-9 && Math.abs(m.locationMessage?.degreesLongitude + 50.4357913) < 1e-9 &&
       m.locationMessage?.name === 'Google Brasil' && m.locationMessage?.address === 'Av. Brg. Faria Lima, 3477', 'location');
-  await sendAndGet('send-link', { phone: A, message: 'see https://example.com/page', image: 'https://example.com/i.png', linkUrl: 'https://example.com/page', title: 'Example', linkDescription: 'A page' },
+  await sendAndGet('send-link', { phone: A, message: 'see https://example.com/page', image: `${sink.url}/no-such.png`, linkUrl: 'https://example.com/page', title: 'Example', linkDescription: 'A page' },
     (m) => m.extendedTextMessage?.text === 'see https://example.com/page' && m.extendedTextMessage?.matchedText === 'https://example.com/page' &&
       m.extendedTextMessage?.title === 'Example' && m.extendedTextMessage?.description === 'A page', 'link');
   await sendAndGet('send-contact', { phone: A, contactName: 'Bob Builder', contactPhone: '5511999999999' },

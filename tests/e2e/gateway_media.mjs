@@ -142,6 +142,28 @@ try {
   const replied = await waitFor('the image reply at Baileys', () => alice.events.upserts.find((x) => x.m.key.id === reply.body.messageId && x.m.message), 20000)
     .catch(() => null);
   check(replied?.m.message?.imageMessage?.contextInfo?.stanzaId === ids[0], `an image reply quotes its message (${JSON.stringify(replied?.m.message?.imageMessage?.contextInfo)})`);
+  // send-link: the preview image (URL or data: URI) becomes a 192 px thumbnail in the preview; a link whose
+  // image cannot be had still goes, without one.
+  {
+    const links = [
+      { image: `${sink.url}/files/photo.png`, size: [192, 120] },
+      { image: `data:image/png;base64,${png.toString('base64')}`, size: [192, 120] },
+      { image: `${sink.url}/files/absent.png`, size: null },
+    ];
+    for (const [i, l] of links.entries()) {
+      const r = await inst.call('POST', 'send-link', { phone: A, message: `read https://example.com/${i}`, image: l.image,
+        linkUrl: `https://example.com/${i}`, title: `Page ${i}`, linkDescription: 'about it', linkType: 'LARGE', messageId: ids[0] });
+      check(r.status === 200, `send-link #${i} accepted (${JSON.stringify(r.body)})`);
+      const u = await waitFor(`link #${i} at Baileys`, () => alice.events.upserts.find((x) => x.m.key.id === r.body.messageId && x.m.message), 20000)
+        .catch(() => null);
+      const x = u?.m.message?.extendedTextMessage;
+      const thumb = x?.jpegThumbnail?.length ? jpegSize(Buffer.from(x.jpegThumbnail)) : null;
+      check(x?.matchedText === `https://example.com/${i}` && x?.title === `Page ${i}` && JSON.stringify(thumb) === JSON.stringify(l.size) &&
+        x?.contextInfo?.stanzaId === ids[0], `send-link #${i}: the preview ${l.size ? `has a ${l.size} thumbnail` : 'goes without a thumbnail'} and quotes (${JSON.stringify(thumb)}, ${x?.contextInfo?.stanzaId})`);
+    }
+    const bad = await inst.call('POST', 'send-link', { phone: A, message: 'x https://e.com', image: 'ftp://e.com/i.png', linkUrl: 'https://e.com', title: 't', linkDescription: 'd' });
+    check(bad.status === 400 && bad.body.error === 'INVALID_FIELD', `send-link with an image that is no URL is refused (${JSON.stringify(bad.body)})`);
+  }
   const sent = sink.of('MessageStatusCallback', (b) => b.status === 'SENT').flatMap((b) => b.body.ids);
   check(ids.every((id) => sent.includes(id)), 'MessageStatusCallback SENT for every media message');
 

@@ -318,7 +318,7 @@ bool is_media_send(std::string_view target) {
   const auto seg = split_path(target);
   // /instances/{id}/token/{token}/send-x[/{ext}]
   if (seg.size() < 5 || seg.size() > 6 || seg[0] != "instances" || seg[2] != "token") return false;
-  return std::find(kMediaRoutes.begin(), kMediaRoutes.end(), seg[4]) != kMediaRoutes.end();
+  return std::find(kMediaRoutes.begin(), kMediaRoutes.end(), seg[4]) != kMediaRoutes.end() || (seg[4] == "send-link" && seg.size() == 5);
 }
 
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
@@ -488,13 +488,18 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       s.edit_id = f.str("editMessageId", false, 128);
       s.mentioned = f.phones("mentioned");
     } else if (route == "send-link") {
-      // The preview goes without its thumbnail: the image URL is checked, not fetched (media comes later).
+      // The preview image is fetched when the message is sent; its thumbnail goes in the preview.
       s.kind = Send::Kind::link;
       s.message = f.str("message", true);
       s.link_url = f.str("linkUrl", true, 2048);
       s.title = f.str("title", true, 1024);
       s.link_description = f.str("linkDescription", true, 4096);
-      (void)f.str("image", true, 8 * 1024 * 1024);
+      s.media = f.str("image", true, 8 * 1024 * 1024);
+      if (!f.bad && !media_source_ok(s.media)) f.bad = Bad{400, "INVALID_FIELD", "'image' must be an http(s) URL or a data: URI"};
+      const std::string link_type = f.str("linkType", false, 16);
+      if (!f.bad && !link_type.empty() && link_type != "SMALL" && link_type != "MEDIUM" && link_type != "LARGE") {
+        f.bad = Bad{400, "INVALID_FIELD", "'linkType' must be SMALL, MEDIUM or LARGE"};
+      }
       s.delay_typing = f.seconds("delayTyping", 0, 15, 0);
       s.reply_to = f.str("messageId", false, 128);
       if (!f.bad && s.message.find(s.link_url) == std::string::npos) {

@@ -109,6 +109,7 @@ Bytes build_message(const Outbound& o) {
         t->set_canonicalurl(o.link_url);
         if (!o.link_title.empty()) t->set_title(o.link_title);
         if (!o.link_description.empty()) t->set_description(o.link_description);
+        if (!o.link_thumbnail.empty()) t->set_jpegthumbnail(std::string(o.link_thumbnail.begin(), o.link_thumbnail.end()));
       }
       if (!o.quoted_id.empty() || !o.mentions.empty()) {
         auto* ci = t->mutable_contextinfo();

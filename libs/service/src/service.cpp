@@ -939,10 +939,30 @@ struct Service::Impl {
     in.typing_shown = false;
     in.inflight_key = key;
     in.inflight_id = item->value("mid", "");
-    if (!is_media(s.kind)) return engine.send_message(in.view.id, to, outbound(in, s), in.inflight_id);
-    // Media: fetched, encrypted and uploaded first; the head stays in flight meanwhile.
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id, mid = in.inflight_id;
+    if (s.kind == Send::Kind::link && !s.media.empty()) {
+      // The preview image: fetched and made a thumbnail. It only decorates the message, which goes without
+      // it when the image cannot be had.
+      const std::string src = s.media;
+      protocol::Outbound o = outbound(in, s);
+      fetch_file(src, kPreviewMaxBytes, 20s, [this, alive_w, id, key, mid, to, o](Fetched f) mutable {
+        if (!alive_w.lock()) return;
+        Inst* i = find(id);
+        if (i == nullptr || i->inflight_key != key) return;
+        auto thumb = f.error.empty() ? media::jpeg_thumbnail(f.bytes, kPreviewSide) : std::nullopt;
+        if (thumb) {
+          o.link_thumbnail.assign(thumb->begin(), thumb->end());
+        } else {
+          std::cerr << "zapd: instance " << id << ": link preview of " << mid << " goes without its image: "
+                    << (f.error.empty() ? "not a JPEG or PNG picture" : f.error) << '\n';
+        }
+        engine.send_message(id, to, o, mid);
+      });
+      return;
+    }
+    if (!is_media(s.kind)) return engine.send_message(in.view.id, to, outbound(in, s), in.inflight_id);
+    // Media: fetched, encrypted and uploaded first; the head stays in flight meanwhile.
     // The message in flight cannot change (queue_remove refuses it, queue_clear keeps it): its fields are kept
     // here, without the file, which goes to prepare_media alone.
     Send head = s;
@@ -984,33 +1004,67 @@ struct Service::Impl {
     PrepareDone done;
   };
 
+  // A file named by a data: URI or an http(s) URL: its bytes and the mimetype its source declared, or why
+  // not (permanent: a bad URI, a 4xx answer or a file over max; else a network error or 5xx). A timeout of
+  // 0 is the media poster's (media_timeout).
+  struct Fetched {
+    std::string bytes, declared, error;
+    bool permanent = false;
+  };
+  static constexpr std::size_t kPreviewMaxBytes = std::size_t{8} << 20;
+  static constexpr unsigned kPreviewSide = 192;  // the link preview thumbnail's longest side, as WhatsApp Web's
+
+  void fetch_file(std::string src, std::size_t max, std::chrono::milliseconds timeout, std::function<void(Fetched)> done) {
+    if (media::is_data_uri(src)) {
+      Fetched f;
+      auto d = media::parse_data_uri(src);
+      if (!d) {
+        f.error = "the data: URI does not decode";
+        f.permanent = true;
+      } else if (d->bytes.size() > max) {
+        f.error = "the file is larger than " + std::to_string(max >> 20) + " MiB";
+        f.permanent = true;
+      } else {
+        f.bytes = std::move(d->bytes);
+        f.declared = d->mimetype;
+      }
+      return done(std::move(f));
+    }
+    webhook::RequestOptions o;
+    o.max_answer = max;
+    o.max_redirects = 5;
+    o.timeout = timeout;
+    std::weak_ptr<bool> alive_w = alive;
+    media_http.request("GET", src, {}, {}, o, [alive_w, max, done = std::move(done)](webhook::PostResult r) {
+      if (!alive_w.lock()) return;
+      Fetched f;
+      if (r.too_large) {
+        f.error = "the file is larger than " + std::to_string(max >> 20) + " MiB";
+        f.permanent = true;
+      } else if (r.status == 0) {
+        f.error = "fetching the file: " + r.error;
+      } else if (!r.ok()) {
+        f.error = "fetching the file: HTTP " + std::to_string(r.status);
+        f.permanent = r.status < 500;
+      } else {
+        f.bytes = std::move(r.body);
+        f.declared = media::bare_mimetype(r.content_type);
+        if (f.declared == "application/octet-stream" || f.declared == "binary/octet-stream") f.declared.clear();
+      }
+      done(std::move(f));
+    });
+  }
+
   void prepare_media(const std::string& id, Send s, PrepareDone done) {
     auto p = std::make_shared<Prepare>();
     p->id = id;
     p->s = std::move(s);
     p->done = std::move(done);
-    if (media::is_data_uri(p->s.media)) {
-      auto d = media::parse_data_uri(p->s.media);
-      p->s.media.clear();  // decoded: one copy of the file is enough
-      if (!d) return p->done(fail(errc::invalid_argument, "the data: URI does not decode"), true);
-      p->bytes = std::move(d->bytes);
-      p->declared = d->mimetype;
-      return describe(p);
-    }
-    webhook::RequestOptions o;
-    o.max_answer = opt.media_max_bytes;
-    o.max_redirects = 5;
-    std::weak_ptr<bool> alive_w = alive;
-    media_http.request("GET", p->s.media, {}, {}, o, [this, alive_w, p](webhook::PostResult r) {
-      if (!alive_w.lock()) return;
-      if (r.too_large) {
-        return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
-      }
-      if (r.status == 0) return p->done(fail(errc::invalid_argument, "fetching the file: " + r.error), false);
-      if (!r.ok()) return p->done(fail(errc::invalid_argument, "fetching the file: HTTP " + std::to_string(r.status)), r.status < 500);
-      p->bytes = std::move(r.body);
-      p->declared = media::bare_mimetype(r.content_type);
-      if (p->declared == "application/octet-stream" || p->declared == "binary/octet-stream") p->declared.clear();
+    std::string src = std::move(p->s.media);  // one copy of the file (or its URL) is enough
+    fetch_file(std::move(src), opt.media_max_bytes, 0ms, [this, p](Fetched f) {  // 0: media_timeout
+      if (!f.error.empty()) return p->done(fail(errc::invalid_argument, f.error), f.permanent);
+      p->bytes = std::move(f.bytes);
+      p->declared = std::move(f.declared);
       describe(p);
     });
   }
@@ -1158,6 +1212,7 @@ struct Service::Impl {
         o.link_url = s.link_url;
         o.link_title = s.title;
         o.link_description = s.link_description;
+        quote();
         break;
       case Send::Kind::text:
         if (!s.edit_id.empty()) {

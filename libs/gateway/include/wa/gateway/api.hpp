@@ -47,8 +47,8 @@ class Api final {
   ApiConfig cfg_;
 };
 
-/// Whether a request target is a media send (send-image, -audio, -video, -document/{ext}, -sticker), whose
-/// body may carry a file as a data: URI and so gets the larger body limit.
+/// Whether a request target is a media send (send-image, -audio, -video, -document/{ext}, -sticker) or
+/// send-link (its preview image), whose body may carry a file as a data: URI and so gets the larger body limit.
 bool is_media_send(std::string_view target);
 
 /// The JSON error body every failure uses: {"error": CODE, "message": text}.

@@ -35,7 +35,7 @@ Bytes text_message(std::string_view text);
 
 /// A message to send, by content kind. Which fields count depends on kind:
 ///  text:     text; quoted_id + quoted_participant (a reply), mentions (user JIDs); link_url (+ link_title,
-///            link_description): a link preview without a thumbnail
+///            link_description, link_thumbnail: a JPEG): a link preview
 ///  location: latitude, longitude, name, address
 ///  contact:  display_name, vcard
 ///  reaction: target (the message reacted to), text = the emoji ("" removes the reaction)
@@ -66,6 +66,7 @@ struct Outbound {
   std::string quoted_id, quoted_participant;
   std::vector<std::string> mentions;
   std::string link_url, link_title, link_description;
+  Bytes link_thumbnail;
   double latitude = 0, longitude = 0;
   std::string name, address;
   std::string display_name, vcard;

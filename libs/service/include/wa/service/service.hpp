@@ -95,7 +95,7 @@ struct Send {
   bool owner = true;                 ///< revoke: the message is ours
   int delay_message = -1;            ///< seconds 1-15, -1 = default spacing
   int delay_typing = 0;              ///< seconds 0-15
-  // Media kinds: the file as an http(s) URL or a data: URI; message = the caption.
+  // Media kinds: the file as an http(s) URL or a data: URI; message = the caption. Link: the preview image.
   std::string media;
   std::string file_name;             ///< document: the name shown
   std::string extension;             ///< document: the {extension} of the route
