@@ -11,6 +11,7 @@ PACKAGES=(
   libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures
   libsqlite3-dev libpq-dev libqrencode-dev               # stores (SQLite, PostgreSQL client); QR codes as PNG
   libjpeg-dev                                            # JPEG thumbnails of images sent
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # thumbnails of videos sent (first frame)
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev             # unit tests, micro-benchmarks

@@ -26,6 +26,7 @@ FAMILIES = [
     ("zlib.h", "zlib"), ("sqlite3.h", "sqlite"), ("libpq-fe.h", "libpq"), ("nlohmann/", "json"),
     ("gtest/", "gtest"), ("gmock/", "gtest"), ("benchmark/", "benchmark"), ("curl/", "curl"),
     ("qrencode.h", "qrencode"), ("zbar.h", "zbar"), ("png.h", "png"), ("jpeglib.h", "jpeg"),
+    ("libavformat/", "libav"), ("libavcodec/", "libav"), ("libavutil/", "libav"), ("libswscale/", "libav"),
     ("sys/", "posix"), ("netinet/", "posix"), ("arpa/", "posix"), ("unistd.h", "posix"),
     ("fcntl.h", "posix"), ("netdb.h", "posix"), ("poll.h", "posix"),
 ]
@@ -35,6 +36,7 @@ ALIASES = {
     "libsignal-protocol-c": "libsignal", "protobuf": "protobuf", "zlib": "zlib", "sqlite": "sqlite",
     "sqlite3": "sqlite", "libpq": "libpq", "json": "json", "nlohmann json": "json", "gtest": "gtest",
     "benchmark": "benchmark", "curl": "curl", "qrencode": "qrencode", "zbar": "zbar", "png": "png", "jpeg": "jpeg",
+    "libav": "libav",
     "posix": "posix", "std": None,
 }
 NONE_CELLS = {"", "—", "-", "–", "none"}

@@ -8,7 +8,7 @@
 //    URLs zapd serves with the same bytes, in order with the texts around them; other names are 404.
 // usage: node gateway_media.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,7 @@ const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.from([0, 2]), randomBytes
 // An MP4 as a camera lays it out: ftyp, mdat (random), then moov with mvhd (12.5 s) and a 1280x720 track.
 const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
 const box = (type, ...body) => { const b = Buffer.concat(body); return Buffer.concat([u32(b.length + 8), Buffer.from(type), b]); };
+const clip = readFileSync(new URL('./fixtures/two-colours.mp4', import.meta.url));  // a real video (fixtures/README.md)
 const mp4 = Buffer.concat([
   box('ftyp', Buffer.from('isom'), u32(512), Buffer.from('isomiso2mp41')),
   box('mdat', randomBytes(70000)),
@@ -101,6 +102,9 @@ try {
       type: 'audioMessage', expect: (x) => x.ptt === true && x.mimetype === 'audio/ogg; codecs=opus' },
     { route: 'send-video', body: { video: `${sink.url}/files/clip`, caption: 'a clip' }, file: mp4,
       type: 'videoMessage', expect: (x) => x.caption === 'a clip' && x.mimetype === 'video/mp4' && x.width === 1280 && x.height === 720 && x.seconds === 13 },
+    { route: 'send-video', body: { video: `data:video/mp4;base64,${clip.toString('base64')}` }, file: clip,
+      type: 'videoMessage', expect: (x) => x.width === 320 && x.height === 192 &&
+        JSON.stringify(jpegSize(Buffer.from(x.jpegThumbnail ?? []))) === JSON.stringify([72, 43]) },
     { route: 'send-document/pdf', body: { document: `data:application/pdf;base64,${pdf.toString('base64')}`, fileName: 'report' }, file: pdf,
       type: 'documentMessage', expect: (x) => x.fileName === 'report.pdf' && x.mimetype === 'application/pdf' },
     { route: 'send-sticker', body: { sticker: `data:image/webp;base64,${webp.toString('base64')}` }, file: webp,

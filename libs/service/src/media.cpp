@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "wa/core/bytes.hpp"
+#include "image.hpp"
 
 #include <png.h>
 #include <csetjmp>
@@ -172,10 +173,7 @@ namespace {
 
 constexpr std::uint64_t kMaxPixels = 50'000'000;
 
-struct Rgb {
-  std::uint32_t width = 0, height = 0;
-  std::vector<std::uint8_t> pixels;  // 3 bytes a pixel, rows top to bottom
-};
+using detail::Rgb;
 
 // libjpeg reports errors through a callback that must not return: jump back instead of exit().
 struct JpegError {
@@ -242,8 +240,10 @@ bool decode_png(std::string_view bytes, Rgb& out) {
   return true;
 }
 
+}  // namespace
+
 // Area-averaging downscale so that the longest side is max_side (never up).
-Rgb shrink(const Rgb& in, unsigned max_side) {
+Rgb detail::shrink(const Rgb& in, unsigned max_side) {
   const double f = std::min(1.0, static_cast<double>(max_side) / std::max(in.width, in.height));
   Rgb out;
   out.width = std::max(1u, static_cast<std::uint32_t>(in.width * f + 0.5));
@@ -272,7 +272,7 @@ Rgb shrink(const Rgb& in, unsigned max_side) {
   return out;
 }
 
-std::optional<std::string> encode_jpeg(const Rgb& img, int quality) {
+std::optional<std::string> detail::encode_jpeg(const Rgb& img, int quality) {
   jpeg_compress_struct info{};
   JpegError err{};
   unsigned char* buf = nullptr;
@@ -305,7 +305,6 @@ std::optional<std::string> encode_jpeg(const Rgb& img, int quality) {
   return out;
 }
 
-}  // namespace
 
 namespace {
 std::uint64_t be64(std::string_view b, std::size_t at) { return (static_cast<std::uint64_t>(be32(b, at)) << 32) | be32(b, at + 4); }
@@ -371,7 +370,7 @@ std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_s
   const std::string type = sniff_mimetype(image);
   const bool decoded = type == "image/jpeg" ? decode_jpeg(image, max_side, rgb) : type == "image/png" ? decode_png(image, rgb) : false;
   if (!decoded) return std::nullopt;
-  return encode_jpeg(shrink(rgb, max_side), 50);
+  return detail::encode_jpeg(detail::shrink(rgb, max_side), 50);
 }
 
 namespace {

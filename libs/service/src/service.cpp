@@ -1114,6 +1114,8 @@ struct Service::Impl {
         md.height = v->height;
         md.seconds = v->seconds;
       }
+      // The first frame as the preview (MP4, QuickTime and 3GP with the usual codecs).
+      if (auto t = media::video_thumbnail(p->bytes)) md.jpeg_thumbnail.assign(t->begin(), t->end());
     }
     if (s.kind == Send::Kind::image) {  // the preview shown before the download (JPEG and PNG sources)
       if (auto t = media::jpeg_thumbnail(p->bytes)) md.jpeg_thumbnail.assign(t->begin(), t->end());

@@ -40,6 +40,12 @@ std::optional<VideoInfo> mp4_info(std::string_view bytes);
 /// before the download; nullopt for other formats, corrupt files and pictures over 50 megapixels.
 std::optional<std::string> jpeg_thumbnail(std::string_view image, unsigned max_side = 72);
 
+/// A JPEG thumbnail (longest side max_side, quality 50) of the first picture of an MP4/QuickTime/3GP video,
+/// decoded with FFmpeg's libraries from memory: only the mov demuxer and the usual video decoders (H.264,
+/// HEVC, MPEG-4, H.263, VP9, AV1) are allowed, one thread, at most 16 megapixels and 500 packets read.
+/// nullopt for anything else, including corrupt files.
+std::optional<std::string> video_thumbnail(std::string_view video, unsigned max_side = 72);
+
 /// "image/jpeg" -> "jpeg", "application/pdf" -> "pdf", ...; parameters ignored; "bin" when unknown.
 std::string extension_for(std::string_view mimetype);
 /// The inverse for the extensions zapd writes and common document ones; "application/octet-stream" otherwise.
