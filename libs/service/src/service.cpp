@@ -17,6 +17,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -255,6 +256,21 @@ struct Service::Impl {
   bool stopping = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::shared_ptr<net::steady_timer> prune_timer;
+  // Picture work (image and video thumbnails: decoding hostile files) runs here, off the service's thread,
+  // so one large video does not hold back every instance's API and webhooks.
+  net::thread_pool pictures{1};
+
+  // Runs work() on the picture thread, then then(result) back on the service's thread (unless shut down).
+  template <class Work, class Then>
+  void off_loop(Work work, Then then) {
+    std::weak_ptr<bool> alive_w = alive;
+    net::post(pictures, [ex_ = ex, alive_w, work = std::move(work), then = std::move(then)]() mutable {
+      auto r = work();
+      net::post(ex_, [alive_w, r = std::move(r), then = std::move(then)]() mutable {
+        if (alive_w.lock()) then(std::move(r));
+      });
+    });
+  }
 
   // Every hour: the message index forgets what is older than the retention (ids and statuses only).
   void schedule_prune() {
@@ -950,14 +966,19 @@ struct Service::Impl {
         if (!alive_w.lock()) return;
         Inst* i = find(id);
         if (i == nullptr || i->inflight_key != key) return;
-        auto thumb = f.error.empty() ? media::jpeg_thumbnail(f.bytes, kPreviewSide) : std::nullopt;
-        if (thumb) {
-          o.link_thumbnail.assign(thumb->begin(), thumb->end());
-        } else {
-          std::cerr << "zapd: instance " << id << ": link preview of " << mid << " goes without its image: "
-                    << (f.error.empty() ? "not a JPEG or PNG picture" : f.error) << '\n';
-        }
-        engine.send_message(id, to, o, mid);
+        auto picture = std::make_shared<std::string>(std::move(f.bytes));
+        auto made = [picture] { return media::jpeg_thumbnail(*picture, kPreviewSide); };
+        off_loop(made, [this, id, key, mid, to, o, error = f.error](std::optional<std::string> thumb) mutable {
+          Inst* j = find(id);
+          if (j == nullptr || j->inflight_key != key) return;
+          if (thumb) {
+            o.link_thumbnail.assign(thumb->begin(), thumb->end());
+          } else {
+            std::cerr << "zapd: instance " << id << ": link preview of " << mid << " goes without its image: "
+                      << (error.empty() ? "not a JPEG or PNG picture" : error) << '\n';
+          }
+          engine.send_message(id, to, o, mid);
+        });
       });
       return;
     }
@@ -1069,12 +1090,22 @@ struct Service::Impl {
     });
   }
 
-  // Type, mimetype, dimensions and length; then the media hosts.
+  // Type, mimetype, dimensions, length and thumbnail (on the picture thread); then the media hosts.
   void describe(std::shared_ptr<Prepare> p) {
     if (p->bytes.empty()) return p->done(fail(errc::invalid_argument, "the file is empty"), true);
     if (p->bytes.size() > opt.media_max_bytes) {
       return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
     }
+    // Nothing else touches p until the work is done.
+    off_loop(
+        [p] {
+          describe_file(p.get());
+          return true;
+        },
+        [this, p](bool) { find_media_hosts(p); });
+  }
+
+  static void describe_file(Prepare* p) {
     auto& md = p->media;
     const Send& s = p->s;
     const std::string sniffed = media::sniff_mimetype(p->bytes);
@@ -1121,6 +1152,9 @@ struct Service::Impl {
       if (auto t = media::jpeg_thumbnail(p->bytes)) md.jpeg_thumbnail.assign(t->begin(), t->end());
     }
     md.view_once = s.view_once && (s.kind == Send::Kind::image || s.kind == Send::Kind::video || s.kind == Send::Kind::audio);
+  }
+
+  void find_media_hosts(std::shared_ptr<Prepare> p) {
     std::weak_ptr<bool> alive_w = alive;
     engine.media_conn(p->id, [this, alive_w, p](Result<protocol::MediaConn> mc) {
       net::post(ex, [this, alive_w, p, mc = std::move(mc)] {
