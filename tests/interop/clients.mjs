@@ -43,7 +43,8 @@ const fileLogger = (tag) => {
   return l;
 };
 
-export async function linkClient(B, wasim, phone, pushName, logger = fileLogger(phone)) {
+// sockOpts: more makeWASocket options (e.g. a short keepAliveIntervalMs).
+export async function linkClient(B, wasim, phone, pushName, logger = fileLogger(phone), sockOpts = {}) {
   const makeWASocket = B.makeWASocket || B.default;
   await wasim.call('POST', '/accounts', { phone, name: pushName });
   const dir = mkdtempSync(path.join(tmpdir(), `zapd-client-${phone}-`));
@@ -57,8 +58,9 @@ export async function linkClient(B, wasim, phone, pushName, logger = fileLogger(
         // wasim's phones send no history-sync notification yet (docs/wasim.md): baileys 7 would wait 20 s for one
         shouldSyncHistoryMessage: () => false,
         // What it sent, to answer retry receipts (Baileys resends only what getMessage returns).
-        getMessage: async (key) => client.sent.get(key.id) });
+        getMessage: async (key) => client.sent.get(key.id), ...sockOpts });
       sock.ev.on('creds.update', saveCreds);
+      client.onSocket?.(sock);
       sock.ev.on('messages.upsert', (u) => {
         for (const m of u.messages) {
           client.events.upserts.push({ type: u.type, m });

@@ -59,6 +59,20 @@ Group& Network::create_group(std::string subject, const std::string& creator) {
   return g;
 }
 
+Result<std::string> Network::phone_create_group(std::string_view phone, std::string subject, const std::vector<std::string>& participants) {
+  Account* a = account(phone);
+  if (a == nullptr) return fail(core::errc::invalid_argument, "unknown account");
+  if (subject.empty()) return fail(core::errc::invalid_argument, "a group needs a subject");
+  if (participants.size() + 1 > kMaxGroupSize) return fail(core::errc::invalid_argument, "too many participants");
+  Group& g = create_group(std::move(subject), a->phone);
+  for (const auto& m : participants) {
+    if (m != a->phone && account(m) != nullptr) g.members.emplace(m, "");
+  }
+  log(a->phone + ":0", "phone created group " + g.id + " with " + std::to_string(g.members.size()) + " members");
+  notify_group(g, a->phone, Node{"create", {}, NodeList{group_node(g)}});
+  return g.id;
+}
+
 Node Network::group_node(const Group& g) const {
   NodeList kids;
   for (const auto& [phone, role] : g.members) {
@@ -372,8 +386,41 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
   std::string id = "3EB0" + to_hex(crypto::random_bytes(9));
   for (char& ch : id) ch = static_cast<char>(ch >= 'a' && ch <= 'f' ? ch - 32 : ch);
   pb::Message m;
+  const bool about_target = c.kind == "reaction" || c.kind == "revoke" || c.kind == "edit";
+  if (about_target && c.target_id.empty()) return fail(core::errc::invalid_argument, c.kind + " needs targetId");
+  auto set_key = [&](pb::MessageKey* k, bool from_me) {
+    k->set_remotejid(to_group ? std::string(to) : dest->phone + "@s.whatsapp.net");
+    k->set_fromme(from_me);
+    k->set_id(c.target_id);
+    if (to_group && !from_me && !c.target_participant.empty()) k->set_participant(c.target_participant + "@s.whatsapp.net");
+  };
   if (c.kind == "text") {
     m.mutable_extendedtextmessage()->set_text(c.text);
+  } else if (c.kind == "location") {
+    auto* l = m.mutable_locationmessage();
+    l->set_degreeslatitude(c.latitude);
+    l->set_degreeslongitude(c.longitude);
+    if (!c.name.empty()) l->set_name(c.name);
+    if (!c.address.empty()) l->set_address(c.address);
+  } else if (c.kind == "contact") {
+    if (c.vcard.empty()) return fail(core::errc::invalid_argument, "contact needs a vcard");
+    m.mutable_contactmessage()->set_displayname(c.name);
+    m.mutable_contactmessage()->set_vcard(c.vcard);
+  } else if (c.kind == "reaction") {
+    auto* r = m.mutable_reactionmessage();
+    set_key(r->mutable_key(), c.target_from_me);
+    r->set_text(c.text);
+    r->set_sendertimestampms(static_cast<std::int64_t>(now()) * 1000);
+  } else if (c.kind == "revoke") {
+    auto* pm = m.mutable_protocolmessage();
+    set_key(pm->mutable_key(), true);
+    pm->set_type(pb::Message::ProtocolMessage::REVOKE);
+  } else if (c.kind == "edit") {
+    auto* pm = m.mutable_protocolmessage();
+    set_key(pm->mutable_key(), true);
+    pm->set_type(pb::Message::ProtocolMessage::MESSAGE_EDIT);
+    pm->mutable_editedmessage()->mutable_extendedtextmessage()->set_text(c.text);
+    pm->set_timestampms(static_cast<std::int64_t>(now()) * 1000);
   } else {
     const auto type = crypto::media_type_from_name(c.kind);
     if (!type || c.file.empty()) return fail(core::errc::invalid_argument, "media needs a known kind and a file");
@@ -405,6 +452,9 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
     }
   }
   const Jid sender = user_jid(from->phone);
+  const bool is_media = crypto::media_type_from_name(c.kind).has_value();
+  const std::string stanza_type = c.kind == "reaction" ? "reaction" : is_media ? "media" : "text";
+  const std::string edit = c.kind == "edit" ? "1" : c.kind == "revoke" ? "7" : "";
   auto enc_node = [](const signal::Ciphertext& e) {
     return Node{"enc", {{"v", "2"}, {"type", e.type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}}, e.data};
   };
@@ -418,9 +468,10 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
         const signal::Address addr{a.phone, dev};
         WA_TRY_STATUS(phone_session(p, addr, comp));
         WA_TRY(auto enc, p.signal->encrypt(addr, pad_message(content)));
-        Node stanza{"message", {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", c.kind == "text" ? "text" : "media"},
+        Node stanza{"message", {{"from", sender}, {"id", id}, {"t", std::to_string(now())}, {"type", stanza_type},
                                 {"notify", from->name}},
                     NodeList{enc_node(enc)}};
+        if (!edit.empty()) stanza.set_attr("edit", edit);
         if (own) stanza.set_attr("recipient", chat);
         add_lid_attrs(stanza, *from, dest, false);
         deliver(a, dev, std::move(stanza));
@@ -451,8 +502,9 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
       WA_TRY(auto enc, p.signal->encrypt(addr, pad_message(dist)));
       Node stanza{"message",
                   {{"from", gjid}, {"participant", sender}, {"id", id}, {"t", std::to_string(now())},
-                   {"type", c.kind == "text" ? "text" : "media"}, {"notify", from->name}},
+                   {"type", stanza_type}, {"notify", from->name}},
                   NodeList{enc_node(enc), skmsg}};
+      if (!edit.empty()) stanza.set_attr("edit", edit);
       add_lid_attrs(stanza, *from, nullptr, true);
       deliver(*a, dev, std::move(stanza));
     }

@@ -144,7 +144,7 @@ Status Network::logout(std::string_view phone, std::uint16_t device) {
 }
 
 Status Network::fault(std::string_view phone, std::uint16_t device, std::string_view kind, std::string_view arg,
-                      int code, std::size_t count) {
+                      int code, std::size_t count, std::uint32_t ms) {
   Account* a = account(phone);
   if (a == nullptr) return bad("no such account");
   auto it = a->companions.find(device);
@@ -183,10 +183,21 @@ Status Network::fault(std::string_view phone, std::uint16_t device, std::string_
   } else if (kind == "fail-iq") {
     if (arg.empty() || code < 400 || code > 599) return bad("fail-iq needs an xmlns and a code 400..599");
     for (std::size_t i = 0; i < std::max<std::size_t>(count, 1); ++i) it->second.failing_iqs.emplace_back(std::string(arg), code);
+  } else if (kind == "delay-acks") {
+    if (ms == 0 || ms > 600000) return bad("delay-acks needs ms 1..600000");
+    it->second.delayed_acks = std::max<std::size_t>(count, 1);
+    it->second.ack_delay = std::chrono::milliseconds(ms);
   } else {
     return bad("unknown fault kind " + std::string(kind));
   }
   return ok();
+}
+
+std::chrono::milliseconds Network::take_ack_delay(Account& a, std::uint16_t device) {
+  auto it = a.companions.find(device);
+  if (it == a.companions.end() || it->second.delayed_acks == 0) return std::chrono::milliseconds(0);
+  --it->second.delayed_acks;
+  return it->second.ack_delay;
 }
 
 void Network::drop_all() {

@@ -277,20 +277,22 @@ void Connection::finish_offline() {
 }
 
 void Connection::on_ack(const Node& a) {
-  // An ack ends the server's responsibility for that stanza: drop it from the device's queue.
   const auto id = a.attr_string("id");
   const auto cls = a.attr_string("class");
-  if (id && cls) {
-    auto& q = account_->companions.at(device_).unacked;
-    auto it = std::find_if(q.begin(), q.end(), [&](const Node& n) { return n.tag == *cls && n.attr_string("id") == *id; });
-    if (it != q.end()) {
-      auto& recent = account_->companions.at(device_).recently_acked;
-      if (it->tag == "message") recent.push_back(*it);
-      if (recent.size() > 20) recent.pop_front();
-      q.erase(it);
-    }
-  }
+  if (id && cls) acknowledged(*cls, *id);
   if (id && cls == "message") key_share_done(*id);
+}
+
+// An ack, or a receipt for a message (Baileys 7 answers messages with the receipt alone, as WhatsApp Web
+// does), ends the server's responsibility for that stanza: it leaves the device's queue.
+void Connection::acknowledged(std::string_view cls, std::string_view id) {
+  auto& q = account_->companions.at(device_).unacked;
+  auto it = std::find_if(q.begin(), q.end(), [&](const Node& n) { return n.tag == cls && n.attr_string("id") == id; });
+  if (it == q.end()) return;
+  auto& recent = account_->companions.at(device_).recently_acked;
+  if (it->tag == "message") recent.push_back(*it);
+  if (recent.size() > 20) recent.pop_front();
+  q.erase(it);
 }
 
 // The companion acknowledged the key share (baileys 6 with an ack, baileys 7 with a peer_msg receipt).
@@ -311,7 +313,13 @@ void Connection::on_message(const Node& m) {
   const Jid* to = m.attr_jid("to");
   if (!id || id->empty() || to == nullptr) return reject("<message> without id or typed to");
   const std::string type(m.attr_string("type").value_or("text"));
-  send_node(Node{"ack", {{"class", "message"}, {"id", std::string(*id)}, {"from", *to}, {"t", std::to_string(net_.now())}}, {}});
+  Node ack{"ack", {{"class", "message"}, {"id", std::string(*id)}, {"from", *to}, {"t", std::to_string(net_.now())}}, {}};
+  if (const auto delay = net_.take_ack_delay(*account_, device_); delay.count() > 0) {
+    // Fault: the message is routed now, its ack comes late (a loaded server).
+    link_.after(delay, [this, ack] { send_node(ack); });
+  } else {
+    send_node(ack);
+  }
   // A repeated id is not routed again, except a resend answering a retry receipt: it names the one
   // device that asked (device_fanout="false"), as Baileys and whatsmeow send it.
   const bool targeted_resend = m.attr_string("device_fanout") == "false";
@@ -434,6 +442,14 @@ void Connection::on_receipt(const Node& r) {
   net_.log(name(), "receipt " + (type.empty() ? std::string("delivery") : type) + " for " + std::string(*id) + " to " +
                        to->to_string());
   send_node(Node{"ack", {{"class", "receipt"}, {"id", std::string(*id)}, {"from", *to}}, {}});
+  if (type != "retry") {
+    acknowledged("message", *id);
+    if (const Node* list = r.child("list")) {
+      for (const Node& item : list->children()) {
+        if (auto more = item.attr_string("id")) acknowledged("message", *more);
+      }
+    }
+  }
   if (type == "peer_msg") key_share_done(*id);
   if (type == "peer_msg" || type == "hist_sync" || type == "sender") return;  // nothing for other devices
   if (to->server() == Server::group) {

@@ -249,14 +249,27 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
     }
     if (seg.size() == 3 && seg[2] == "send" && m == http::verb::post) {
       // {"to", "text"} or {"to", "kind": image|video|audio|document|sticker, "file": base64, "caption",
-      //  "mimetype", "fileName", "ptt"}; "to" is digits or a group JID.
+      //  "mimetype", "fileName", "ptt"} or location {latitude, longitude, name, address}, contact {name, vcard},
+      //  reaction {targetId, targetFromMe, targetParticipant, text}, revoke {targetId}, edit {targetId, text};
+      //  "to" is digits or a group JID.
       Network::PhoneContent content;
       content.kind = body.contains("kind") ? str("kind") : "text";
-      content.text = content.kind == "text" ? str("text") : str("caption");
+      const bool media = content.kind == "image" || content.kind == "video" || content.kind == "audio" ||
+                         content.kind == "document" || content.kind == "sticker";
+      content.text = media ? str("caption") : str("text");
       content.mimetype = str("mimetype");
       content.file_name = str("fileName");
       content.ptt = body.contains("ptt") && body["ptt"].is_boolean() && body["ptt"].get<bool>();
-      if (content.kind != "text") {
+      auto number = [&](const char* k) { return body.contains(k) && body[k].is_number() ? body[k].get<double>() : 0.0; };
+      content.latitude = number("latitude");
+      content.longitude = number("longitude");
+      content.name = str("name");
+      content.address = str("address");
+      content.vcard = str("vcard");
+      content.target_id = str("targetId");
+      content.target_from_me = body.contains("targetFromMe") && body["targetFromMe"].is_boolean() && body["targetFromMe"].get<bool>();
+      content.target_participant = str("targetParticipant");
+      if (media) {
         auto file = from_base64(str("file"));
         if (!file) return error(http::status::bad_request, "BAD_FILE", "'file' must be base64");
         content.file.assign(file->begin(), file->end());
@@ -264,6 +277,18 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       auto id = net.phone_send(seg[1], str("to"), content);
       if (!id) return error(http::status::bad_request, "SEND_FAILED", id.error().context());
       return {http::status::ok, {{"id", *id}}};
+    }
+    if (seg.size() == 3 && seg[2] == "groups" && m == http::verb::post) {
+      // {"subject", "participants": [digits]}: the phone creates a group, as with w:g2 create.
+      std::vector<std::string> members;
+      if (body.contains("participants") && body["participants"].is_array()) {
+        for (const auto& p : body["participants"]) {
+          if (p.is_string()) members.push_back(p.get<std::string>());
+        }
+      }
+      auto id = net.phone_create_group(seg[1], str("subject"), members);
+      if (!id) return error(http::status::bad_request, "GROUP_FAILED", id.error().context());
+      return {http::status::ok, {{"id", *id}, {"jid", *id + "@g.us"}}};
     }
     if (seg.size() == 3 && (seg[2] == "read" || seg[2] == "played") && m == http::verb::post) {
       std::vector<std::string> ids;
@@ -304,8 +329,10 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
     if (seg.size() == 5 && seg[2] == "devices" && seg[4] == "fault" && m == http::verb::post) {
       const int code = body.contains("code") && body["code"].is_number_integer() ? body["code"].get<int>() : 0;
       const std::size_t count = body.contains("count") && body["count"].is_number_unsigned() ? body["count"].get<std::size_t>() : 0;
+      const std::uint32_t ms = body.contains("ms") && body["ms"].is_number_unsigned() && body["ms"].get<std::uint64_t>() <= 600000
+                                   ? static_cast<std::uint32_t>(body["ms"].get<std::uint64_t>()) : 0;
       auto st = net.fault(seg[1], static_cast<std::uint16_t>(std::strtoul(seg[3].c_str(), nullptr, 10)), str("kind"),
-                          str("arg"), code, count);
+                          str("arg"), code, count, ms);
       if (!st) return error(http::status::bad_request, "FAULT_FAILED", st.error().context());
       return {http::status::ok, {{"ok", true}}};
     }

@@ -112,6 +112,7 @@ class Connection final {
   void on_message(const wire::Node& m);
   void on_receipt(const wire::Node& r);
   void on_ack(const wire::Node& a);
+  void acknowledged(std::string_view cls, std::string_view id);
   void key_share_done(std::string_view id);
   void on_usync(const wire::Node& iq);
   void on_bundle_fetch(const wire::Node& iq, const wire::Node& key);

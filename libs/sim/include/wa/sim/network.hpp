@@ -62,6 +62,9 @@ struct Companion {
   std::deque<wire::Node> recently_acked;
   /// Fault: the next iqs with this xmlns are answered with this error code (one entry per iq).
   std::deque<std::pair<std::string, int>> failing_iqs;
+  /// Fault: the server's acks of the next `delayed_acks` messages this device sends wait ack_delay first.
+  std::size_t delayed_acks = 0;
+  std::chrono::milliseconds ack_delay{0};
 };
 
 /// A message a simulated phone received and decrypted.
@@ -175,9 +178,15 @@ class Network final {
 
   /// A fault on the device's connections, on command (docs/wasim.md "Faults"). kind: drop, stall,
   /// stream-error (code 515, 503, 401, conflict), prekeys-low (keep `count` prekeys and notify),
-  /// fail-iq (the next `count` iqs with xmlns `arg` get error `code`).
+  /// fail-iq (the next `count` iqs with xmlns `arg` get error `code`), delay-acks (the acks of the next
+  /// `count` messages the device sends wait `ms`).
   [[nodiscard]] Status fault(std::string_view phone, std::uint16_t device, std::string_view kind,
-                             std::string_view arg, int code, std::size_t count);
+                             std::string_view arg, int code, std::size_t count, std::uint32_t ms = 0);
+  /// How long the server waits before acking the next message this device sends (the delay-acks fault).
+  std::chrono::milliseconds take_ack_delay(Account& a, std::uint16_t device);
+  /// The phone creates a group (as w:g2 create) with the named accounts; returns its id (digits).
+  [[nodiscard]] Result<std::string> phone_create_group(std::string_view phone, std::string subject,
+                                                       const std::vector<std::string>& participants);
   /// Drops every connection (the socket shell also refuses new ones for a while: a server restart).
   void drop_all();
 
@@ -199,11 +208,19 @@ class Network final {
   /// What a phone sends through the control API: a text, or a file (uploaded to wasim's media store,
   /// encrypted as WhatsApp does) with its caption.
   struct PhoneContent {
-    std::string kind = "text";  ///< text, image, video, audio, document, sticker
-    std::string text;           ///< the text, or the caption
+    /// text, image, video, audio, document, sticker, location, contact, reaction, revoke, edit
+    std::string kind = "text";
+    std::string text;           ///< the text, the caption, the reaction's emoji ("" removes it) or an edit's new text
     std::string file;           ///< the file's bytes
     std::string mimetype, file_name;
     bool ptt = false;
+    double latitude = 0, longitude = 0;
+    std::string name, address;  ///< location: the place; contact: name = the display name
+    std::string vcard;          ///< contact
+    // reaction, revoke, edit: the message they are about (revoke and edit: the phone's own).
+    std::string target_id;
+    bool target_from_me = false;
+    std::string target_participant;  ///< in a group, the target's author (digits) when not the phone
   };
   /// The phone sends content to a person (digits) or a group it is in (ID@g.us): to every companion of the
   /// recipient(s) and of its own account; in a group with a sender-key distribution then one skmsg.
