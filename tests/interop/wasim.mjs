@@ -46,6 +46,7 @@ export async function startWasim(binary, extra = []) {
   writeFileSync(caFile, (await call('GET', '/tls-cert')).body.pem);
   return {
     ...info,
+    pid: child.pid,
     caFile,
     url: `ws://127.0.0.1:${info.port}/ws/chat`,
     call,

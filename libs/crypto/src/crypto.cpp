@@ -193,6 +193,41 @@ Result<Bytes> aes_gcm_decrypt(ByteView key, ByteView iv, ByteView aad, ByteView 
   return out;
 }
 
+void AesGcmKey::Free::operator()(evp_cipher_ctx_st* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+
+AesGcmKey::AesGcmKey(ByteView key32, bool encrypt) : encrypt_(encrypt) {
+  if (key32.size() != 32) return;
+  ctx_.reset(EVP_CIPHER_CTX_new());
+  if (!ctx_ || EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr, key32.data(), nullptr, encrypt ? 1 : 0) != 1) ctx_.reset();
+}
+
+Result<Bytes> AesGcmKey::seal(ByteView iv, ByteView plaintext) {
+  if (!ctx_ || !encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
+  // A new IV restarts the message; the key schedule stays.
+  if (EVP_CipherInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data(), 1) != 1) return openssl_fail("gcm iv");
+  Bytes out(plaintext.size() + 16);
+  int len = 0, fin = 0;
+  if (EVP_EncryptUpdate(ctx_.get(), out.data(), &len, plaintext.data(), ilen(plaintext.size())) != 1) return openssl_fail("gcm update");
+  if (EVP_EncryptFinal_ex(ctx_.get(), out.data() + len, &fin) != 1) return openssl_fail("gcm final");
+  if (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, 16, out.data() + plaintext.size()) != 1) return openssl_fail("gcm tag");
+  return out;
+}
+
+Result<Bytes> AesGcmKey::open(ByteView iv, ByteView in) {
+  if (!ctx_ || encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
+  if (in.size() < 16) return fail(errc::auth_failed, "shorter than the tag");
+  const std::size_t n = in.size() - 16;
+  if (EVP_CipherInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data(), 0) != 1) return openssl_fail("gcm iv");
+  Bytes out(n);
+  int len = 0, fin = 0;
+  if (EVP_DecryptUpdate(ctx_.get(), out.data(), &len, in.data(), ilen(n)) != 1) return openssl_fail("gcm update");
+  if (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_SET_TAG, 16, const_cast<std::uint8_t*>(in.data() + n)) != 1) {
+    return openssl_fail("gcm tag");
+  }
+  if (EVP_DecryptFinal_ex(ctx_.get(), out.data() + len, &fin) != 1) return fail(errc::auth_failed, "AES-GCM tag");
+  return out;
+}
+
 namespace {
 Result<Bytes> cbc(bool encrypt, ByteView key, ByteView iv, ByteView in) {
   if (key.size() != 32 || iv.size() != 16) return fail(errc::bad_key_size, "AES-256-CBC");

@@ -227,14 +227,16 @@ ByteArray<12> noise_iv(std::uint32_t n) noexcept {
 
 Result<Bytes> TransportCipher::encrypt(ByteView plaintext) {
   if (counter_ > 0xFFFFFFFFull) return fail(errc::counter_exhausted, "send");
-  WA_TRY(Bytes c, crypto::aes_gcm_encrypt(key_.view(), noise_iv(static_cast<std::uint32_t>(counter_)), {}, plaintext));
+  if (!gcm_.valid() || !gcm_.encrypting()) gcm_ = crypto::AesGcmKey(key_.view(), true);
+  WA_TRY(Bytes c, gcm_.seal(noise_iv(static_cast<std::uint32_t>(counter_)), plaintext));
   ++counter_;
   return c;
 }
 
 Result<Bytes> TransportCipher::decrypt(ByteView ciphertext) {
   if (counter_ > 0xFFFFFFFFull) return fail(errc::counter_exhausted, "receive");
-  auto p = crypto::aes_gcm_decrypt(key_.view(), noise_iv(static_cast<std::uint32_t>(counter_)), {}, ciphertext);
+  if (!gcm_.valid() || gcm_.encrypting()) gcm_ = crypto::AesGcmKey(key_.view(), false);
+  auto p = gcm_.open(noise_iv(static_cast<std::uint32_t>(counter_)), ciphertext);
   if (!p) return fail(errc::decrypt_failed, "transport frame " + std::to_string(counter_));
   ++counter_;
   return p;

@@ -166,6 +166,7 @@ Status Connection::on_client_payload(const Bytes& bytes) {
   account_ = a;
   device_ = companion->device;
   phase_ = Phase::logged_in;
+  net_.bind(this);
   net_.log(name(), "logged in (dictionary " + std::to_string(static_cast<int>(dict_)) + ")");
   link_.after(net_.config().first_stanza_delay, [this] { send_success(); });
   return ok();

@@ -80,8 +80,9 @@ Result<Account*> Network::create_account(std::string_view phone, std::string_vie
   a->handset = std::move(handset);
   do {
     a->lid = std::to_string(100000000000000ull + (std::uint64_t{random_u32()} << 16) % 800000000000000ull);
-  } while (std::any_of(accounts_.begin(), accounts_.end(), [&](const auto& kv) { return kv.second->lid == a->lid; }));
+  } while (by_lid_.count(a->lid) != 0);
   Account* raw = a.get();
+  by_lid_.emplace(raw->lid, raw);
   accounts_.emplace(raw->phone, std::move(a));
   log("control", "account " + raw->phone + " created (lid " + raw->lid + ")");
   return raw;
@@ -240,17 +241,33 @@ bool Network::first_send(const std::string& sender, const std::string& id) {
 Account* Network::account_by_jid(const Jid& jid) {
   if (jid.server() == Server::user) return account(jid.user());
   if (jid.server() == Server::lid) {
-    for (auto& [phone, a] : accounts_) {
-      if (a->lid == jid.user()) return a.get();
-    }
+    auto it = by_lid_.find(jid.user());
+    return it == by_lid_.end() ? nullptr : it->second;
   }
   return nullptr;
 }
 
 void Network::attach(Connection* c) { connections_.push_back(c); }
 
+namespace {
+std::string device_key(std::string_view phone, std::uint16_t device) { return std::string(phone) + ":" + std::to_string(device); }
+}  // namespace
+
+void Network::bind(Connection* c) {
+  if (c->account() != nullptr) bound_[device_key(c->account()->phone, c->device())].push_back(c);
+}
+
 void Network::detach(Connection* c) {
-  connections_.erase(std::remove(connections_.begin(), connections_.end(), c), connections_.end());
+  // From the back: at shutdown connections go in reverse order of arrival.
+  if (auto it = std::find(connections_.rbegin(), connections_.rend(), c); it != connections_.rend()) {
+    connections_.erase(std::next(it).base());
+  }
+  if (c->account() != nullptr) {
+    if (auto it = bound_.find(device_key(c->account()->phone, c->device())); it != bound_.end()) {
+      std::erase(it->second, c);
+      if (it->second.empty()) bound_.erase(it);
+    }
+  }
   for (auto it = refs_.begin(); it != refs_.end();) {
     it = it->second == c ? refs_.erase(it) : std::next(it);
   }
@@ -260,10 +277,10 @@ void Network::register_ref(const std::string& ref, Connection* c) { refs_[ref] =
 
 std::vector<Connection*> Network::connections_of(std::string_view phone, std::uint16_t device) const {
   std::vector<Connection*> out;
-  for (Connection* c : connections_) {
-    if (c->logged_in() && c->account() != nullptr && c->account()->phone == phone && c->device() == device) {
-      out.push_back(c);
-    }
+  auto it = bound_.find(device_key(phone, device));
+  if (it == bound_.end()) return out;
+  for (Connection* c : it->second) {
+    if (c->logged_in()) out.push_back(c);
   }
   return out;
 }

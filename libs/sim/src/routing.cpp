@@ -290,7 +290,7 @@ void Connection::acknowledged(std::string_view cls, std::string_view id) {
   auto it = std::find_if(q.begin(), q.end(), [&](const Node& n) { return n.tag == cls && n.attr_string("id") == id; });
   if (it == q.end()) return;
   auto& recent = account_->companions.at(device_).recently_acked;
-  if (it->tag == "message") recent.push_back(*it);
+  if (it->tag == "message") recent.push_back(std::move(*it));
   if (recent.size() > 20) recent.pop_front();
   q.erase(it);
 }

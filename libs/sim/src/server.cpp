@@ -61,6 +61,7 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 constexpr std::size_t kMaxWsMessage = 1 << 25;  // frames are bounded at 16 MiB; a message may hold several
+constexpr std::size_t kCoalesceBytes = 256 * 1024;  // at most this much queued output in one websocket message
 
 // Asio's SSL stream, not beast::ssl_stream: the latter's buffered async_handshake is mis-constrained in Boost 1.81.
 using TlsStream = net::ssl::stream<beast::tcp_stream>;
@@ -120,6 +121,17 @@ class WsSession final : public Link, public std::enable_shared_from_this<WsSessi
   }
   void write_next() {
     writing_ = true;
+    // Frames queued meanwhile go in one websocket message (clients read any number of frames from one,
+    // as the real server's do): one syscall instead of one per frame when a device is busy.
+    if (queue_.size() > 1) {
+      Bytes merged = std::move(queue_.front());
+      queue_.pop_front();
+      while (!queue_.empty() && merged.size() + queue_.front().size() <= kCoalesceBytes) {
+        merged.insert(merged.end(), queue_.front().begin(), queue_.front().end());
+        queue_.pop_front();
+      }
+      queue_.push_front(std::move(merged));
+    }
     ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->queue_.pop_front();
       self->writing_ = false;
@@ -289,6 +301,26 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       auto id = net.phone_create_group(seg[1], str("subject"), members);
       if (!id) return error(http::status::bad_request, "GROUP_FAILED", id.error().context());
       return {http::status::ok, {{"id", *id}, {"jid", *id + "@g.us"}}};
+    }
+    if (seg.size() == 3 && seg[2] == "devices" && m == http::verb::post) {
+      // Benchmarks only: links a companion without the pairing dance ({"noise": hex, "identity": hex}), so a
+      // load program can log in thousands of devices quickly. The device has had its key share.
+      auto noise = from_hex(str("noise"));
+      auto identity = from_hex(str("identity"));
+      if (!noise || noise->size() != 32 || !identity || identity->size() != 32) {
+        return error(http::status::bad_request, "INVALID_DEVICE", "'noise' and 'identity' must be 32-byte hex keys");
+      }
+      Companion c;
+      c.device = a->next_device++;
+      c.key_index = a->next_key_index++;
+      std::copy(noise->begin(), noise->end(), c.noise_key.begin());
+      std::copy(identity->begin(), identity->end(), c.identity.begin());
+      c.platform = "bench";
+      c.paired_at = net.now();
+      c.got_key_share = true;
+      const std::uint16_t dev = c.device;
+      net.add_companion(*a, std::move(c));
+      return {http::status::ok, {{"device", dev}, {"jid", a->phone + ":" + std::to_string(dev) + "@s.whatsapp.net"}}};
     }
     if (seg.size() == 3 && (seg[2] == "read" || seg[2] == "played") && m == http::verb::post) {
       std::vector<std::string> ids;

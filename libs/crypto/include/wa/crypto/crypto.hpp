@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <system_error>
 
 #include "wa/core/bytes.hpp"
 #include "wa/core/result.hpp"
+
+struct evp_cipher_ctx_st;  // OpenSSL's EVP_CIPHER_CTX
 
 namespace wa::crypto {
 
@@ -46,6 +49,27 @@ bool equal(std::string_view a, std::string_view b) noexcept;
 [[nodiscard]] Result<Bytes> aes_gcm_encrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext);
 /// Fails with auth_failed on any change to the ciphertext, tag or AAD.
 [[nodiscard]] Result<Bytes> aes_gcm_decrypt(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext_and_tag);
+
+/// AES-256-GCM for many messages under one key, one direction (the Noise transport: every frame, a counter
+/// IV): the key schedule and GHASH tables are computed once instead of per message. No AAD.
+class AesGcmKey final {
+ public:
+  AesGcmKey() = default;
+  AesGcmKey(ByteView key32, bool encrypt);
+  bool valid() const noexcept { return ctx_ != nullptr; }
+  bool encrypting() const noexcept { return encrypt_; }
+  /// ciphertext || tag (encrypting keys only).
+  [[nodiscard]] Result<Bytes> seal(ByteView iv12, ByteView plaintext);
+  /// The plaintext, or auth_failed on a bad tag (decrypting keys only).
+  [[nodiscard]] Result<Bytes> open(ByteView iv12, ByteView ciphertext_and_tag);
+
+ private:
+  struct Free {
+    void operator()(evp_cipher_ctx_st* c) const noexcept;
+  };
+  std::unique_ptr<evp_cipher_ctx_st, Free> ctx_;
+  bool encrypt_ = true;
+};
 /// AES-256-CBC with PKCS#7 padding and a 16-byte IV.
 [[nodiscard]] Result<Bytes> aes_cbc_encrypt(ByteView key, ByteView iv, ByteView plaintext);
 [[nodiscard]] Result<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphertext);

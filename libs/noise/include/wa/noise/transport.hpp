@@ -7,6 +7,7 @@
 
 #include "wa/core/bytes.hpp"
 #include "wa/core/result.hpp"
+#include "wa/crypto/crypto.hpp"
 
 namespace wa::noise {
 
@@ -23,6 +24,7 @@ class TransportCipher final {
  private:
   SecretArray<32> key_;
   std::uint64_t counter_ = 0;
+  crypto::AesGcmKey gcm_;  // keyed on first use, for the direction used (a cipher serves one)
 };
 
 /// One cipher per direction.

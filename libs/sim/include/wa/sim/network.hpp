@@ -241,6 +241,8 @@ class Network final {
   // --- connections ---------------------------------------------------------------------------------
   void attach(Connection* c);
   void detach(Connection* c);
+  /// c has logged in as (its account, its device): indexed for routing (connections_of).
+  void bind(Connection* c);
   void register_ref(const std::string& ref, Connection* c);
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::vector<Connection*> connections_of(std::string_view phone, std::uint16_t device) const;
@@ -285,6 +287,10 @@ class Network final {
   Bytes chain_;
   std::map<std::string, std::unique_ptr<Account>> accounts_;
   std::vector<Connection*> connections_;
+  // Logged-in connections by "phone:device", and accounts by LID: routing looks them up per message, so
+  // they must not cost a scan of every connection or account (10,000 devices, docs/benchmarks.md).
+  std::unordered_map<std::string, std::vector<Connection*>> bound_;
+  std::unordered_map<std::string, Account*> by_lid_;
   std::unordered_map<std::string, Connection*> refs_;
   std::deque<LogEntry> log_;
   std::unordered_map<std::string, std::uint64_t> sent_ids_;  // sender device + id -> insertion order
