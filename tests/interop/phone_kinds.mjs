@@ -70,19 +70,33 @@ try {
   check(bad.status === 400, `a reaction without targetId is refused (${JSON.stringify(bad.body)})`);
 
   // ---- a group the phone creates ----
-  const g = await wasim.call('POST', `/accounts/${P}/groups`, { subject: 'Pat\'s group', participants: [alice.phone, bob.phone] });
+  const Q = '15550005009';  // another phone-only member
+  await wasim.call('POST', '/accounts', { phone: Q, name: 'Quinn' });
+  const g = await wasim.call('POST', `/accounts/${P}/groups`, { subject: 'Pat\'s group', participants: [alice.phone, bob.phone, Q] });
   check(g.status === 200 && /^1203630\d+@g\.us$/.test(g.body.jid ?? ''), `the phone creates a group (${JSON.stringify(g.body)})`);
   const gid = g.body.jid;
   const meta = await alice.sock.groupMetadata(gid).catch((e) => ({ error: String(e) }));
-  check(meta.subject === 'Pat\'s group' && meta.participants?.length === 3 &&
+  check(meta.subject === 'Pat\'s group' && meta.participants?.length === 4 &&
     meta.participants.find((p) => p.id === `${P}@s.whatsapp.net`)?.admin === 'superadmin', 'a member reads the group the phone made', { meta });
   const all = await bob.sock.groupFetchAllParticipating();
   check(Object.keys(all).includes(gid), 'the group is among Bob\'s');
+  await wasim.call('POST', `/accounts/${Q}/offline`);
   const gt = await phoneSend(gid, { kind: 'text', text: 'welcome' });
   for (const cl of [alice, bob]) {
     const m = await got(cl, 'group text', (x) => x.key.id === gt && x.key.remoteJid === gid);
     check(textOf(m?.m ?? {}) === 'welcome' && m?.m.key.participant === `${P}@s.whatsapp.net`, `the phone's group text reaches ${cl.phone}`, { key: m?.m.key });
   }
+  // The other phone-only member's phone, offline, keeps it; back online it decrypts it (the distribution
+  // from phone to phone, then the skmsg).
+  const early = (await wasim.call('GET', `/accounts/${Q}/messages`)).body.messages.find((m) => m.id === gt);
+  check(!early, 'an offline phone has not read the group text yet');
+  await wasim.call('POST', `/accounts/${Q}/online`);
+  let qmsg = null;
+  for (let i = 0; i < 50 && !qmsg; i++) {
+    qmsg = (await wasim.call('GET', `/accounts/${Q}/messages`)).body.messages.find((m) => m.id === gt);
+    if (!qmsg) await sleep(100);
+  }
+  check(qmsg?.text === 'welcome' && qmsg?.chat === gid, 'the phone\'s group text reaches another member\'s phone', { qmsg });
   const gl = await phoneSend(gid, { kind: 'location', latitude: 1.5, longitude: 2.5 });
   const glm = await got(bob, 'group location', (x) => x.key.id === gl && x.key.remoteJid === gid);
   check(glm?.m.message?.locationMessage?.degreesLatitude === 1.5, 'the phone\'s location reaches the group', { message: glm?.m.message });

@@ -382,7 +382,7 @@ void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc,
 void Network::phone_incoming(Account& owner, const Jid& from, const Node& enc, const std::string& id) {
   Phone& p = *owner.handset;
   if (!p.online) {
-    p.inbox.push_back(PhoneInbound{from, enc, id});
+    p.inbox.push_back(PhoneInbound{from, enc, id, std::nullopt, std::nullopt, true});
     return;
   }
   const auto type = enc.attr_string("type");
@@ -412,7 +412,11 @@ Status Network::set_phone_online(std::string_view phone, bool online) {
   while (online && !p.inbox.empty()) {
     PhoneInbound in = std::move(p.inbox.front());
     p.inbox.pop_front();
-    phone_incoming(*a, in.from, in.enc, in.id);
+    if (in.group) {
+      phone_group_incoming(*a, *in.group, in.from, in.has_enc ? &in.enc : nullptr, in.skmsg ? &*in.skmsg : nullptr, in.id);
+    } else {
+      phone_incoming(*a, in.from, in.enc, in.id);
+    }
   }
   return ok();
 }

@@ -81,6 +81,10 @@ struct PhoneInbound {
   Jid from;
   wire::Node enc;
   std::string id;
+  // A group message: the group, its skmsg, and whether `enc` (the 1:1 part: a sender-key distribution) is there.
+  std::optional<Jid> group;
+  std::optional<wire::Node> skmsg;
+  bool has_enc = true;
 };
 
 /// The simulated primary phone (device 0): real Signal state so that companions can encrypt to it and it
