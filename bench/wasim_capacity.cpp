@@ -21,6 +21,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -128,18 +129,6 @@ class Control {
   beast::flat_buffer buf_;
   std::string host_;
 };
-
-std::string json_field(const std::string& body, const std::string& key) {
-  const auto at = body.find("\"" + key + "\":");
-  if (at == std::string::npos) return {};
-  auto v = at + key.size() + 3;
-  if (body[v] == '"') {
-    const auto end = body.find('"', v + 1);
-    return body.substr(v + 1, end - v - 1);
-  }
-  const auto end = body.find_first_of(",}", v);
-  return body.substr(v, end - v);
-}
 
 struct Stats {
   std::size_t live = 0, failed = 0;
@@ -328,7 +317,7 @@ int run(const Options& o) {
   Control control(io, o);
   crypto::PublicKey root{};
   {
-    auto hex = json_field(control.call(http::verb::get, "/root", ""), "root");
+    const auto hex = nlohmann::json::parse(control.call(http::verb::get, "/root", "")).value("root", "");
     auto b = from_hex(hex);
     if (!b || b->size() != root.size()) throw std::runtime_error("GET /root");
     std::copy(b->begin(), b->end(), root.begin());
@@ -344,7 +333,7 @@ int run(const Options& o) {
     const Bytes identity = crypto::random_bytes(32);
     const std::string body = control.call(http::verb::post, std::string("/accounts/") + phone + "/devices",
                                           "{\"noise\":\"" + to_hex(noise.pub) + "\",\"identity\":\"" + to_hex(identity) + "\"}");
-    const auto dev = static_cast<std::uint16_t>(std::strtoul(json_field(body, "device").c_str(), nullptr, 10));
+    const auto dev = nlohmann::json::parse(body).at("device").get<std::uint16_t>();
     devices.push_back(std::make_shared<Device>(io, o, root, phone, dev, std::move(noise), stats));
   }
   for (std::size_t i = 0; i + 1 < devices.size(); i += 2) devices[i]->set_peer(devices[i + 1]->jid());

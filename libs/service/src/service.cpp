@@ -966,8 +966,7 @@ struct Service::Impl {
         if (!alive_w.lock()) return;
         Inst* i = find(id);
         if (i == nullptr || i->inflight_key != key) return;
-        auto picture = std::make_shared<std::string>(std::move(f.bytes));
-        auto made = [picture] { return media::jpeg_thumbnail(*picture, kPreviewSide); };
+        auto made = [picture = std::move(f.bytes)] { return media::jpeg_thumbnail(picture, kPreviewSide); };
         off_loop(made, [this, id, key, mid, to, o, error = f.error](std::optional<std::string> thumb) mutable {
           Inst* j = find(id);
           if (j == nullptr || j->inflight_key != key) return;
@@ -1091,11 +1090,9 @@ struct Service::Impl {
   }
 
   // Type, mimetype, dimensions, length and thumbnail (on the picture thread); then the media hosts.
+  // (fetch_file has already refused files over media_max_bytes.)
   void describe(std::shared_ptr<Prepare> p) {
     if (p->bytes.empty()) return p->done(fail(errc::invalid_argument, "the file is empty"), true);
-    if (p->bytes.size() > opt.media_max_bytes) {
-      return p->done(fail(errc::invalid_argument, "the file is larger than " + std::to_string(opt.media_max_bytes >> 20) + " MiB"), true);
-    }
     // Nothing else touches p until the work is done.
     off_loop(
         [p] {

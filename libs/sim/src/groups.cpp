@@ -112,7 +112,8 @@ void Network::phone_group_incoming(Account& owner, const Jid& group, const Jid& 
                                    const std::string& id) {
   Phone& p = *owner.handset;
   if (!p.online) {  // kept, as the 1:1 ones, until the phone is back online
-    PhoneInbound in{from, own != nullptr ? *own : Node{}, id, group, std::nullopt, own != nullptr};
+    PhoneInbound in{from, std::nullopt, id, group, std::nullopt};
+    if (own != nullptr) in.enc = *own;
     if (skmsg != nullptr) in.skmsg = *skmsg;
     p.inbox.push_back(std::move(in));
     return;
@@ -504,24 +505,8 @@ Result<std::string> Network::phone_send(std::string_view phone, std::string_view
     if (a == nullptr) continue;
     if (a != from) {
       // The member's phone: the distribution 1:1 (a session from its bundle), then the skmsg.
-      const signal::Address to_phone{a->phone, 0};
-      if (!p.signal->has_session(to_phone)) {
-        Phone& q = *a->handset;
-        signal::PreKeyBundle b;
-        b.registration_id = a->registration_id;
-        b.device = 0;
-        b.identity = a->identity.pub;
-        b.signed_prekey_id = 1;
-        b.signed_prekey = q.signed_prekey.pub;
-        b.signed_prekey_signature = q.signed_prekey_signature;
-        if (!q.unused_prekeys.empty()) {
-          b.prekey_id = q.unused_prekeys.front().first;
-          b.prekey = q.unused_prekeys.front().second;
-          q.unused_prekeys.pop_front();
-        }
-        WA_TRY_STATUS(p.signal->process_bundle(to_phone, b));
-      }
-      WA_TRY(auto enc, p.signal->encrypt(to_phone, pad_message(dist)));
+      WA_TRY_STATUS(phone_session(p, *a));
+      WA_TRY(auto enc, p.signal->encrypt(signal::Address{a->phone, 0}, pad_message(dist)));
       const Node own = enc_node(enc);
       phone_group_incoming(*a, gjid, sender, &own, &skmsg, id);
     }

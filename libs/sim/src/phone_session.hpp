@@ -10,6 +10,12 @@ namespace wa::sim {
 /// one-time prekeys) when there is none yet.
 Status phone_session(Phone& p, const signal::Address& to, Companion& c);
 
+/// The same with another account's phone (device 0), from the bundle the server hands out for it.
+Status phone_session(Phone& p, Account& other);
+
+/// One of the phone's one-time prekeys, handed out once; nullopt when they ran out.
+std::optional<std::pair<std::uint32_t, crypto::PublicKey>> take_prekey(Phone& p);
+
 /// What the phone lists for a decrypted (padded) Message: its kind and text, or why it could not be read.
 void describe_plaintext(const Result<Bytes>& plain, PhoneMessage& pm);
 

@@ -115,6 +115,31 @@ Status phone_session(Phone& p, const signal::Address& to, Companion& c) {
   return p.signal->process_bundle(to, b);
 }
 
+std::optional<std::pair<std::uint32_t, crypto::PublicKey>> take_prekey(Phone& p) {
+  if (p.unused_prekeys.empty()) return std::nullopt;
+  auto pk = p.unused_prekeys.front();
+  p.unused_prekeys.pop_front();
+  return pk;
+}
+
+Status phone_session(Phone& p, Account& other) {
+  const signal::Address to{other.phone, 0};
+  if (p.signal->has_session(to)) return ok();
+  const Phone& q = *other.handset;
+  signal::PreKeyBundle b;
+  b.registration_id = other.registration_id;
+  b.device = 0;
+  b.identity = other.identity.pub;
+  b.signed_prekey_id = 1;
+  b.signed_prekey = q.signed_prekey.pub;
+  b.signed_prekey_signature = q.signed_prekey_signature;
+  if (auto pk = take_prekey(*other.handset)) {
+    b.prekey_id = pk->first;
+    b.prekey = pk->second;
+  }
+  return p.signal->process_bundle(to, b);
+}
+
 
 
 Jid Connection::device_jid() const { return *Jid::make_device(account_->phone, Server::user, device_); }
@@ -179,11 +204,7 @@ void Connection::on_bundle_fetch(const Node& iq, const Node& key) {
     const std::uint16_t dev = jid->device();
     if (a != nullptr && dev == 0) {
       Phone& p = *a->handset;
-      std::optional<std::pair<std::uint32_t, crypto::PublicKey>> pk;
-      if (!p.unused_prekeys.empty()) {
-        pk = p.unused_prekeys.front();
-        p.unused_prekeys.pop_front();
-      }
+      const auto pk = take_prekey(p);
       users.push_back(bundle_node(*jid, a->registration_id, a->identity.pub, 1, p.signed_prekey.pub,
                                   p.signed_prekey_signature, pk));
       continue;
@@ -382,7 +403,7 @@ void Connection::phone_receive(Account& owner, const Jid& from, const Node& enc,
 void Network::phone_incoming(Account& owner, const Jid& from, const Node& enc, const std::string& id) {
   Phone& p = *owner.handset;
   if (!p.online) {
-    p.inbox.push_back(PhoneInbound{from, enc, id, std::nullopt, std::nullopt, true});
+    p.inbox.push_back(PhoneInbound{from, enc, id, std::nullopt, std::nullopt});
     return;
   }
   const auto type = enc.attr_string("type");
@@ -413,9 +434,9 @@ Status Network::set_phone_online(std::string_view phone, bool online) {
     PhoneInbound in = std::move(p.inbox.front());
     p.inbox.pop_front();
     if (in.group) {
-      phone_group_incoming(*a, *in.group, in.from, in.has_enc ? &in.enc : nullptr, in.skmsg ? &*in.skmsg : nullptr, in.id);
-    } else {
-      phone_incoming(*a, in.from, in.enc, in.id);
+      phone_group_incoming(*a, *in.group, in.from, in.enc ? &*in.enc : nullptr, in.skmsg ? &*in.skmsg : nullptr, in.id);
+    } else if (in.enc) {
+      phone_incoming(*a, in.from, *in.enc, in.id);
     }
   }
   return ok();

@@ -16,6 +16,7 @@
 
 #include "qr_decode.hpp"
 #include "tls_cert.hpp"
+#include "wa/crypto/media.hpp"
 #include "wa/sim/connection.hpp"
 
 namespace wa::sim {
@@ -266,8 +267,7 @@ std::pair<http::status, json> control(Network& net, const http::request<http::st
       //  "to" is digits or a group JID.
       Network::PhoneContent content;
       content.kind = body.contains("kind") ? str("kind") : "text";
-      const bool media = content.kind == "image" || content.kind == "video" || content.kind == "audio" ||
-                         content.kind == "document" || content.kind == "sticker";
+      const bool media = crypto::media_type_from_name(content.kind).has_value();
       content.text = media ? str("caption") : str("text");
       content.mimetype = str("mimetype");
       content.file_name = str("fileName");

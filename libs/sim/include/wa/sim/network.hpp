@@ -79,12 +79,11 @@ struct PhoneMessage {
 /// A stanza for the phone that arrived while it was offline.
 struct PhoneInbound {
   Jid from;
-  wire::Node enc;
+  std::optional<wire::Node> enc;  ///< the 1:1 part (in a group: a sender-key distribution, when there is one)
   std::string id;
-  // A group message: the group, its skmsg, and whether `enc` (the 1:1 part: a sender-key distribution) is there.
+  // A group message: the group and its skmsg.
   std::optional<Jid> group;
   std::optional<wire::Node> skmsg;
-  bool has_enc = true;
 };
 
 /// The simulated primary phone (device 0): real Signal state so that companions can encrypt to it and it
