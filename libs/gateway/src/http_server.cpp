@@ -108,6 +108,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   net::awaitable<void> session(tcp::socket socket) {
     auto self = shared_from_this();
     if (stopping) co_return;
+    // An answer goes out at once, whatever is still unacknowledged on the connection (no Nagle delay).
+    beast::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     beast::tcp_stream stream(std::move(socket));
     streams.insert(&stream);
     struct Unregister {

@@ -214,6 +214,20 @@ struct Service::Impl {
     bool code = false;  // waiting for a pairing code rather than a QR
   };
 
+  // A webhook event in the outbox. The stored record is JSON (id, hook, body, attempts, error).
+  struct Event {
+    std::string id;
+    int hook = 0;
+    std::string body;
+    int attempts = 0;
+    std::string error;
+  };
+  struct Outgoing {
+    std::string key;
+    std::optional<Event> event;  // nullopt: read it from the store when it reaches the head
+  };
+  static constexpr std::size_t kCachedEvents = 8;  // per instance
+
   struct Inst {
     InstanceView view;
     bool running = false;
@@ -223,6 +237,9 @@ struct Service::Impl {
     std::deque<std::string> queue;  // keys, in order
     std::uint64_t next_queue_seq = 1;
     std::string inflight_key, inflight_id;
+    // The head in flight as read from the store once, for on_sent (its content goes when it is sent).
+    std::optional<Send> inflight_send;
+    std::string inflight_zaap;
     bool typing_shown = false;
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
     std::size_t pending_sends = 0;  // accepted, waiting for the batch commit
@@ -231,8 +248,8 @@ struct Service::Impl {
     bool inbound_busy = false;
     std::chrono::steady_clock::time_point next_send_at{};
     std::shared_ptr<net::steady_timer> send_timer;
-    // Outbox.
-    std::deque<std::string> outbox;
+    // Outbox: keys in order; the first few records are kept parsed, so a healthy webhook costs no store reads.
+    std::deque<Outgoing> outbox;
     std::uint64_t next_outbox_seq = 1;
     std::uint64_t next_dead_seq = 1;
     bool delivering = false;
@@ -336,8 +353,10 @@ struct Service::Impl {
       if (q) in.queue.assign(q->begin(), q->end());
       if (!in.queue.empty()) in.next_queue_seq = std::stoull(in.queue.back()) + 1;
       auto o = gw.keys(id, Table::outbox, "");
-      if (o) in.outbox.assign(o->begin(), o->end());
-      if (!in.outbox.empty()) in.next_outbox_seq = std::stoull(in.outbox.back()) + 1;
+      if (o) {
+        for (auto& k : *o) in.outbox.push_back(Outgoing{std::move(k), std::nullopt});
+      }
+      if (!in.outbox.empty()) in.next_outbox_seq = std::stoull(in.outbox.back().key) + 1;
       auto d = gw.keys(id, Table::dead_letter, "");
       if (d && !d->empty()) in.next_dead_seq = std::stoull(d->back()) + 1;
       prune_index(id);
@@ -357,13 +376,17 @@ struct Service::Impl {
   }
 
   void prune_index(const std::string& id) {
+    if (!commit()) return;
     auto ks = gw.keys(id, Table::message_index, "");
     if (!ks) return;
     const auto limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
-    for (const auto& k : *ks) {
-      auto j = get_json(id, Table::message_index, k);
-      if (!j || j->value("t", std::int64_t{0}) < limit) (void)gw.remove(id, Table::message_index, k);
-    }
+    (void)gw.transaction([&]() -> Status {
+      for (const auto& k : *ks) {
+        auto j = get_json(id, Table::message_index, k);
+        if (!j || j->value("t", std::int64_t{0}) < limit) WA_TRY_STATUS(gw.remove(id, Table::message_index, k));
+      }
+      return ok();
+    });
   }
 
   // Received files older than the media retention are deleted (by modification time).
@@ -432,7 +455,7 @@ struct Service::Impl {
           wake(*in, false);
           wake(*in, true);
           if (!was) {
-            (void)enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
+            enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
                                                      {"momment", now_ms()}, {"phone", in->view.phone}});
           }
           pump(*in);
@@ -462,7 +485,7 @@ struct Service::Impl {
         json body{{"type", "PresenceChatCallback"}, {"instanceId", id}, {"phone", phone_of(ev.chat.empty() ? ev.from : ev.chat)},
                   {"status", status}, {"lastSeen", nullptr}};
         if (ev.kind == K::presence && ev.timestamp != 0) body["lastSeen"] = ev.timestamp * 1000;
-        (void)enqueue_event(*in, Hook::presence, std::move(body));
+        enqueue_event(*in, Hook::presence, std::move(body));
         break;
       }
       case K::group: on_group_event(*in, ev); break;
@@ -486,7 +509,7 @@ struct Service::Impl {
     if (ev.type == "subject" || ev.type == "create") params = json::array({ev.text});
     const bool from_me = !ev.from.empty() && phone_of(ev.from) == in.view.phone;
     if (from_me && !in.view.notify_sent_by_me) return;
-    (void)enqueue_event(in, Hook::received,
+    enqueue_event(in, Hook::received,
                         json{{"type", "ReceivedCallback"}, {"instanceId", in.view.id}, {"messageId", ev.id},
                              {"phone", phone_of(ev.chat)}, {"connectedPhone", in.view.phone}, {"fromMe", from_me},
                              {"fromApi", false}, {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000},
@@ -543,7 +566,7 @@ struct Service::Impl {
     const bool was = in.view.connected;
     in.view.connected = false;
     if (notify && (was || force)) {
-      (void)enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
+      enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
                                                  {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
                                                  {"disconnected", true}});
     }
@@ -589,16 +612,15 @@ struct Service::Impl {
   // ---- inbound ---------------------------------------------------------------------------------------
   // A JSON record of the gateway store; nullopt when absent or not JSON (a corrupt record is skipped, not fatal).
   std::optional<json> get_json(const std::string& dev, Table t, const std::string& key) {
-    auto v = gw.get(dev, t, key);
-    if (!v || !*v) return std::nullopt;
-    json j = json::parse(as_string(**v), nullptr, false);
+    auto v = read(dev, t, key);
+    if (!v) return std::nullopt;
+    json j = json::parse(*v, nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
   }
   std::optional<json> index_get(const std::string& id, const std::string& msg) { return get_json(id, Table::message_index, msg); }
   void index_put(const std::string& id, const std::string& msg, const json& j) {
-    const std::string s = j.dump();
-    (void)gw.put(id, Table::message_index, msg, as_bytes(s));
+    write(id, Table::message_index, msg, j.dump());
   }
 
   std::string field(const protocol::Event& ev, std::string_view name) {
@@ -832,12 +854,10 @@ struct Service::Impl {
       body["unsupported"] = json{{"type", t}};
     }
     if (!known) index_put(id, ev.id, json{{"chat", ev.chat}, {"from", ev.from}, {"from_me", ev.from_me}, {"t", now_ms()}});
-    if (deliver_it) {
-      // Until the event is in the outbox (committed) the engine keeps its copy, and emits it again at the
-      // next start: a failed write here loses nothing.
-      if (!enqueue_event(in, Hook::received, std::move(body))) return;
-    }
-    engine.inbox_done(id, ev.inbox_key);
+    if (deliver_it) enqueue_event(in, Hook::received, std::move(body));
+    // Until the event is in the outbox (committed) the engine keeps its copy, and emits it again at the next
+    // start: a failed write here, or a crash before the commit, loses nothing.
+    when_committed([this, id, inbox_key = ev.inbox_key] { engine.inbox_done(id, inbox_key); });
   }
 
   void on_receipt(Inst& in, const protocol::Event& ev) {
@@ -852,7 +872,7 @@ struct Service::Impl {
     else if (ev.type == "read-self") status = "READ_BY_ME";
     else if (ev.type == "played") status = "PLAYED";
     else return;
-    (void)enqueue_event(in, Hook::message_status,
+    enqueue_event(in, Hook::message_status,
                   json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
                        {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
                        {"phoneDevice", 0}, {"phone", phone_of(ev.chat)}, {"isGroup", is_group_jid(ev.chat)},
@@ -869,7 +889,6 @@ struct Service::Impl {
     SendDone done;
   };
   std::vector<PendingSend> send_batch;
-  bool flush_posted = false;
 
   void send(const std::string& id, Send s, SendDone done) {
     Inst* in = find(id);
@@ -885,24 +904,90 @@ struct Service::Impl {
     json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now_ms()}, {"send", send_to_json(s)}};
     ++in->pending_sends;
     send_batch.push_back(PendingSend{id, key, item.dump(), std::move(ids), std::move(done)});
-    if (flush_posted) return;
-    flush_posted = true;
+    schedule_commit();
+  }
+
+  // ---- group commit ----------------------------------------------------------------------------------
+  // The writes of one turn of the event loop (accepted sends, a sent message's bookkeeping, webhook events,
+  // deliveries done, the message index) go to the store together, in one transaction, on the next turn.
+  // Whatever must not happen before they are durable runs after the commit: answering an accepted send,
+  // POSTing a webhook event, telling the engine a received message is safe. Reads see the pending writes.
+  // Writes outside the hot paths (instances, queue edits, dead-letter replays) commit the batch first, then
+  // go to the store directly.
+  using WriteKey = std::tuple<std::string, Table, std::string>;
+  std::map<WriteKey, std::optional<std::string>> pending_writes;  // nullopt: remove
+  std::vector<std::function<void()>> after_commit;
+  bool commit_posted = false;
+  bool commit_failing = false;  // the last commit failed: retried by commit_timer
+  std::shared_ptr<net::steady_timer> commit_timer;
+
+  void write(const std::string& dev, Table t, const std::string& key, std::string value) {
+    pending_writes.insert_or_assign(WriteKey{dev, t, key}, std::move(value));
+    schedule_commit();
+  }
+  void erase(const std::string& dev, Table t, const std::string& key) {
+    pending_writes.insert_or_assign(WriteKey{dev, t, key}, std::nullopt);
+    schedule_commit();
+  }
+  void when_committed(std::function<void()> f) {
+    after_commit.push_back(std::move(f));
+    schedule_commit();
+  }
+  std::optional<std::string> read(const std::string& dev, Table t, const std::string& key) {
+    if (auto it = pending_writes.find(WriteKey{dev, t, key}); it != pending_writes.end()) return it->second;
+    auto v = gw.get(dev, t, key);
+    if (!v || !*v) return std::nullopt;
+    return as_string(**v);
+  }
+
+  // While the store fails, writes wait for the retry timer; accepted sends still try at once (their callers
+  // are waiting for an answer, and get a storage error if the store still fails).
+  void schedule_commit() {
+    if (commit_posted || (commit_failing && send_batch.empty())) return;
+    commit_posted = true;
     std::weak_ptr<bool> alive_w = alive;
     net::post(ex, [this, alive_w] {
-      if (alive_w.lock()) flush_sends();
+      if (alive_w.lock()) commit();
     });
   }
 
-  void flush_sends() {
-    flush_posted = false;
+  // Commits what is pending; false when the store failed (accepted sends of this batch are then refused, the
+  // other writes stay pending and are tried again every second).
+  bool commit() {
+    commit_posted = false;
     std::vector<PendingSend> batch = std::move(send_batch);
     send_batch.clear();
+    if (batch.empty() && pending_writes.empty() && after_commit.empty()) return true;
     auto st = gw.transaction([&]() -> Status {
+      for (const auto& [k, v] : pending_writes) {
+        const auto& [dev, t, key] = k;
+        if (v) {
+          WA_TRY_STATUS(gw.put(dev, t, key, as_bytes(*v)));
+        } else {
+          WA_TRY_STATUS(gw.remove(dev, t, key));
+        }
+      }
       for (const auto& p : batch) {
         if (find(p.inst) != nullptr) WA_TRY_STATUS(gw.put(p.inst, Table::send_queue, p.key, as_bytes(p.value)));
       }
       return ok();
     });
+    if (!st) {
+      std::cerr << "zapd: store commit failed (retrying every second): " << st.error().context() << '\n';
+      if (!commit_failing) {
+        commit_failing = true;
+        if (!commit_timer) commit_timer = std::make_shared<net::steady_timer>(ex);
+        commit_timer->expires_after(1s);
+        std::weak_ptr<bool> alive_w = alive;
+        commit_timer->async_wait([this, alive_w](const boost::system::error_code& ec) {
+          if (ec || !alive_w.lock()) return;
+          commit_failing = false;
+          (void)commit();
+        });
+      }
+    } else {
+      pending_writes.clear();
+    }
     std::vector<std::string> touched;
     for (auto& p : batch) {
       Inst* in = find(p.inst);
@@ -919,9 +1004,14 @@ struct Service::Impl {
       if (std::find(touched.begin(), touched.end(), p.inst) == touched.end()) touched.push_back(p.inst);
       p.done(std::move(p.ids));
     }
+    if (!st) return false;
+    std::vector<std::function<void()>> then = std::move(after_commit);
+    after_commit.clear();
+    for (auto& f : then) f();
     for (const auto& id : touched) {
       if (Inst* in = find(id)) pump(*in);
     }
+    return true;
   }
 
   std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
@@ -941,7 +1031,7 @@ struct Service::Impl {
     const std::string key = in.queue.front();
     auto item = queue_item(in.view.id, key);
     if (!item) {  // gone (deleted) or corrupt: skip it
-      (void)gw.remove(in.view.id, Table::send_queue, key);
+      erase(in.view.id, Table::send_queue, key);
       in.queue.pop_front();
       return pump(in);
     }
@@ -955,6 +1045,9 @@ struct Service::Impl {
     in.typing_shown = false;
     in.inflight_key = key;
     in.inflight_id = item->value("mid", "");
+    in.inflight_zaap = item->value("zaap", "");
+    in.inflight_send = s;
+    in.inflight_send->media.clear();  // a data: URI can be megabytes; on_sent needs only the recipient
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id, mid = in.inflight_id;
     if (s.kind == Send::Kind::link && !s.media.empty()) {
@@ -997,6 +1090,7 @@ struct Service::Impl {
           // Try again later (not connected, a media host down, ...): the message keeps its place and id.
           i->inflight_key.clear();
           i->inflight_id.clear();
+          i->inflight_send.reset();
           i->next_send_at = std::chrono::steady_clock::now() + std::chrono::seconds(2 << i->prepare_failures);
           return pump(*i);
         }
@@ -1298,78 +1392,82 @@ struct Service::Impl {
   void on_sent(Inst& in, std::string mid, const std::string& error) {
     if (in.inflight_id != mid || in.inflight_key.empty()) return;
     const std::string key = in.inflight_key;
-    auto item = queue_item(in.view.id, key);
+    std::optional<Send> sent = std::move(in.inflight_send);
+    const std::string zaap = std::move(in.inflight_zaap);
     in.inflight_key.clear();
     in.inflight_id.clear();
+    in.inflight_send.reset();
+    in.inflight_zaap.clear();
     if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();
-    if (item) {
-      Send s = send_from_json((*item)["send"]);
-      const std::string zaap = item->value("zaap", "");
+    if (sent) {
+      const Send& s = *sent;
       json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
       if (!error.empty()) d["error"] = error;
-      // One transaction: the content goes, the ids stay (bounded time) for replies, reactions, edits and
-      // statuses, and the webhook events are in the outbox; a crash leaves all of it or none.
-      auto st = gw.transaction([&]() -> Status {
-        WA_TRY_STATUS(gw.remove(in.view.id, Table::send_queue, key));
-        index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
-                                        {"failed", !error.empty()}, {"t", now_ms()}});
-        WA_TRY_STATUS(enqueue_event(in, Hook::delivery, std::move(d), false));
-        if (error.empty()) {
-          WA_TRY_STATUS(enqueue_event(in, Hook::message_status,
-                                      json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
-                                           {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0},
-                                           {"phone", s.phone}, {"isGroup", is_group_jid(recipient_jid(s.phone))}},
-                                      false));
-        }
-        return ok();
-      });
-      if (!st) std::cerr << "zapd: instance " << in.view.id << ": recording a sent message failed: " << st.error().context() << '\n';
-      deliver(in);
+      // One commit: the content goes, the ids stay (bounded time) for replies, reactions, edits and statuses,
+      // and the webhook events are in the outbox; a crash leaves all of it or none.
+      erase(in.view.id, Table::send_queue, key);
+      index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
+                                      {"failed", !error.empty()}, {"t", now_ms()}});
+      enqueue_event(in, Hook::delivery, std::move(d));
+      if (error.empty()) {
+        enqueue_event(in, Hook::message_status,
+                      json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
+                           {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0},
+                           {"phone", s.phone}, {"isGroup", is_group_jid(recipient_jid(s.phone))}});
+      }
       in.next_send_at = std::chrono::steady_clock::now() + spacing(s);
     }
     pump(in);
   }
 
   // ---- the webhook outbox ----------------------------------------------------------------------------
-  // Events are stored only when their webhook is set; the URL is looked up again at delivery time.
-  Status enqueue_event(Inst& in, Hook h, json body, bool kick = true) {
-    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return ok();
-    const std::string key = seq_key(in.next_outbox_seq);
-    json rec{{"id", random_hex(16)}, {"hook", static_cast<int>(h)}, {"body", body.dump()}, {"attempts", 0}, {"error", ""}};
-    const std::string v = rec.dump();
-    if (auto st = gw.put(in.view.id, Table::outbox, key, as_bytes(v)); !st) {
-      std::cerr << "zapd: instance " << in.view.id << ": outbox write failed: " << st.error().context() << '\n';
-      return storage_error(st.error());
-    }
-    ++in.next_outbox_seq;
-    in.outbox.push_back(key);
-    if (kick) deliver(in);
-    return ok();
+  static std::string event_record(const Event& e) {
+    return json{{"id", e.id}, {"hook", e.hook}, {"body", e.body}, {"attempts", e.attempts}, {"error", e.error}}.dump();
+  }
+  static Event event_of(const json& j) {
+    return Event{j.value("id", ""), j.value("hook", 0), j.value("body", ""), j.value("attempts", 0), j.value("error", "")};
+  }
+
+  // Events are stored only when their webhook is set; the URL is looked up again at delivery time. An event
+  // joins the instance's outbox once committed, so nothing is POSTed that a crash could take back.
+  void enqueue_event(Inst& in, Hook h, const json& body) {
+    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
+    const std::string key = seq_key(in.next_outbox_seq++);
+    Event e{random_hex(16), static_cast<int>(h), body.dump(), 0, ""};
+    write(in.view.id, Table::outbox, key, event_record(e));
+    when_committed([this, id = in.view.id, key, e = std::move(e)]() mutable {
+      Inst* i = find(id);
+      if (i == nullptr) return;
+      const bool keep = i->outbox.size() < kCachedEvents;
+      i->outbox.push_back(Outgoing{key, keep ? std::optional<Event>(std::move(e)) : std::nullopt});
+      deliver(*i);
+    });
   }
 
   // Delivers the head of the outbox, one at a time per instance (so per chat, in order).
   void deliver(Inst& in) {
     if (in.delivering || in.outbox.empty() || stopping) return;
-    const std::string key = in.outbox.front();
-    auto found = get_json(in.view.id, Table::outbox, key);
-    if (!found) {
-      (void)gw.remove(in.view.id, Table::outbox, key);
+    Outgoing& head = in.outbox.front();
+    const std::string key = head.key;
+    if (!head.event) {
+      if (auto found = get_json(in.view.id, Table::outbox, key)) head.event = event_of(*found);
+    }
+    if (!head.event) {  // gone or corrupt
+      erase(in.view.id, Table::outbox, key);
       in.outbox.pop_front();
       return deliver(in);
     }
-    const json& rec = *found;
-    const int hook = rec.value("hook", 0);
+    const Event& e = *head.event;
+    const int hook = e.hook;
     const std::string url = hook >= 0 && hook < static_cast<int>(kHookCount) ? in.view.hooks[static_cast<std::size_t>(hook)] : "";
     if (url.empty()) {  // the webhook was removed since: the event has nowhere to go
-      (void)gw.remove(in.view.id, Table::outbox, key);
+      erase(in.view.id, Table::outbox, key);
       in.outbox.pop_front();
       return deliver(in);
     }
     in.delivering = true;
-    std::string body = rec.value("body", "");
-    const int attempts = rec.value("attempts", 0);
-    webhook::Poster::Headers headers{{"X-Zapd-Event-Id", rec.value("id", "")},
-                                     {"X-Zapd-Attempt", std::to_string(attempts + 1)}};
+    std::string body = e.body;
+    webhook::Poster::Headers headers{{"X-Zapd-Event-Id", e.id}, {"X-Zapd-Attempt", std::to_string(e.attempts + 1)}};
     if (!opt.webhook_secret.empty()) {
       headers.emplace_back("X-Zapd-Signature", "sha256=" + to_hex(crypto::hmac_sha256(as_bytes(opt.webhook_secret), as_bytes(body))));
     }
@@ -1385,36 +1483,25 @@ struct Service::Impl {
   }
 
   void delivered(Inst& in, const std::string& key, const webhook::PostResult& r) {
-    if (in.outbox.empty() || in.outbox.front() != key) return deliver(in);  // cleared meanwhile
+    if (in.outbox.empty() || in.outbox.front().key != key || !in.outbox.front().event) return deliver(in);  // cleared meanwhile
     if (r.ok()) {
-      (void)gw.remove(in.view.id, Table::outbox, key);  // the content goes with it
+      erase(in.view.id, Table::outbox, key);  // the content goes with it
       in.outbox.pop_front();
       return deliver(in);
     }
-    auto found = get_json(in.view.id, Table::outbox, key);
-    if (!found) return deliver(in);
-    json rec = std::move(*found);
-    const int attempts = rec.value("attempts", 0) + 1;
-    rec["attempts"] = attempts;
-    rec["error"] = r.status != 0 ? "HTTP " + std::to_string(r.status) : r.error;
-    if (attempts >= opt.webhook_max_attempts) {
-      const std::string s = rec.dump();
-      const std::string dkey = seq_key(in.next_dead_seq);
-      auto st = gw.transaction([&]() -> Status {
-        WA_TRY_STATUS(gw.put(in.view.id, Table::dead_letter, dkey, as_bytes(s)));
-        return gw.remove(in.view.id, Table::outbox, key);
-      });
-      if (st) {
-        ++in.next_dead_seq;
-        in.outbox.pop_front();
-      }
+    Event& e = *in.outbox.front().event;
+    e.attempts += 1;
+    e.error = r.status != 0 ? "HTTP " + std::to_string(r.status) : r.error;
+    if (e.attempts >= opt.webhook_max_attempts) {
+      write(in.view.id, Table::dead_letter, seq_key(in.next_dead_seq++), event_record(e));
+      erase(in.view.id, Table::outbox, key);
+      in.outbox.pop_front();
       return deliver(in);
     }
-    const std::string s = rec.dump();
-    (void)gw.put(in.view.id, Table::outbox, key, as_bytes(s));
+    write(in.view.id, Table::outbox, key, event_record(e));
     // Capped exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2^(attempts-1)).
     const double d = std::min<double>(static_cast<double>(opt.webhook_backoff_cap.count()),
-                                      static_cast<double>(opt.webhook_backoff_base.count()) * std::pow(2.0, attempts - 1));
+                                      static_cast<double>(opt.webhook_backoff_base.count()) * std::pow(2.0, e.attempts - 1));
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     in.delivering = true;
     in.retry_timer->expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(d * jitter(rng))));
@@ -1447,6 +1534,7 @@ Status Service::start() {
 void Service::shutdown() {
   if (impl_->stopping) return;
   impl_->stopping = true;
+  (void)impl_->commit();  // what the last turn wrote (nothing waits on it any more but the store)
   if (impl_->prune_timer) impl_->prune_timer->cancel();
   for (auto& [_, in] : impl_->insts) {
     in.send_timer->cancel();
@@ -1506,6 +1594,7 @@ Status Service::delete_instance(const std::string& id) {
   in->send_timer->cancel();
   in->retry_timer->cancel();
   impl_->engine.stop(id);
+  if (!impl_->commit()) return fail(errc::storage, "commit");
   auto st = impl_->gw.transaction([&]() -> Status {
     WA_TRY_STATUS(impl_->gw.remove("", Table::instance, id));
     for (Table t : {Table::send_queue, Table::outbox, Table::dead_letter, Table::message_index}) {
@@ -1553,6 +1642,7 @@ Status Service::restart(const std::string& id) {
   impl_->stop(*in);
   in->inflight_key.clear();
   in->inflight_id.clear();
+  in->inflight_send.reset();
   if (paired) impl_->run(*in);
   return ok();
 }
@@ -1654,6 +1744,7 @@ Status Service::set_notify_sent_by_me(const std::string& id, bool on) {
 Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) const {
   Impl::Inst* in = impl_->find(id);
   if (in == nullptr) return fail(errc::not_found, "instance");
+  if (!impl_->commit()) return fail(errc::storage, "commit");
   auto ks = impl_->gw.keys(id, Table::dead_letter, "");
   if (!ks) return storage_error(ks.error());
   std::vector<DeadLetter> out;
@@ -1692,6 +1783,7 @@ Result<MediaFile> Service::media_file(const std::string& instance, const std::st
 Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
   Impl::Inst* in = impl_->find(id);
   if (in == nullptr) return fail(errc::not_found, "instance");
+  if (!impl_->commit()) return fail(errc::storage, "commit");
   auto ks = impl_->gw.keys(id, Table::dead_letter, "");
   if (!ks) return storage_error(ks.error());
   std::size_t n = 0;
@@ -1708,7 +1800,7 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
     });
     if (!st) return storage_error(st.error());
     ++in->next_outbox_seq;
-    in->outbox.push_back(okey);
+    in->outbox.push_back(Impl::Outgoing{okey, std::nullopt});
     ++n;
   }
   impl_->deliver(*in);

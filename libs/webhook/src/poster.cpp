@@ -18,6 +18,8 @@
 
 #include <openssl/ssl.h>
 
+#include <charconv>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,7 +69,9 @@ net::awaitable<Exchanged> exchange(Stream& stream, http::request<http::string_bo
   co_return Exchanged{std::move(r), reusable};
 }
 
-constexpr std::size_t kIdlePerOrigin = 8;  // kept-alive plain-HTTP connections per host:port
+// Plain HTTP: at most this many connections per host:port, kept alive and reused; more requests at once wait
+// for one (a webhook receiver shared by thousands of instances sees a bounded pool, not a connect per event).
+constexpr std::size_t kPerOrigin = 128;
 
 }  // namespace
 
@@ -119,30 +123,54 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     // Plain HTTP reuses an idle kept-alive connection to the same origin when there is one (a webhook sink
     // gets many events in a row); a reused connection the server has closed meanwhile fails at once, and the
     // request goes again on a new one.
-    const std::string origin = url->host + ":" + url->port;
+    const std::string key = url->host + ":" + url->port;
+    std::optional<Slot> slot;
     if (!url->tls) {
-      auto& pool = idle[origin];
-      while (!pool.empty()) {
-        std::unique_ptr<beast::tcp_stream> reused = std::move(pool.back());
-        pool.pop_back();
+      Origin& origin = origins[key];
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (origin.idle.empty() && origin.busy >= kPerOrigin) {
+        auto turn = std::make_shared<net::steady_timer>(ex, deadline);
+        origin.waiting.push_back(turn);
+        auto [wec] = co_await turn->async_wait(use_nothrow);
+        if (!wec) {  // the deadline, not a wake-up
+          std::erase(origin.waiting, turn);
+          co_return failed("timeout: every connection to " + key + " stayed busy");
+        }
+      }
+      slot.emplace(self, key);
+      while (!origin.idle.empty()) {
+        std::unique_ptr<beast::tcp_stream> reused = std::move(origin.idle.back());
+        origin.idle.pop_back();
         reused->expires_after(timeout);
         Exchanged x = co_await exchange(*reused, req, limit);
         if (x.result.status == 0) continue;  // stale: try the next, then a new connection
-        if (x.reusable) keep(origin, std::move(reused));
+        if (x.reusable) slot->keep = std::move(reused);
         co_return std::move(x.result);
       }
     }
-    tcp::resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
-    if (rec) co_return failed("resolve: " + rec.message());
+    tcp::resolver::results_type results;
+    beast::error_code aec;
+    const auto literal = net::ip::make_address(url->host, aec);
+    std::uint16_t port = 0;
+    std::from_chars(url->port.data(), url->port.data() + url->port.size(), port);
+    if (!aec) {  // an IP address needs no resolver (whose lookups run on a thread of their own)
+      results = tcp::resolver::results_type::create(tcp::endpoint(literal, port), url->host, url->port);
+    } else {
+      tcp::resolver resolver(ex);
+      auto [rec, found] = co_await resolver.async_resolve(url->host, url->port, use_nothrow);
+      if (rec) co_return failed("resolve: " + rec.message());
+      results = std::move(found);
+    }
     if (!url->tls) {
       auto stream = std::make_unique<beast::tcp_stream>(ex);
       stream->expires_after(timeout);
       auto [cec, ep] = co_await stream->async_connect(results, use_nothrow);
       if (cec) co_return failed("connect: " + cec.message());
+      beast::error_code nodelay_ec;
+      stream->socket().set_option(tcp::no_delay(true), nodelay_ec);
       Exchanged x = co_await exchange(*stream, req, limit);
       if (x.reusable) {
-        keep(origin, std::move(stream));
+        slot->keep = std::move(stream);
       } else {
         beast::error_code ec;
         stream->socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -162,14 +190,36 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     co_return std::move(x.result);
   }
 
-  void keep(const std::string& origin, std::unique_ptr<beast::tcp_stream> s) {
-    auto& pool = idle[origin];
-    if (pool.size() >= kIdlePerOrigin) return;  // closed by its destructor
-    s->expires_never();
-    pool.push_back(std::move(s));
-  }
+  // Plain-HTTP connections to one host:port.
+  struct Origin {
+    std::vector<std::unique_ptr<beast::tcp_stream>> idle;     // kept alive, ready for a request
+    std::size_t busy = 0;                                     // carrying a request (or connecting)
+    std::deque<std::shared_ptr<net::steady_timer>> waiting;  // requests waiting for one: woken by cancel()
+  };
+  // A request's hold on one of its origin's connections; on release the connection (when it may carry another
+  // request) goes back to the idle ones and the first waiting request is woken.
+  struct Slot {
+    Slot(std::shared_ptr<Impl> i, std::string k) : impl(std::move(i)), key(std::move(k)) { ++impl->origins[key].busy; }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot() {
+      Origin& o = impl->origins[key];
+      --o.busy;
+      if (keep) {
+        keep->expires_never();
+        o.idle.push_back(std::move(keep));
+      }
+      if (!o.waiting.empty()) {
+        o.waiting.front()->cancel();
+        o.waiting.pop_front();
+      }
+    }
+    std::shared_ptr<Impl> impl;
+    std::string key;
+    std::unique_ptr<beast::tcp_stream> keep;
+  };
 
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  std::map<std::string, Origin> origins;
   net::any_io_executor ex;
   PosterConfig cfg;
   net::ssl::context ssl;
