@@ -1,7 +1,8 @@
 // The system benchmark (issue 8, docs/benchmarks.md): zapd and stock Baileys on the same wasim, same script.
 //   1. marginal RSS per connected idle instance (zapd, and wasim per linked device); Baileys: per socket
 //   2. restart: from process start to all N connected (zapd: logged in, queues resumed); peak RSS during it
-//   3. API accept rate of send-text (spacing off) from a separate load process: requests/s, p50/p99
+//   3. API accept rate of send-text (spacing off) from a separate load process: requests/s, p50/p99; and again
+//      to unpaired instances (nothing drains meanwhile), with zapd's CPU per accept
 //   4. end to end: messages/s from the API call to the recipient phone's delivery receipt (as the
 //      MessageStatusCallback RECEIVED webhook zapd posts), p50/p99; Baileys: sendMessage to delivery receipt
 //   5. CPU time per delivered message (the zapd process; the Baileys process)
@@ -123,6 +124,21 @@ try {
   const lat = ids.map((id) => received.get(id) - e2e.sentAt[id]).sort((a, b) => a - b);
   results.e2e = { messages: ids.length, secs: (last - t4) / 1000, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], cpuMsPerMsg: (cpuMsOf(zapd.pid) - cpu0) / ids.length };
   results.e2e.rate = ids.length / results.e2e.secs;
+
+  // 3b. The accept path alone: the same requests to instances that are not paired, so nothing drains meanwhile
+  // (their queues hold what is accepted); zapd's CPU per accept. Separates the API's own cost from the pipeline's.
+  const idle = [];
+  for (let i = 0; i < Math.min(N, 100); i++) {
+    const c = await zapd.partner('POST', '/instances/integrator/on-demand', { name: `accept-only ${i}` });
+    idle.push(`/instances/${c.body.id}/token/${c.body.token}/`);
+  }
+  const perIdle = Math.max(1, Math.min(K, idle.length * 900));  // under the 1,000 a disconnected queue holds
+  results.acceptOnly = [];
+  for (const conc of [64, 8]) {
+    const c0 = cpuMsOf(zapd.pid);
+    const r = await runLoad(zapd.base, Math.floor(perIdle / 2), conc, idle, recipients);
+    results.acceptOnly.push({ conc, ...r, cpuUsPerAccept: ((cpuMsOf(zapd.pid) - c0) * 1000) / Math.max(1, r.accepted) });
+  }
 } catch (e) {
   console.error('zapd half failed:', e);
   process.exitCode = 1;
@@ -187,9 +203,12 @@ console.log(`| pairing N (QR scan to connected) | ${(z.pairMs / 1000).toFixed(1)
 console.log(`| restart to all N connected | ${(z.restartMs / 1000).toFixed(2)} s | ${b ? (b.restartMs / 1000).toFixed(2) + ' s' : '-'} | ${ratio(z.restartMs, b?.restartMs, true)} |`);
 console.log(`| peak RSS during restart | ${MB(z.restartPeakRss)} MB | ${b ? MB(b.restartPeakRss) + ' MB' : '-'} | ${ratio(z.restartPeakRss, b?.restartPeakRss, true)} |`);
 console.log(`| API send-text accepts (durable), conc 64 | ${results.accept?.rps.toFixed(0)}/s, p50 ${results.accept?.p50.toFixed(2)} ms, p99 ${results.accept?.p99.toFixed(2)} ms | n/a | |`);
+for (const a of results.acceptOnly ?? []) {
+  console.log(`| accepts with nothing draining (unpaired instances), conc ${a.conc} | ${a.rps.toFixed(0)}/s, p50 ${a.p50.toFixed(2)} ms, p99 ${a.p99.toFixed(2)} ms, zapd ${a.cpuUsPerAccept.toFixed(0)} µs CPU each | n/a | |`);
+}
 console.log(`| end to end (call to delivery receipt) | ${results.e2e?.rate.toFixed(0)} msg/s, p50 ${results.e2e?.p50} ms, p99 ${results.e2e?.p99} ms | ${b?.e2e ? `${b.e2e.rate.toFixed(0)} msg/s, p50 ${b.e2e.p50} ms, p99 ${b.e2e.p99} ms` : '-'} | ${ratio(results.e2e?.rate, b?.e2e?.rate)} |`);
 console.log(`| CPU per delivered message | ${results.e2e?.cpuMsPerMsg.toFixed(3)} ms | ${b?.e2e ? b.e2e.cpuMsPerMsg.toFixed(3) + ' ms' : '-'} | ${ratio(results.e2e?.cpuMsPerMsg, b?.e2e?.cpuMsPerMsg, true)} |`);
 console.log(`| wasim RSS per linked device | ${KB(results.wasim?.perDevice)} KB | | |`);
 // Complete means every row has its numbers (the exit status is what the smoke test checks).
-if (!results.e2e || !results.accept || z.restartMs === undefined || (opt.baileys === '1' && !b?.e2e)) process.exitCode = 1;
+if (!results.e2e || !results.accept || results.acceptOnly?.length !== 2 || z.restartMs === undefined || (opt.baileys === '1' && !b?.e2e)) process.exitCode = 1;
 process.exit(process.exitCode ?? 0);
