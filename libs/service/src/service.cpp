@@ -456,7 +456,7 @@ struct Service::Impl {
           wake(*in, true);
           if (!was) {
             enqueue_event(*in, Hook::connected, json{{"type", "ConnectedCallback"}, {"instanceId", id}, {"connected", true},
-                                                     {"momment", now_ms()}, {"phone", in->view.phone}});
+                                               {"momment", now_ms()}, {"phone", in->view.phone}});
           }
           pump(*in);
         }
@@ -510,12 +510,12 @@ struct Service::Impl {
     const bool from_me = !ev.from.empty() && phone_of(ev.from) == in.view.phone;
     if (from_me && !in.view.notify_sent_by_me) return;
     enqueue_event(in, Hook::received,
-                        json{{"type", "ReceivedCallback"}, {"instanceId", in.view.id}, {"messageId", ev.id},
-                             {"phone", phone_of(ev.chat)}, {"connectedPhone", in.view.phone}, {"fromMe", from_me},
-                             {"fromApi", false}, {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000},
-                             {"status", "RECEIVED"}, {"isGroup", true}, {"isNewsletter", false}, {"broadcast", false},
-                             {"participantPhone", ev.from.empty() ? json(nullptr) : json(phone_of(ev.from))},
-                             {"notification", notification}, {"notificationParameters", params}});
+                  json{{"type", "ReceivedCallback"}, {"instanceId", in.view.id}, {"messageId", ev.id},
+                       {"phone", phone_of(ev.chat)}, {"connectedPhone", in.view.phone}, {"fromMe", from_me},
+                       {"fromApi", false}, {"momment", static_cast<std::int64_t>(ev.timestamp) * 1000},
+                       {"status", "RECEIVED"}, {"isGroup", true}, {"isNewsletter", false}, {"broadcast", false},
+                       {"participantPhone", ev.from.empty() ? json(nullptr) : json(phone_of(ev.from))},
+                       {"notification", notification}, {"notificationParameters", params}});
   }
 
   // ---- groups ------------------------------------------------------------------------------------------
@@ -567,8 +567,8 @@ struct Service::Impl {
     in.view.connected = false;
     if (notify && (was || force)) {
       enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
-                                                 {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
-                                                 {"disconnected", true}});
+                                           {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
+                                           {"disconnected", true}});
     }
   }
 
