@@ -240,6 +240,12 @@ struct Service::Impl {
     // The head in flight as read from the store once, for on_sent (its content goes when it is sent).
     std::optional<Send> inflight_send;
     std::string inflight_zaap;
+    void clear_inflight() {
+      inflight_key.clear();
+      inflight_id.clear();
+      inflight_send.reset();
+      inflight_zaap.clear();
+    }
     bool typing_shown = false;
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
     std::size_t pending_sends = 0;  // accepted, waiting for the batch commit
@@ -380,11 +386,14 @@ struct Service::Impl {
     auto ks = gw.keys(id, Table::message_index, "");
     if (!ks) return;
     const auto limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
+    std::vector<std::string> stale;
+    for (const auto& k : *ks) {
+      auto j = get_json(id, Table::message_index, k);
+      if (!j || j->value("t", std::int64_t{0}) < limit) stale.push_back(k);
+    }
+    if (stale.empty()) return;  // the usual case at start-up: no transaction
     (void)gw.transaction([&]() -> Status {
-      for (const auto& k : *ks) {
-        auto j = get_json(id, Table::message_index, k);
-        if (!j || j->value("t", std::int64_t{0}) < limit) WA_TRY_STATUS(gw.remove(id, Table::message_index, k));
-      }
+      for (const auto& k : stale) WA_TRY_STATUS(gw.remove(id, Table::message_index, k));
       return ok();
     });
   }
@@ -1088,9 +1097,7 @@ struct Service::Impl {
         std::cerr << "zapd: instance " << id << ": media for " << mid << ": " << m.error().context() << '\n';
         if (!permanent && ++i->prepare_failures < 4) {
           // Try again later (not connected, a media host down, ...): the message keeps its place and id.
-          i->inflight_key.clear();
-          i->inflight_id.clear();
-          i->inflight_send.reset();
+          i->clear_inflight();
           i->next_send_at = std::chrono::steady_clock::now() + std::chrono::seconds(2 << i->prepare_failures);
           return pump(*i);
         }
@@ -1394,10 +1401,7 @@ struct Service::Impl {
     const std::string key = in.inflight_key;
     std::optional<Send> sent = std::move(in.inflight_send);
     const std::string zaap = std::move(in.inflight_zaap);
-    in.inflight_key.clear();
-    in.inflight_id.clear();
-    in.inflight_send.reset();
-    in.inflight_zaap.clear();
+    in.clear_inflight();
     if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();
     if (sent) {
       const Send& s = *sent;
@@ -1640,9 +1644,7 @@ Status Service::restart(const std::string& id) {
   if (in == nullptr) return fail(errc::not_found, "instance");
   const bool paired = in->view.paired;
   impl_->stop(*in);
-  in->inflight_key.clear();
-  in->inflight_id.clear();
-  in->inflight_send.reset();
+  in->clear_inflight();
   if (paired) impl_->run(*in);
   return ok();
 }

@@ -137,7 +137,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
           co_return failed("timeout: every connection to " + key + " stayed busy");
         }
       }
-      slot.emplace(self, key);
+      slot.emplace(self, origin);
       while (!origin.idle.empty()) {
         std::unique_ptr<beast::tcp_stream> reused = std::move(origin.idle.back());
         origin.idle.pop_back();
@@ -198,24 +198,24 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
   };
   // A request's hold on one of its origin's connections; on release the connection (when it may carry another
   // request) goes back to the idle ones and the first waiting request is woken.
+  // (Entries of `origins` are never erased, so the reference stays valid; impl keeps the map alive.)
   struct Slot {
-    Slot(std::shared_ptr<Impl> i, std::string k) : impl(std::move(i)), key(std::move(k)) { ++impl->origins[key].busy; }
+    Slot(std::shared_ptr<Impl> i, Origin& o) : impl(std::move(i)), origin(o) { ++origin.busy; }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
     ~Slot() {
-      Origin& o = impl->origins[key];
-      --o.busy;
+      --origin.busy;
       if (keep) {
         keep->expires_never();
-        o.idle.push_back(std::move(keep));
+        origin.idle.push_back(std::move(keep));
       }
-      if (!o.waiting.empty()) {
-        o.waiting.front()->cancel();
-        o.waiting.pop_front();
+      if (!origin.waiting.empty()) {
+        origin.waiting.front()->cancel();
+        origin.waiting.pop_front();
       }
     }
     std::shared_ptr<Impl> impl;
-    std::string key;
+    Origin& origin;
     std::unique_ptr<beast::tcp_stream> keep;
   };
 
