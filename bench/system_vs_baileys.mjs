@@ -8,7 +8,8 @@
 //   5. CPU time per delivered message (the zapd process; the Baileys process)
 // Prints a table with zapd/Baileys ratios. Bounded in count and time; --smoke 1 only checks it completes.
 // usage: node bench/system_vs_baileys.mjs --wasim build/release/apps/wasim/wasim --zapd build/release/apps/zapd/zapd
-//          [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
+//          [--load build/release/bench/wa_bench_load] [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
+// --load: the C++ load process (same contract as bench/load.mjs, a fraction of its CPU); without it, load.mjs.
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -21,7 +22,7 @@ import { sleep } from '../tests/interop/clients.mjs';
 import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const opt = args({ n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10' });
+const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10' });
 const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
 const ticks = 100;
 const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
@@ -40,7 +41,9 @@ const until = async (what, pred, ms) => {
 const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, reject) => {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'zapd-bench-load-')), 'paths.json');
   writeFileSync(file, JSON.stringify(paths));
-  const c = spawn(process.execPath, [path.join(here, 'load.mjs'), base, String(count), String(conc), `@${file}`, JSON.stringify(recipients)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const argv = [base, String(count), String(conc), `@${file}`, JSON.stringify(recipients)];
+  const c = opt.load ? spawn(opt.load, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, [path.join(here, 'load.mjs'), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   c.stdout.on('data', (d) => { out += d; });
   c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
@@ -194,7 +197,7 @@ await sink.close();
 
 const z = results.zapd ?? {}, b = results.baileys;
 const ratio = (x, y, inverse) => (b && x && y ? `${(inverse ? y / x : x / y).toFixed(1)}x` : '-');
-console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, ${new Date().toISOString()}`);
+console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, load process ${opt.load ? 'wa_bench_load (C++)' : 'load.mjs (Node)'}, ${new Date().toISOString()}`);
 console.log('| measure | zapd | baileys | zapd advantage |');
 console.log('| --- | --- | --- | --- |');
 console.log(`| RSS per connected idle instance | ${KB(z.perInstance)} KB | ${b ? KB(b.perInstance) + ' KB' : '-'} | ${ratio(z.perInstance, b?.perInstance, true)} |`);
