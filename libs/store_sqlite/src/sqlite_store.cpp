@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: MIT
 #include "wa/store_sqlite/sqlite_store.hpp"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace wa::store_sqlite {
@@ -75,15 +84,94 @@ std::string prefix_end(std::string_view prefix) {
 
 int schema_version() noexcept { return static_cast<int>(kMigrations.size()); }
 
+// WAL checkpoints (docs/architecture.md, "SQLite: checkpoints on their own thread"). A checkpoint copies the WAL's
+// pages into the database file and syncs it: milliseconds, which on the caller's thread were the accept path's p99.
+// So the callers' connection never checkpoints (its autocheckpoint is off): after each commit the WAL hook wakes
+// a checkpointer thread with a connection of its own once kCheckpointFrames pages have not been copied yet, and
+// the checkpointer runs a PASSIVE checkpoint, which never blocks a writer. The WAL starts over at the first write
+// that finds it completely copied; under a steady stream of commits that moment may not come, so a WAL longer than
+// kCatchUpFrames is checkpointed after every commit until it does. Should the WAL still reach
+// kInlineCheckpointFrames (a checkpointer that cannot keep up), the committing thread checkpoints itself, so
+// that the file stays bounded.
+constexpr int kCheckpointFrames = 1000;
+constexpr int kCatchUpFrames = 4 * kCheckpointFrames;
+constexpr int kInlineCheckpointFrames = 50000;
+
 struct SqliteStore::Impl {
   sqlite3* db = nullptr;
   std::recursive_mutex mu;
   std::unordered_map<std::string, sqlite3_stmt*> stmts;
   bool in_tx = false;
+  int lock_fd = -1;  // flock()ed for as long as the store is open: one process per database file
+
+  // The checkpointer (absent for in-memory databases).
+  sqlite3* ckpt_db = nullptr;
+  std::thread ckpt_thread;
+  std::mutex ckpt_mu;
+  std::condition_variable ckpt_cv;
+  bool ckpt_wanted = false;
+  bool ckpt_stop = false;
+  std::atomic<bool> ckpt_pending{false};
+  std::atomic<int> ckpt_backfilled{0};  // WAL frames copied as of the last checkpoint
+  std::atomic<std::uint64_t> ckpt_done{0};
+  std::atomic<std::uint64_t> ckpt_inline{0};
 
   ~Impl() {
+    if (ckpt_thread.joinable()) {
+      {
+        std::lock_guard l(ckpt_mu);
+        ckpt_stop = true;
+      }
+      ckpt_cv.notify_one();
+      ckpt_thread.join();
+    }
+    if (ckpt_db != nullptr) sqlite3_close(ckpt_db);
     for (auto& [_, s] : stmts) sqlite3_finalize(s);
     if (db != nullptr) sqlite3_close(db);
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  // sqlite3_wal_hook: called on the committing thread after every commit, with the WAL's size in pages.
+  static int on_commit(void* arg, sqlite3* conn, const char* schema, int frames) {
+    auto* self = static_cast<Impl*>(arg);
+    if (frames >= kInlineCheckpointFrames) {
+      int copied = 0;
+      if (sqlite3_wal_checkpoint_v2(conn, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) == SQLITE_OK) {
+        self->ckpt_backfilled.store(copied);
+      }
+      self->ckpt_inline.fetch_add(1, std::memory_order_relaxed);
+      return SQLITE_OK;
+    }
+    int copied = self->ckpt_backfilled.load();
+    if (frames < copied) copied = 0;  // the WAL started over since
+    const bool due = frames - copied >= kCheckpointFrames || (frames >= kCatchUpFrames && frames > copied);
+    if (due && !self->ckpt_pending.exchange(true)) {
+      {
+        std::lock_guard l(self->ckpt_mu);
+        self->ckpt_wanted = true;
+      }
+      self->ckpt_cv.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpointer() {
+    pthread_setname_np(pthread_self(), "sqlite-ckpt");
+    std::unique_lock l(ckpt_mu);
+    for (;;) {
+      ckpt_cv.wait(l, [&] { return ckpt_stop || ckpt_wanted; });
+      if (ckpt_stop) return;
+      ckpt_wanted = false;
+      l.unlock();
+      // SQLITE_BUSY (another checkpoint, or the database is being closed) only means: the next commit asks again.
+      int copied = 0;
+      if (sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) == SQLITE_OK) {
+        ckpt_backfilled.store(copied);
+        ckpt_done.fetch_add(1, std::memory_order_relaxed);
+      }
+      ckpt_pending.store(false);
+      l.lock();
+    }
   }
 
   detail::Unexpected err(std::string_view what) const {
@@ -167,16 +255,41 @@ SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
+  const bool in_memory = path.empty() || path == ":memory:" || path.starts_with("file:");
+  if (!in_memory) {
+    // One process per database file: a second zapd on the same data directory fails here instead of sharing it.
+    // flock() locks are separate from the POSIX locks SQLite takes on the same file.
+    impl->lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (impl->lock_fd < 0) return fail(store::errc::io, "open " + path + ": " + std::strerror(errno));
+    if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      return fail(store::errc::io, path + " is in use by another process (or another store in this one)");
+    }
+  }
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) return impl->err("open " + path);
+  const char* vfs = in_memory ? nullptr : "unix-excl";
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, vfs) != SQLITE_OK) return impl->err("open " + path);
   sqlite3_busy_timeout(impl->db, 5000);
-  // EXCLUSIVE: this process owns the file for as long as it has it open. No file lock is taken and released
-  // around every transaction (two fcntl calls each, the largest cost of a small write in a VM), and a second
-  // process opening the same data directory fails instead of sharing it.
-  WA_TRY_STATUS(impl->exec("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                           "PRAGMA foreign_keys = ON;"));
+  // Not locking_mode = EXCLUSIVE (which saved a few fcntl calls per transaction): the checkpointer needs a second
+  // connection. journal_size_limit: a WAL that grew under a burst is cut back when it starts over.
+  WA_TRY_STATUS(impl->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                           "PRAGMA journal_size_limit = 16777216;"));
   WA_TRY_STATUS(impl->migrate());
+  if (!in_memory) {
+    if (sqlite3_open_v2(path.c_str(), &impl->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
+      return fail(store::errc::io, "open " + path + " for checkpoints: " + sqlite3_errmsg(impl->ckpt_db));
+    }
+    // A connection opens the WAL with its first read; until then a checkpoint on it does nothing.
+    if (sqlite3_exec(impl->ckpt_db, "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return fail(store::errc::io, "open " + path + " for checkpoints: " + sqlite3_errmsg(impl->ckpt_db));
+    }
+    sqlite3_wal_hook(impl->db, &Impl::on_commit, impl.get());  // replaces the autocheckpoint
+    impl->ckpt_thread = std::thread([p = impl.get()] { p->checkpointer(); });
+  }
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::CheckpointStats SqliteStore::checkpoint_stats() const noexcept {
+  return {impl_->ckpt_done.load(std::memory_order_relaxed), impl_->ckpt_inline.load(std::memory_order_relaxed)};
 }
 
 Result<std::vector<std::string>> SqliteStore::device_ids() {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // SQLite implementation of wa::store::Store: one database file for many devices, WAL journal,
 // numbered schema migrations applied in transactions (PRAGMA user_version). Synchronous; one
-// connection guarded by a mutex, meant to be called from the engine's single database executor.
+// connection guarded by a mutex, meant to be called from one thread (the engine's database executor, the
+// service thread); WAL checkpoints run on a thread of the store's own with a second connection. A database
+// file is open in one store of one process at a time (flock).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +34,14 @@ class SqliteStore final : public store::Store {
   Status remove_prefix(std::string_view device, store::Table t, std::string_view prefix) override;
   Result<std::size_t> count(std::string_view device, store::Table t) override;
   Status transaction(const std::function<Status()>& body) override;
+
+  /// WAL checkpoints so far: by the checkpointer thread, and by committing threads because the WAL grew past its
+  /// hard bound (the checkpointer fell behind). Both 0 for an in-memory database.
+  struct CheckpointStats {
+    std::uint64_t background = 0;
+    std::uint64_t inline_ = 0;
+  };
+  [[nodiscard]] CheckpointStats checkpoint_stats() const noexcept;
 
   struct Impl;
 
