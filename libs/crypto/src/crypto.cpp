@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // OpenSSL 3 primitives. Every EVP context is owned by a unique_ptr; every failure is an error value.
 #include "wa/crypto/crypto.hpp"
+#include "hmac_method.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,6 +9,10 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
+#include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -62,13 +67,63 @@ class Category final : public std::error_category {
 
 }  // namespace
 
+EVP_MAC_CTX* internal::new_hmac_sha256() {
+  // Every new context is a copy of one made once with its digest set: creating one from the method and
+  // naming the digest costs two name lookups under locks (a fetch of HMAC, one of SHA256 in EVP_MAC_init),
+  // which were most of the cost of an HMAC of a short message. The prototype is only read (copied), never freed.
+  static EVP_MAC_CTX* const proto = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    WA_CHECK(mac != nullptr);
+    EVP_MAC_CTX* c = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>("SHA256"), 0),
+                           OSSL_PARAM_construct_end()};
+    WA_CHECK(c != nullptr && EVP_MAC_CTX_set_params(c, params) == 1);
+    return c;
+  }();
+  return EVP_MAC_CTX_dup(proto);
+}
+
 const std::error_category& category() noexcept {
   static const Category c;
   return c;
 }
 
+namespace {
+// RAND_bytes costs a few microseconds a call whatever the size (the DRBG's lock and bookkeeping), and the hot
+// paths ask for a few bytes at a time: message ids, webhook ids, Signal padding. Requests of up to
+// kBufferedMax bytes are served from a per-thread block of DRBG output; each byte is handed out once and
+// wiped from the block as it goes. A forked child must not hand out its parent's bytes: pthread_atfork
+// empties the forking thread's block (the only thread a child has).
+constexpr std::size_t kBufferedMax = 64;
+struct RandomBlock {
+  std::array<std::uint8_t, 1024> bytes{};
+  std::size_t next = bytes.size();  // bytes before next were handed out (and wiped)
+  void drop() noexcept {
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    next = bytes.size();
+  }
+  ~RandomBlock() { drop(); }
+};
+thread_local RandomBlock t_random;
+void drop_random_in_child() noexcept { t_random.drop(); }
+}  // namespace
+
 void random_bytes(std::uint8_t* out, std::size_t n) {
-  WA_CHECK(n <= static_cast<std::size_t>(INT32_MAX) && RAND_bytes(out, ilen(n)) == 1);
+  if (n > kBufferedMax) {
+    WA_CHECK(n <= static_cast<std::size_t>(INT32_MAX) && RAND_bytes(out, ilen(n)) == 1);
+    return;
+  }
+  static const int registered = pthread_atfork(nullptr, nullptr, &drop_random_in_child);
+  WA_CHECK(registered == 0);
+  RandomBlock& b = t_random;
+  if (b.bytes.size() - b.next < n) {
+    WA_CHECK(RAND_bytes(b.bytes.data(), ilen(b.bytes.size())) == 1);
+    b.next = 0;
+  }
+  std::memcpy(out, b.bytes.data() + b.next, n);
+  OPENSSL_cleanse(b.bytes.data() + b.next, n);
+  b.next += n;
 }
 
 Bytes random_bytes(std::size_t n) {
@@ -87,18 +142,13 @@ ByteArray<32> hmac_sha256(ByteView key, ByteView data) { return hmac_sha256(key,
 ByteArray<32> hmac_sha256(ByteView key, std::initializer_list<ByteView> parts) {
   // HMAC over concatenated parts without copying them: one EVP_MAC context.
   ByteArray<32> out{};
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  WA_CHECK(mac != nullptr);
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>("SHA256"), 0),
-                         OSSL_PARAM_construct_end()};
+  EVP_MAC_CTX* ctx = internal::new_hmac_sha256();
   static const std::uint8_t kEmpty = 0;
-  WA_CHECK(ctx != nullptr && EVP_MAC_init(ctx, key.empty() ? &kEmpty : key.data(), key.size(), params) == 1);
+  WA_CHECK(ctx != nullptr && EVP_MAC_init(ctx, key.empty() ? &kEmpty : key.data(), key.size(), nullptr) == 1);
   for (auto p : parts) WA_CHECK(EVP_MAC_update(ctx, p.data(), p.size()) == 1);
   std::size_t len = 0;
   WA_CHECK(EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == 32);
   EVP_MAC_CTX_free(ctx);
-  EVP_MAC_free(mac);
   return out;
 }
 

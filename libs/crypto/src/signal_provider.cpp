@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "wa/crypto/crypto.hpp"
+#include "hmac_method.hpp"
 
 namespace wa::crypto {
 namespace {
@@ -17,20 +18,15 @@ int random_cb(std::uint8_t* data, std::size_t len, void*) {
 }
 
 struct Hmac {
-  EVP_MAC* mac = nullptr;
   EVP_MAC_CTX* ctx = nullptr;
 };
 
 int hmac_init(void** out, const std::uint8_t* key, std::size_t key_len, void*) {
   auto* h = new Hmac;
-  h->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  h->ctx = h->mac != nullptr ? EVP_MAC_CTX_new(h->mac) : nullptr;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>("SHA256"), 0),
-                         OSSL_PARAM_construct_end()};
+  h->ctx = internal::new_hmac_sha256();
   static const std::uint8_t kEmpty = 0;
-  if (h->ctx == nullptr || EVP_MAC_init(h->ctx, key_len == 0 ? &kEmpty : key, key_len, params) != 1) {
+  if (h->ctx == nullptr || EVP_MAC_init(h->ctx, key_len == 0 ? &kEmpty : key, key_len, nullptr) != 1) {
     EVP_MAC_CTX_free(h->ctx);
-    EVP_MAC_free(h->mac);
     delete h;
     return kFail;
   }
@@ -51,7 +47,6 @@ void hmac_cleanup(void* c, void*) {
   auto* h = static_cast<Hmac*>(c);
   if (h == nullptr) return;
   EVP_MAC_CTX_free(h->ctx);
-  EVP_MAC_free(h->mac);
   delete h;
 }
 

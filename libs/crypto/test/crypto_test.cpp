@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
 
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/curve.hpp"
@@ -134,6 +138,49 @@ TEST(Media, RoundTripVerifiesEverything) {
   EXPECT_EQ(decrypt_media(t, media_key, MediaType::image, d).error().code(), errc::hash_mismatch);
   EXPECT_EQ(media_hkdf_info(MediaType::ptt), "WhatsApp Audio Keys");
   EXPECT_EQ(media_type_from_name("document"), MediaType::document);
+}
+
+// Small requests come from a per-thread block of DRBG output (crypto.cpp): never the same bytes twice, across
+// refills of the block, and large requests still work.
+TEST(Crypto, RandomBytesAreNeverHandedOutTwice) {
+  std::set<Bytes> seen;
+  for (int i = 0; i < 3000; ++i) {  // 3000 x 16 bytes: dozens of refills of a 1 KB block
+    const Bytes b = random_bytes(16);
+    ASSERT_EQ(b.size(), 16u);
+    EXPECT_TRUE(seen.insert(b).second) << "repeated at " << i;
+  }
+  const Bytes big = random_bytes(4096);
+  EXPECT_EQ(big.size(), 4096u);
+  EXPECT_NE(Bytes(big.begin(), big.begin() + 16), Bytes(big.begin() + 16, big.begin() + 32));
+}
+
+// A forked child must not hand out the bytes its parent will: the block is dropped in the child.
+TEST(Crypto, AForkedChildDoesNotRepeatItsParentsRandomBytes) {
+  (void)random_bytes(8);  // the block now holds unused bytes
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const Bytes b = random_bytes(32);
+    const auto n = ::write(fds[1], b.data(), b.size());
+    ::_exit(n == 32 ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const Bytes mine = random_bytes(32);
+  Bytes child(32);
+  std::size_t got = 0;
+  while (got < child.size()) {
+    const auto n = ::read(fds[0], child.data() + got, child.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_EQ(got, 32u);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(mine, child);
 }
 
 }  // namespace

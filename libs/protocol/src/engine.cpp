@@ -457,6 +457,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         auto st = *co_await eng_.on_db(std::move(st_job));
         if (!st) emit(EventKind::error, "wiping credentials failed: " + st.error().context());
         creds_.reset();
+        creds_shared_.reset();
         emit(EventKind::logged_out, end_text_, {}, end_code_);
         break;
       }
@@ -510,6 +511,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         co_return End::lost;
       }
       creds_ = std::move(*loaded);
+      creds_shared_.reset();
     }
     if (!inbox_replayed_) {
       // Messages persisted but not yet taken by the consumer (a crash between the two): emitted again.
@@ -889,6 +891,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     // The ADV secret now comes from the code exchange; pair-success is checked with it.
     creds_->adv_secret = fin->adv_secret;
+    creds_shared_.reset();
     net::co_spawn(strand_, [self = shared_from_this(), reg = std::move(fin->reg), gen]() -> net::awaitable<void> {
       Node req = iq_node("md", "set", NodeList{reg});
       auto r = co_await self->iq(std::move(req), self->cfg_.iq_timeout);
@@ -931,6 +934,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     creds_ = std::move(updated);
+    creds_shared_.reset();
     link_code_.reset();
     wanted_phone_.reset();
     registering_ = false;
@@ -999,7 +1003,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (!sender_lid.empty()) lids.emplace_back("sender_lid", std::move(sender_lid));
       if (!chat_lid.empty()) lids.emplace_back("chat_lid", std::move(chat_lid));
     }
-    const store::Credentials creds = *creds_;
+    const auto creds = creds_snapshot();  // shared, not copied per job
     const signal::Address sender = address_of(author);
     const std::string group = in_group ? from->to_string() : std::string();
     auto job = [this, creds, sender, encs, ev, group, lids]() -> DecryptOutcome {
@@ -1007,11 +1011,11 @@ class Client final : public std::enable_shared_from_this<Client> {
       out.ev = ev;
       bool fresh = false;
       auto st = eng_.store.transaction([&]() -> Status {
-        detail::DeviceSignalStore ss(eng_.store, creds);
+        detail::DeviceSignalStore ss(eng_.store, *creds);
         signal::SignalProtocol sp(ss);
         for (const auto& [type, data, padded] : encs) {
           const std::string hash = to_hex(crypto::sha256(data));
-          WA_TRY(auto seen, eng_.store.get(creds.device_id, store::Table::seen_ciphertext, hash));
+          WA_TRY(auto seen, eng_.store.get(creds->device_id, store::Table::seen_ciphertext, hash));
           if (seen) continue;  // decrypted before (a redelivery): never again
           auto plain = type ? sp.decrypt(sender, *type, data) : sp.group_decrypt(group, sender, data);
           if (ss.failed()) return fail(*ss.failed());
@@ -1021,7 +1025,7 @@ class Client final : public std::enable_shared_from_this<Client> {
           }
           const auto body = padded ? unpad(*plain) : std::optional<ByteView>(*plain);
           const Inbound in = parse_message(body ? *body : ByteView(*plain));
-          WA_TRY_STATUS(eng_.store.put(creds.device_id, store::Table::seen_ciphertext, hash, as_bytes(out.ev.id)));
+          WA_TRY_STATUS(eng_.store.put(creds->device_id, store::Table::seen_ciphertext, hash, as_bytes(out.ev.id)));
           // A sender-key distribution (1:1 encrypted) lets us read the author's skmsg in that group.
           if (!group.empty() && !in.sender_key_distribution.empty()) {
             WA_TRY_STATUS(sp.process_sender_key_distribution(group, sender, in.sender_key_distribution));
@@ -1045,7 +1049,7 @@ class Client final : public std::enable_shared_from_this<Client> {
           char ts[24];
           std::snprintf(ts, sizeof ts, "%020llu", static_cast<unsigned long long>(out.ev.timestamp));
           out.ev.inbox_key = std::string(ts) + "-" + out.ev.id;
-          WA_TRY_STATUS(eng_.store.put(creds.device_id, store::Table::inbox, out.ev.inbox_key, encode_inbound(out.ev)));
+          WA_TRY_STATUS(eng_.store.put(creds->device_id, store::Table::inbox, out.ev.inbox_key, encode_inbound(out.ev)));
         }
         return ok();
       });
@@ -1245,13 +1249,13 @@ class Client final : public std::enable_shared_from_this<Client> {
       emit(EventKind::error, "retry for " + m.id + ": no bundle for " + target.to_string());
       co_return;
     }
-    const store::Credentials creds = *creds_;
+    const auto creds = creds_snapshot();  // shared, not copied per job
     const Bytes& content = m.content;
     const Bytes plain = own ? device_sent_message(to_user.to_string(), content) : content;
     auto job = [this, creds, bundles = *bundles, target, plain]() -> Result<signal::Ciphertext> {
       Result<signal::Ciphertext> out = fail(errc::bad_stanza, "not encrypted");
       WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
-        detail::DeviceSignalStore ss(eng_.store, creds);
+        detail::DeviceSignalStore ss(eng_.store, *creds);
         signal::SignalProtocol sp(ss);
         WA_TRY_STATUS(sp.process_bundle(address_of(target), bundles[0].second));
         WA_TRY(auto c, sp.encrypt(address_of(target), pad(plain)));
@@ -1274,7 +1278,7 @@ class Client final : public std::enable_shared_from_this<Client> {
                                                         {"type", enc->type == signal::MessageType::pkmsg ? "pkmsg" : "msg"},
                                                         {"count", std::to_string(count)}},
                                                        std::move(enc->data)}}}}}};
-    if (enc->type == signal::MessageType::pkmsg) children.push_back(Node{"device-identity", {}, creds.account});
+    if (enc->type == signal::MessageType::pkmsg) children.push_back(Node{"device-identity", {}, creds->account});
     Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", m.type}, {"device_fanout", "false"}}, std::move(children)};
     if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     send(stanza);
@@ -1330,7 +1334,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         if (j && had.count(j->to_string()) == 0) need.push_back(*j);
       }
     }
-    const store::Credentials creds = *creds_;
+    const auto creds = creds_snapshot();  // shared, not copied per job
     auto fetched = co_await bundles_for(need);
     if (!fetched) co_return fail(fetched.error());
     const std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles = std::move(*fetched);
@@ -1344,7 +1348,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     auto enc_job = [this, creds, need, bundles, content, gid, self_address]() -> Result<GroupEnc> {
       GroupEnc out;
       WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
-        detail::DeviceSignalStore ss(eng_.store, creds);
+        detail::DeviceSignalStore ss(eng_.store, *creds);
         signal::SignalProtocol sp(ss);
         for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
         if (!need.empty()) {
@@ -1381,7 +1385,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     Node sk{"enc", {{"v", "2"}, {"type", "skmsg"}}, std::move(encrypted->skmsg)};
     if (!m.mediatype.empty()) sk.set_attr("mediatype", m.mediatype);
     children.push_back(std::move(sk));
-    if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
+    if (prekey_message) children.push_back(Node{"device-identity", {}, creds->account});
     Node stanza{"message", {{"id", m.id}, {"to", group}, {"type", m.type}}, std::move(children)};
     if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     auto st = co_await send_awaiting_ack(std::move(stanza), m.id, gen);
@@ -1395,10 +1399,10 @@ class Client final : public std::enable_shared_from_this<Client> {
   // Prekey bundles for those of the devices we have no Signal session with yet (one encrypt/key iq).
   net::awaitable<Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>>> bundles_for(std::vector<Jid> devices) {
     auto self = shared_from_this();
-    const store::Credentials creds = *creds_;
+    const auto creds = creds_snapshot();  // shared, not copied per job
     auto missing_job = [this, creds, devices]() -> std::vector<Jid> {
       std::vector<Jid> missing;
-      detail::DeviceSignalStore ss(eng_.store, creds);
+      detail::DeviceSignalStore ss(eng_.store, *creds);
       signal::SignalProtocol sp(ss);
       for (const auto& j : devices) {
         if (!sp.has_session(address_of(j))) missing.push_back(j);
@@ -1442,10 +1446,10 @@ class Client final : public std::enable_shared_from_this<Client> {
     const Node& change = n.children().front();
     if (change.tag == "remove" || change.tag == "leave") {
       skdm_sent_.erase(gid);
-      const store::Credentials creds = *creds_;
-      if (auto me = Jid::parse(creds.jid)) {
+      const auto creds = creds_snapshot();  // shared, not copied per job
+      if (auto me = Jid::parse(creds->jid)) {
         net::post(eng_.db, [this, creds, gid, self = address_of(*me)] {
-          detail::DeviceSignalStore ss(eng_.store, creds);
+          detail::DeviceSignalStore ss(eng_.store, *creds);
           ss.remove_sender_key(gid, self);
         });
       }
@@ -1517,7 +1521,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
     }
     if (targets.empty()) co_return fail(core::errc::invalid_argument, "the recipient has no devices");
-    const store::Credentials creds = *creds_;
+    const auto creds = creds_snapshot();  // shared, not copied per job
     std::vector<Jid> devices;
     for (const auto& [j, own] : targets) devices.push_back(j);
     auto fetched = co_await bundles_for(devices);
@@ -1530,7 +1534,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     auto enc_job = [this, creds, targets, bundles, content, dsm]() -> Result<EncOut> {
       EncOut out;
       WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
-        detail::DeviceSignalStore ss(eng_.store, creds);
+        detail::DeviceSignalStore ss(eng_.store, *creds);
         signal::SignalProtocol sp(ss);
         for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
         for (const auto& [j, own] : targets) {
@@ -1554,7 +1558,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       participants.push_back(Node{"to", {{"jid", j}}, NodeList{std::move(enc)}});
     }
     NodeList children{Node{"participants", {}, std::move(participants)}};
-    if (prekey_message) children.push_back(Node{"device-identity", {}, creds.account});
+    if (prekey_message) children.push_back(Node{"device-identity", {}, creds->account});
     Node stanza{"message", {{"id", m.id}, {"to", to_user}, {"type", m.type}}, std::move(children)};
     if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     co_return co_await send_awaiting_ack(std::move(stanza), m.id, gen);
@@ -1569,6 +1573,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (const Jid* lid = n.attr_jid("lid")) {
       if (lid->to_string() != creds_->lid) {
         creds_->lid = lid->to_string();
+        creds_shared_.reset();
         net::co_spawn(strand_, save_creds(), net::detached);
       }
     }
@@ -1634,6 +1639,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     creds_->next_prekey_id = (batch->last_id % 0xffffff) + 1;
+    creds_shared_.reset();
     Node req = iq_node("encrypt", "set", std::move(batch->iq_content));
     auto r = co_await iq(std::move(req), cfg_.iq_timeout);
     uploading_ = false;
@@ -1642,6 +1648,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     creds_->uploaded_prekey_id = batch->last_id;
+    creds_shared_.reset();
     co_await save_creds();
     emit(EventKind::prekeys_uploaded, {}, {}, 0, batch->records.size());
   }
@@ -1665,6 +1672,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     creds_->signed_prekey_pub = next.signed_prekey_pub;
     creds_->signed_prekey_sig = next.signed_prekey_sig;
     creds_->signed_prekey_created = next.signed_prekey_created;
+    creds_shared_.reset();
     co_await save_creds();
     emit(EventKind::signed_prekey_rotated);
   }
@@ -1718,6 +1726,13 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::string id_prefix_ = to_hex(crypto::random_bytes(4)) + "-";
   std::uint64_t iq_seq_ = 0;
   std::optional<store::Credentials> creds_;
+  // An immutable copy of creds_ that database jobs share instead of copying the whole record each (a
+  // send used to copy it four times). Dropped wherever creds_ changes; made again on the next use.
+  std::shared_ptr<const store::Credentials> creds_shared_;
+  std::shared_ptr<const store::Credentials> creds_snapshot() {
+    if (!creds_shared_) creds_shared_ = std::make_shared<const store::Credentials>(*creds_);
+    return creds_shared_;
+  }
   std::optional<LinkCode> link_code_;
   std::optional<std::string> wanted_phone_;
   std::vector<std::string> refs_;
