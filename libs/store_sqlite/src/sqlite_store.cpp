@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -269,8 +269,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   const char* vfs = in_memory ? nullptr : "unix-excl";
   if (sqlite3_open_v2(path.c_str(), &impl->db, flags, vfs) != SQLITE_OK) return impl->err("open " + path);
   sqlite3_busy_timeout(impl->db, 5000);
-  // Not locking_mode = EXCLUSIVE (which saved a few fcntl calls per transaction): the checkpointer needs a second
-  // connection. journal_size_limit: a WAL that grew under a burst is cut back when it starts over.
+  // unix-excl, not locking_mode = EXCLUSIVE: the checkpointer needs a second connection, and this VFS still takes
+  // the file's lock once for the process and keeps the WAL index in heap memory, so no lock calls per transaction.
+  // journal_size_limit: a WAL that grew under a burst is cut back when it starts over.
   WA_TRY_STATUS(impl->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
                            "PRAGMA journal_size_limit = 16777216;"));
   WA_TRY_STATUS(impl->migrate());
