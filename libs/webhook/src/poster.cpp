@@ -69,9 +69,20 @@ net::awaitable<Exchanged> exchange(Stream& stream, http::request<http::string_bo
   co_return Exchanged{std::move(r), reusable};
 }
 
-// Plain HTTP: at most this many connections per host:port, kept alive and reused; more requests at once wait
-// for one (a webhook receiver shared by thousands of instances sees a bounded pool, not a connect per event).
+// At most this many connections per scheme, host and port, kept alive and reused, HTTPS as well as HTTP; more
+// requests at once wait for one (a webhook receiver shared by thousands of instances sees a bounded pool, not a
+// connect, and for HTTPS a TLS handshake, per event).
 constexpr std::size_t kPerOrigin = 128;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One pooled connection: plain or TLS.
+struct Conn {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<TlsStream> tls;
+  explicit operator bool() const noexcept { return plain || tls; }
+  beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*tls); }
+};
 
 }  // namespace
 
@@ -115,38 +126,39 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     req.set(http::field::host, (v6 ? "[" + url->host + "]" : url->host) + (default_port ? "" : ":" + url->port));
     req.set(http::field::user_agent, "zapd");
     if (!body.empty() || verb == http::verb::post || verb == http::verb::put) req.set(http::field::content_type, o.content_type);
-    if (url->tls) req.set(http::field::connection, "close");
     for (auto& [k, v] : headers) req.set(k, v);
     req.body() = std::move(body);
     req.prepare_payload();
 
-    // Plain HTTP reuses an idle kept-alive connection to the same origin when there is one (a webhook sink
-    // gets many events in a row); a reused connection the server has closed meanwhile fails at once, and the
-    // request goes again on a new one.
-    const std::string key = url->host + ":" + url->port;
-    std::optional<Slot> slot;
-    if (!url->tls) {
-      Origin& origin = origins[key];
-      const auto deadline = std::chrono::steady_clock::now() + timeout;
-      while (origin.idle.empty() && origin.busy >= kPerOrigin) {
-        auto turn = std::make_shared<net::steady_timer>(ex, deadline);
-        origin.waiting.push_back(turn);
-        auto [wec] = co_await turn->async_wait(use_nothrow);
-        if (!wec) {  // the deadline, not a wake-up
-          std::erase(origin.waiting, turn);
-          co_return failed("timeout: every connection to " + key + " stayed busy");
-        }
+    // A request reuses an idle kept-alive connection to the same origin when there is one (a webhook sink gets
+    // many events in a row); a reused connection the server has closed meanwhile fails at once, and the request
+    // goes again on the next one, or a new one.
+    const std::string key = std::string(url->tls ? "https://" : "http://") + url->host + ":" + url->port;
+    Origin& origin = origins[key];
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (origin.idle.empty() && origin.busy >= kPerOrigin) {
+      auto turn = std::make_shared<net::steady_timer>(ex, deadline);
+      origin.waiting.push_back(turn);
+      auto [wec] = co_await turn->async_wait(use_nothrow);
+      if (!wec) {  // the deadline, not a wake-up
+        std::erase(origin.waiting, turn);
+        co_return failed("timeout: every connection to " + key + " stayed busy");
       }
-      slot.emplace(self, origin);
-      while (!origin.idle.empty()) {
-        std::unique_ptr<beast::tcp_stream> reused = std::move(origin.idle.back());
-        origin.idle.pop_back();
-        reused->expires_after(timeout);
-        Exchanged x = co_await exchange(*reused, req, limit);
-        if (x.result.status == 0) continue;  // stale: try the next, then a new connection
-        if (x.reusable) slot->keep = std::move(reused);
-        co_return std::move(x.result);
+    }
+    Slot slot(self, origin);
+    while (!origin.idle.empty()) {
+      Conn reused = std::move(origin.idle.back());
+      origin.idle.pop_back();
+      reused.lowest().expires_after(timeout);
+      Exchanged x;
+      if (reused.tls) {
+        x = co_await exchange(*reused.tls, req, limit);
+      } else {
+        x = co_await exchange(*reused.plain, req, limit);
       }
+      if (x.result.status == 0) continue;  // stale: try the next, then a new connection
+      if (x.reusable) slot.keep = std::move(reused);
+      co_return std::move(x.result);
     }
     tcp::resolver::results_type results;
     beast::error_code aec;
@@ -170,29 +182,35 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
       stream->socket().set_option(tcp::no_delay(true), nodelay_ec);
       Exchanged x = co_await exchange(*stream, req, limit);
       if (x.reusable) {
-        slot->keep = std::move(stream);
+        slot.keep.plain = std::move(stream);
       } else {
         beast::error_code ec;
         stream->socket().shutdown(tcp::socket::shutdown_both, ec);
       }
       co_return std::move(x.result);
     }
-    beast::ssl_stream<beast::tcp_stream> stream(ex, ssl);
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
-    stream.set_verify_callback(net::ssl::host_name_verification(url->host));
-    auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_nothrow);
+    auto stream = std::make_unique<TlsStream>(ex, ssl);
+    beast::get_lowest_layer(*stream).expires_after(timeout);
+    if (!SSL_set_tlsext_host_name(stream->native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
+    stream->set_verify_callback(net::ssl::host_name_verification(url->host));
+    auto [cec, ep] = co_await beast::get_lowest_layer(*stream).async_connect(results, use_nothrow);
     if (cec) co_return failed("connect: " + cec.message());
-    auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_nothrow);
+    beast::error_code nodelay_ec;
+    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), nodelay_ec);
+    auto [hec] = co_await stream->async_handshake(net::ssl::stream_base::client, use_nothrow);
     if (hec) co_return failed("TLS: " + hec.message());
-    Exchanged x = co_await exchange(stream, req, limit);
-    beast::get_lowest_layer(stream).close();
+    Exchanged x = co_await exchange(*stream, req, limit);
+    if (x.reusable) {
+      slot.keep.tls = std::move(stream);
+    } else {
+      beast::get_lowest_layer(*stream).close();
+    }
     co_return std::move(x.result);
   }
 
-  // Plain-HTTP connections to one host:port.
+  // The connections to one scheme, host and port.
   struct Origin {
-    std::vector<std::unique_ptr<beast::tcp_stream>> idle;     // kept alive, ready for a request
+    std::vector<Conn> idle;                                   // kept alive, ready for a request
     std::size_t busy = 0;                                     // carrying a request (or connecting)
     std::deque<std::shared_ptr<net::steady_timer>> waiting;  // requests waiting for one: woken by cancel()
   };
@@ -206,7 +224,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     ~Slot() {
       --origin.busy;
       if (keep) {
-        keep->expires_never();
+        keep.lowest().expires_never();
         origin.idle.push_back(std::move(keep));
       }
       if (!origin.waiting.empty()) {
@@ -216,7 +234,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     }
     std::shared_ptr<Impl> impl;
     Origin& origin;
-    std::unique_ptr<beast::tcp_stream> keep;
+    Conn keep;
   };
 
   std::map<std::string, Origin> origins;

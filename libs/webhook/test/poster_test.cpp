@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: MIT
-// The poster's plain-HTTP connection pool: many requests at once to one origin share a bounded set of kept-alive
-// connections (a webhook receiver shared by thousands of instances is not opened a connection per event).
+// The poster's connection pool: many requests at once to one origin share a bounded set of kept-alive connections
+// (a webhook receiver shared by thousands of instances is not opened a connection per event), over HTTP and over
+// HTTPS (where each new connection is also a TLS handshake).
 #include "wa/webhook/poster.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <istream>
@@ -22,10 +27,54 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-// A keep-alive HTTP/1.1 server on its own thread that answers every request 200 and counts connections.
+// A self-signed certificate for IP 127.0.0.1 and its key, PEM.
+struct Identity {
+  std::string cert_pem, key_pem;
+};
+Identity make_identity() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("poster test"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, cert, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+  X509_add_ext(cert, san, -1);
+  X509_EXTENSION_free(san);
+  X509_sign(cert, key, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(b);
+    return out;
+  };
+  Identity id{pem([&](BIO* b) { PEM_write_bio_X509(b, cert); }),
+              pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); })};
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return id;
+}
+
+// A keep-alive HTTP/1.1 server on its own thread, plain or TLS, that answers every request 200 and counts
+// connections (accepted TCP connections) and requests.
 class CountingServer {
  public:
-  CountingServer() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+  explicit CountingServer(const Identity* tls = nullptr)
+      : ssl_(net::ssl::context::tls_server), acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    if (tls != nullptr) {
+      ssl_.use_certificate_chain(net::buffer(tls->cert_pem));
+      ssl_.use_private_key(net::buffer(tls->key_pem), net::ssl::context::pem);
+      tls_ = true;
+    }
     accept();
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -37,13 +86,14 @@ class CountingServer {
   std::atomic<int> connections{0}, requests{0};
 
  private:
-  struct Conn : std::enable_shared_from_this<Conn> {
-    Conn(tcp::socket s, CountingServer& o) : sock(std::move(s)), owner(o) {}
-    tcp::socket sock;
+  template <class Stream>
+  struct Conn : std::enable_shared_from_this<Conn<Stream>> {
+    Conn(Stream s, CountingServer& o) : sock(std::move(s)), owner(o) {}
+    Stream sock;
     CountingServer& owner;
     net::streambuf buf;
     void read_head() {
-      net::async_read_until(sock, buf, "\r\n\r\n", [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      net::async_read_until(sock, buf, "\r\n\r\n", [self = this->shared_from_this()](boost::system::error_code ec, std::size_t n) {
         if (ec) return;
         std::string head(net::buffers_begin(self->buf.data()), net::buffers_begin(self->buf.data()) + static_cast<std::ptrdiff_t>(n));
         self->buf.consume(n);
@@ -55,7 +105,7 @@ class CountingServer {
     void read_body(std::size_t length) {
       const std::size_t have = buf.size();
       net::async_read(sock, buf, net::transfer_exactly(length > have ? length - have : 0),
-                      [self = shared_from_this(), length](boost::system::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), length](boost::system::error_code ec, std::size_t) {
                         if (ec) return;
                         self->buf.consume(length);
                         ++self->owner.requests;
@@ -66,15 +116,25 @@ class CountingServer {
                       });
     }
   };
+  using TlsConn = Conn<net::ssl::stream<tcp::socket>>;
   void accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
       if (ec) return;
       ++connections;
-      std::make_shared<Conn>(std::move(s), *this)->read_head();
+      if (!tls_) {
+        std::make_shared<Conn<tcp::socket>>(std::move(s), *this)->read_head();
+      } else {
+        auto c = std::make_shared<TlsConn>(net::ssl::stream<tcp::socket>(std::move(s), ssl_), *this);
+        c->sock.async_handshake(net::ssl::stream_base::server, [c](boost::system::error_code hec) {
+          if (!hec) c->read_head();
+        });
+      }
       accept();
     });
   }
   net::io_context ioc_;
+  net::ssl::context ssl_;
+  bool tls_ = false;
   tcp::acceptor acceptor_;
   std::thread thread_;
 };
@@ -107,6 +167,47 @@ TEST(PosterPool, ManyRequestsAtOnceShareABoundedSetOfConnections) {
   ioc.restart();
   ioc.run_for(std::chrono::seconds(30));
   EXPECT_EQ(done, 50);
+  EXPECT_EQ(server.connections.load(), before);
+}
+
+// HTTPS too: before, every POST to an https:// webhook opened a connection and made a TLS handshake
+// ("Connection: close"); now they share the pool like plain HTTP.
+TEST(PosterPool, HttpsRequestsReuseTheirConnections) {
+  const Identity id = make_identity();
+  CountingServer server(&id);
+  net::io_context ioc;
+  wa::webhook::PosterConfig cfg;
+  cfg.extra_ca_pem = id.cert_pem;
+  wa::webhook::Poster poster(ioc.get_executor(), cfg);
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/hook";
+  int ok = 0, done = 0;
+  for (int i = 0; i < 20; ++i) {
+    poster.post(url, "{}", {}, [&](wa::webhook::PostResult r) {
+      ++done;
+      if (r.ok()) ++ok;
+      else ADD_FAILURE() << r.error << " " << r.status;
+    });
+  }
+  ioc.run_for(std::chrono::seconds(30));
+  EXPECT_EQ(done, 20);
+  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(server.requests.load(), 20);
+  const int before = server.connections.load();
+  EXPECT_GE(before, 1);
+  EXPECT_LE(before, 20);
+  // One after another: every one on a kept-alive connection.
+  for (int i = 0; i < 30; ++i) {
+    bool answered = false;
+    poster.post(url, "{}", {}, [&](wa::webhook::PostResult r) {
+      answered = true;
+      if (r.ok()) ++ok;
+    });
+    ioc.restart();
+    while (!answered && ioc.run_one_for(std::chrono::seconds(10)) > 0) {
+    }
+  }
+  EXPECT_EQ(ok, 50);
+  EXPECT_EQ(server.requests.load(), 50);
   EXPECT_EQ(server.connections.load(), before);
 }
 
