@@ -109,9 +109,8 @@ struct SqliteStore::Impl {
   std::thread ckpt_thread;
   std::mutex ckpt_mu;
   std::condition_variable ckpt_cv;
-  bool ckpt_wanted = false;
   bool ckpt_stop = false;
-  std::atomic<bool> ckpt_pending{false};
+  std::atomic<bool> ckpt_pending{false};  // asked for and not yet done: commits do not ask again
   std::atomic<int> ckpt_backfilled{0};  // WAL frames copied as of the last checkpoint
   std::atomic<std::uint64_t> ckpt_done{0};
   std::atomic<std::uint64_t> ckpt_inline{0};
@@ -146,10 +145,7 @@ struct SqliteStore::Impl {
     if (frames < copied) copied = 0;  // the WAL started over since
     const bool due = frames - copied >= kCheckpointFrames || (frames >= kCatchUpFrames && frames > copied);
     if (due && !self->ckpt_pending.exchange(true)) {
-      {
-        std::lock_guard l(self->ckpt_mu);
-        self->ckpt_wanted = true;
-      }
+      { std::lock_guard l(self->ckpt_mu); }  // the checkpointer is waiting, or will see the flag before it waits
       self->ckpt_cv.notify_one();
     }
     return SQLITE_OK;
@@ -159,9 +155,8 @@ struct SqliteStore::Impl {
     pthread_setname_np(pthread_self(), "sqlite-ckpt");
     std::unique_lock l(ckpt_mu);
     for (;;) {
-      ckpt_cv.wait(l, [&] { return ckpt_stop || ckpt_wanted; });
+      ckpt_cv.wait(l, [&] { return ckpt_stop || ckpt_pending.load(); });
       if (ckpt_stop) return;
-      ckpt_wanted = false;
       l.unlock();
       // SQLITE_BUSY (another checkpoint, or the database is being closed) only means: the next commit asks again.
       int copied = 0;
@@ -255,7 +250,7 @@ SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  const bool in_memory = path.empty() || path == ":memory:" || path.starts_with("file:");
+  const bool in_memory = path == ":memory:";
   if (!in_memory) {
     // One process per database file: a second zapd on the same data directory fails here instead of sharing it.
     // flock() locks are separate from the POSIX locks SQLite takes on the same file.

@@ -84,6 +84,16 @@ struct Conn {
   beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*tls); }
 };
 
+net::awaitable<Exchanged> exchange(Conn& c, http::request<http::string_body>& req, std::size_t limit) {
+  Exchanged x;
+  if (c.tls) {
+    x = co_await exchange(*c.tls, req, limit);
+  } else {
+    x = co_await exchange(*c.plain, req, limit);
+  }
+  co_return x;
+}
+
 }  // namespace
 
 struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
@@ -150,12 +160,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
       Conn reused = std::move(origin.idle.back());
       origin.idle.pop_back();
       reused.lowest().expires_after(timeout);
-      Exchanged x;
-      if (reused.tls) {
-        x = co_await exchange(*reused.tls, req, limit);
-      } else {
-        x = co_await exchange(*reused.plain, req, limit);
-      }
+      Exchanged x = co_await exchange(reused, req, limit);
       if (x.result.status == 0) continue;  // stale: try the next, then a new connection
       if (x.reusable) slot.keep = std::move(reused);
       co_return std::move(x.result);
@@ -173,37 +178,29 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
       if (rec) co_return failed("resolve: " + rec.message());
       results = std::move(found);
     }
-    if (!url->tls) {
-      auto stream = std::make_unique<beast::tcp_stream>(ex);
-      stream->expires_after(timeout);
-      auto [cec, ep] = co_await stream->async_connect(results, use_nothrow);
-      if (cec) co_return failed("connect: " + cec.message());
-      beast::error_code nodelay_ec;
-      stream->socket().set_option(tcp::no_delay(true), nodelay_ec);
-      Exchanged x = co_await exchange(*stream, req, limit);
-      if (x.reusable) {
-        slot.keep.plain = std::move(stream);
-      } else {
-        beast::error_code ec;
-        stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-      }
-      co_return std::move(x.result);
+    Conn fresh;
+    if (url->tls) {
+      fresh.tls = std::make_unique<TlsStream>(ex, ssl);
+      if (!SSL_set_tlsext_host_name(fresh.tls->native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
+      fresh.tls->set_verify_callback(net::ssl::host_name_verification(url->host));
+    } else {
+      fresh.plain = std::make_unique<beast::tcp_stream>(ex);
     }
-    auto stream = std::make_unique<TlsStream>(ex, ssl);
-    beast::get_lowest_layer(*stream).expires_after(timeout);
-    if (!SSL_set_tlsext_host_name(stream->native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
-    stream->set_verify_callback(net::ssl::host_name_verification(url->host));
-    auto [cec, ep] = co_await beast::get_lowest_layer(*stream).async_connect(results, use_nothrow);
+    fresh.lowest().expires_after(timeout);
+    auto [cec, ep] = co_await fresh.lowest().async_connect(results, use_nothrow);
     if (cec) co_return failed("connect: " + cec.message());
     beast::error_code nodelay_ec;
-    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), nodelay_ec);
-    auto [hec] = co_await stream->async_handshake(net::ssl::stream_base::client, use_nothrow);
-    if (hec) co_return failed("TLS: " + hec.message());
-    Exchanged x = co_await exchange(*stream, req, limit);
+    fresh.lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
+    if (fresh.tls) {
+      auto [hec] = co_await fresh.tls->async_handshake(net::ssl::stream_base::client, use_nothrow);
+      if (hec) co_return failed("TLS: " + hec.message());
+    }
+    Exchanged x = co_await exchange(fresh, req, limit);
     if (x.reusable) {
-      slot.keep.tls = std::move(stream);
+      slot.keep = std::move(fresh);
     } else {
-      beast::get_lowest_layer(*stream).close();
+      beast::error_code ec;
+      fresh.lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
     }
     co_return std::move(x.result);
   }
