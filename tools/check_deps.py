@@ -28,7 +28,7 @@ FAMILIES = [
     ("qrencode.h", "qrencode"), ("zbar.h", "zbar"), ("png.h", "png"), ("jpeglib.h", "jpeg"),
     ("libavformat/", "libav"), ("libavcodec/", "libav"), ("libavutil/", "libav"), ("libswscale/", "libav"),
     ("sys/", "posix"), ("netinet/", "posix"), ("arpa/", "posix"), ("unistd.h", "posix"),
-    ("fcntl.h", "posix"), ("netdb.h", "posix"), ("poll.h", "posix"),
+    ("fcntl.h", "posix"), ("netdb.h", "posix"), ("poll.h", "posix"), ("dlfcn.h", "posix"),
 ]
 # Names accepted in the "third party" column (lower-cased, parenthesised notes removed) -> family.
 ALIASES = {

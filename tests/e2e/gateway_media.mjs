@@ -110,6 +110,9 @@ try {
     { route: 'send-sticker', body: { sticker: `data:image/webp;base64,${webp.toString('base64')}` }, file: webp,
       type: 'stickerMessage', expect: (x) => x.mimetype === 'image/webp' && x.width === 512 && x.height === 512 },
   ];
+  // FFmpeg's libraries are opened at the first video thumbnail, not at start (src/video.cpp).
+  const ffmpegMapped = () => readFileSync(`/proc/${zapd.pid}/maps`, 'utf8').includes('libavformat');
+  check(!ffmpegMapped(), 'FFmpeg is not loaded before the first video');
   const ids = [];
   for (const s of sends) {
     const r = await inst.call('POST', s.route, { phone: A, ...s.body });
@@ -139,6 +142,7 @@ try {
     const d = await sink.wait(`DeliveryCallback ${ids[i]}`, (b) => b.type === 'DeliveryCallback' && b.messageId === ids[i], 20000).catch((e) => ({ error: String(e) }));
     check(d.error === undefined, `${s.route} #${i}: DeliveryCallback without error (${JSON.stringify(d)})`);
   }
+  check(ffmpegMapped(), 'FFmpeg is loaded once a video thumbnail was made');
   const failed = await sink.wait('DeliveryCallback of the missing source', (b) => b.type === 'DeliveryCallback' && b.messageId === missing.body.messageId, 30000)
     .catch((e) => ({ timeout: String(e) }));
   check(typeof failed.error === 'string' && /404/.test(failed.error), `a 404 source fails its message with the reason (${JSON.stringify(failed)})`);

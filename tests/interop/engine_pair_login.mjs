@@ -72,6 +72,10 @@ try {
   check(paired3.text === `${phones.code}:1@s.whatsapp.net`, `paired by code (${paired3.text})`);
   await engine.wait('connected code', (e) => e.device === 'code' && e.event === 'connected');
   for (const dev of ['png', 'code']) await engine.wait(`prekeys ${dev}`, (e) => e.device === dev && e.event === 'prekeys_uploaded');
+  // Every client's wss:// connection shares one TLS context (the trust store is read once, not per number).
+  engine.send('devices');
+  const devs = await engine.wait('devices', (e) => e.event === 'devices');
+  check(devs.count === 3 && devs.tls_contexts === (tls ? 1 : 0), `three clients, ${tls ? 'one TLS context' : 'no TLS context'} (${JSON.stringify(devs)})`);
 
   const before = {};
   for (const [dev, phone] of Object.entries(phones)) {

@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
     } else if (cmd == "stop" && !id.empty()) {
       engine.stop(id);
     } else if (cmd == "devices") {
-      print({{"event", "devices"}, {"count", engine.client_count()}});
+      print({{"event", "devices"}, {"count", engine.client_count()}, {"tls_contexts", engine.tls_contexts()}});
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -3,7 +3,9 @@
 // verifies (protocol/README.md §12). A process-wide signal_context supplies its randomness.
 #include "wa/crypto/curve.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 extern "C" {
 #include <signal/curve.h>
@@ -64,12 +66,12 @@ KeyPair KeyPair::from_private(ByteView priv32) {
   return kp;
 }
 
-Result<SecretArray<32>> shared_key(const PrivateKey& priv, ByteView pub32) {
-  if (pub32.size() != 32) return fail(errc::bad_point, "public key of " + std::to_string(pub32.size()) + " bytes");
-  Pkey mine(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(), 32));
+namespace {
+
+Result<SecretArray<32>> derive(EVP_PKEY* mine, ByteView pub32) {
   Pkey peer(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, pub32.data(), 32));
-  if (!mine || !peer) return fail(errc::openssl, "x25519 keys");
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new(mine.get(), nullptr));
+  if (!peer) return fail(errc::openssl, "x25519 peer key");
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new(mine, nullptr));
   SecretArray<32> out;
   std::size_t len = 32;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 || EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) != 1) {
@@ -79,6 +81,32 @@ Result<SecretArray<32>> shared_key(const PrivateKey& priv, ByteView pub32) {
     return fail(errc::bad_point, "x25519 with a low-order point");
   }
   return out;
+}
+
+}  // namespace
+
+Result<SecretArray<32>> shared_key(const PrivateKey& priv, ByteView pub32) {
+  if (pub32.size() != 32) return fail(errc::bad_point, "public key of " + std::to_string(pub32.size()) + " bytes");
+  // From the private half alone OpenSSL derives the public half first: a second scalar multiplication.
+  Pkey mine(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(), 32));
+  if (!mine) return fail(errc::openssl, "x25519 key");
+  return derive(mine.get(), pub32);
+}
+
+Result<SecretArray<32>> shared_key(const KeyPair& mine, ByteView pub32) {
+  if (pub32.size() != 32) return fail(errc::bad_point, "public key of " + std::to_string(pub32.size()) + " bytes");
+  // Both halves given: the key is built as is (3 us instead of 30; the agreement uses the private half only).
+  OSSL_PARAM params[3];
+  params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<std::uint8_t*>(mine.priv.data()), 32);
+  params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<std::uint8_t*>(mine.pub.data()), 32);
+  params[2] = OSSL_PARAM_construct_end();
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> from(EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!from || EVP_PKEY_fromdata_init(from.get()) != 1 || EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_KEYPAIR, params) != 1) {
+    return fail(errc::openssl, "x25519 key pair");
+  }
+  Pkey key(raw);
+  return derive(key.get(), pub32);
 }
 
 ByteArray<33> signal_public(const PublicKey& pub) {

@@ -45,6 +45,20 @@ TEST(Crypto, X25519Rfc7748) {
   EXPECT_EQ(to_hex(s2->view()), to_hex(s1->view()));
   EXPECT_FALSE(shared_key(alice.priv, Bytes(32, 0)));  // low-order point
   EXPECT_FALSE(shared_key(alice.priv, Bytes(31, 1)));
+  // From the key pair (the public half is not derived again): the same RFC 7748 secret, the same refusals.
+  auto p1 = shared_key(alice, bob.pub);
+  auto p2 = shared_key(bob, alice.pub);
+  ASSERT_TRUE(p1 && p2);
+  EXPECT_EQ(to_hex(p1->view()), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+  EXPECT_EQ(to_hex(p2->view()), to_hex(p1->view()));
+  EXPECT_FALSE(shared_key(alice, Bytes(32, 0)));
+  EXPECT_FALSE(shared_key(alice, Bytes(31, 1)));
+  for (int i = 0; i < 20; ++i) {  // random pairs agree with the private-key form
+    auto a = KeyPair::generate(), b = KeyPair::generate();
+    auto x = shared_key(a, b.pub), y = shared_key(b.priv, a.pub);
+    ASSERT_TRUE(x && y);
+    EXPECT_EQ(to_hex(x->view()), to_hex(y->view()));
+  }
 }
 
 TEST(Crypto, XEdDSASignVerify) {

@@ -29,8 +29,8 @@ Result<crypto::PublicKey> key32(const std::string& s, const char* what) {
   return k;
 }
 
-Result<SecretArray<32>> dh(const crypto::PrivateKey& priv, const crypto::PublicKey& pub) {
-  auto r = crypto::shared_key(priv, pub);
+Result<SecretArray<32>> dh(const crypto::KeyPair& mine, const crypto::PublicKey& pub) {
+  auto r = crypto::shared_key(mine, pub);
   if (!r) return fail(errc::bad_key, r.error().context());
   return r;
 }
@@ -138,16 +138,16 @@ Result<Bytes> Initiator::on_server_hello(ByteView msg, ByteView client_payload) 
   WA_TRY(crypto::PublicKey server_eph, key32(sh.ephemeral(), "server ephemeral"));
   if (sh.static_().empty() || sh.payload().empty()) return fail(errc::bad_message, "serverHello lacks static or payload");
   ss_.mix_hash(server_eph);
-  WA_TRY(auto ee, dh(ephemeral_.priv, server_eph));
+  WA_TRY(auto ee, dh(ephemeral_, server_eph));
   ss_.mix_key(ee.view());
   WA_TRY(Bytes static_plain, ss_.decrypt(as_bytes(sh.static_())));
   WA_TRY(server_static_, key32(std::string(as_chars(static_plain)), "server static"));
-  WA_TRY(auto es, dh(ephemeral_.priv, server_static_));
+  WA_TRY(auto es, dh(ephemeral_, server_static_));
   ss_.mix_key(es.view());
   WA_TRY(Bytes cert, ss_.decrypt(as_bytes(sh.payload())));
   WA_TRY(cert_, verify_cert_chain(cert, cfg_.trusted_root, server_static_, cfg_.now()));
   WA_TRY(Bytes c3, ss_.encrypt(cfg_.noise_key.pub));
-  WA_TRY(auto se, dh(cfg_.noise_key.priv, server_eph));
+  WA_TRY(auto se, dh(cfg_.noise_key, server_eph));
   ss_.mix_key(se.view());
   WA_TRY(Bytes c4, ss_.encrypt(client_payload));
   pb::HandshakeMessage out;
@@ -177,10 +177,10 @@ Result<Bytes> Responder::on_client_hello(ByteView msg) {
   WA_TRY(client_ephemeral_, key32(m.clienthello().ephemeral(), "client ephemeral"));
   ss_.mix_hash(client_ephemeral_);
   ss_.mix_hash(ephemeral_.pub);
-  WA_TRY(auto ee, dh(ephemeral_.priv, client_ephemeral_));
+  WA_TRY(auto ee, dh(ephemeral_, client_ephemeral_));
   ss_.mix_key(ee.view());
   WA_TRY(Bytes c1, ss_.encrypt(cfg_.static_key.pub));
-  WA_TRY(auto se, dh(cfg_.static_key.priv, client_ephemeral_));
+  WA_TRY(auto se, dh(cfg_.static_key, client_ephemeral_));
   ss_.mix_key(se.view());
   WA_TRY(Bytes c2, ss_.encrypt(cfg_.cert_chain));
   pb::HandshakeMessage out;
@@ -200,7 +200,7 @@ Result<Bytes> Responder::on_client_finish(ByteView msg) {
   const auto& cf = m.clientfinish();
   WA_TRY(Bytes static_plain, ss_.decrypt(as_bytes(cf.static_())));
   WA_TRY(client_static_, key32(std::string(as_chars(static_plain)), "client static"));
-  WA_TRY(auto se, dh(ephemeral_.priv, client_static_));
+  WA_TRY(auto se, dh(ephemeral_, client_static_));
   ss_.mix_key(se.view());
   WA_TRY(Bytes payload, ss_.decrypt(as_bytes(cf.payload())));
   state_ = State::got_finish;

@@ -122,6 +122,34 @@ TEST(Noise, RejectsLeafForAnotherKeyAndExpiredCerts) {
   EXPECT_EQ(p.finish_msg.error().code(), errc::cert_expired);
 }
 
+TEST(Noise, ChainSignaturesAreCheckedOncePerChainAndTheOtherChecksEveryTime) {
+  Server s;
+  const Bytes chain = s.chain();
+  const auto before = cert_signature_checks();
+  ASSERT_TRUE(verify_cert_chain(chain, s.root.pub, s.static_key.pub, kNow));
+  EXPECT_EQ(cert_signature_checks(), before + 2);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(verify_cert_chain(chain, s.root.pub, s.static_key.pub, kNow));
+  EXPECT_EQ(cert_signature_checks(), before + 2);  // the same bytes again: no signature checked
+  // What is remembered is the bytes under that root; everything else is checked as before.
+  auto other_root = verify_cert_chain(chain, crypto::KeyPair::generate().pub, s.static_key.pub, kNow);
+  ASSERT_FALSE(other_root);
+  EXPECT_EQ(other_root.error().code(), errc::untrusted_cert);
+  auto other_key = verify_cert_chain(chain, s.root.pub, crypto::KeyPair::generate().pub, kNow);
+  ASSERT_FALSE(other_key);
+  EXPECT_EQ(other_key.error().code(), errc::key_mismatch);
+  auto late = verify_cert_chain(chain, s.root.pub, s.static_key.pub, kNow + 86400 * 31);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code(), errc::cert_expired);
+  for (std::size_t i = 0; i < chain.size(); ++i) {  // a near copy of a remembered chain is not remembered
+    Bytes t = chain;
+    t[i] ^= 0x01;
+    EXPECT_FALSE(verify_cert_chain(t, s.root.pub, s.static_key.pub, kNow)) << "byte " << i;
+  }
+  // Handshakes over it still complete.
+  auto o = run(s, chain);
+  ASSERT_TRUE(o.finish_msg) << o.finish_msg.error().message();
+}
+
 TEST(Noise, DictionaryMismatchFails) {
   Server s;
   InitiatorConfig ic;

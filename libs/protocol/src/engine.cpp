@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "wa/core/errc.hpp"
+#include "wa/core/fifo.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
 #include "bytes_util.hpp"
@@ -262,6 +263,29 @@ struct Engine::Impl {
   mutable std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Client>> clients;
 
+  // One TLS client context per set of extra CAs (in practice one per process), shared by every client's
+  // wss:// connection. A context holds the system trust store: reading it takes about 100 ms and it fills
+  // hundreds of KB, so a context per client made restarting 1,000 numbers cost minutes and most of their
+  // memory. A context may be shared by connections on several threads once it is set up.
+  std::mutex tls_mu;
+  std::map<std::string, std::shared_ptr<net::ssl::context>> tls;
+
+  std::shared_ptr<net::ssl::context> tls_context(const std::string& extra_ca_pem) {
+    std::lock_guard lock(tls_mu);
+    auto& slot = tls[extra_ca_pem];
+    if (!slot) {
+      auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+      ctx->set_default_verify_paths();
+      if (!extra_ca_pem.empty()) {
+        beast::error_code ec;
+        ctx->add_certificate_authority(net::buffer(extra_ca_pem), ec);
+      }
+      ctx->set_verify_mode(net::ssl::verify_peer);
+      slot = std::move(ctx);
+    }
+    return slot;
+  }
+
   // Runs fn on the database executor; the awaiting coroutine resumes on its own executor with
   // std::optional<decltype(fn())> (always engaged). Not a coroutine itself: GCC 12 mishandles lambdas
   // passed by value into coroutines.
@@ -288,8 +312,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         cfg_(std::move(cfg)),
         sink_(std::move(sink)),
         strand_(net::make_strand(eng.ioc)),
-        backoff_(strand_),
-        rng_(std::random_device{}()) {
+        backoff_(strand_) {
     if (std::all_of(cfg_.trusted_root.begin(), cfg_.trusted_root.end(), [](auto b) { return b == 0; })) {
       cfg_.trusted_root = noise::kWhatsAppRootKey;
     }
@@ -476,8 +499,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       for (int i = 0; i < attempt_ && d < cap; ++i) d *= 2;
       d = std::min<long long>(d, cap);
       ++attempt_;
-      std::uniform_int_distribution<long long> dist(d / 2, d);
-      backoff_.expires_after(std::chrono::milliseconds(dist(rng_)));
+      backoff_.expires_after(std::chrono::milliseconds(d / 2 + static_cast<long long>(jitter() % static_cast<std::uint64_t>(d / 2 + 1))));
       co_await backoff_.async_wait(use_nothrow);
     }
     done_ = true;
@@ -546,13 +568,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return End::stopped;
     }
     if (url->tls) {
-      ssl_.emplace(net::ssl::context::tls_client);
-      ssl_->set_default_verify_paths();
-      if (!cfg_.extra_ca_pem.empty()) {
-        beast::error_code ec;
-        ssl_->add_certificate_authority(net::buffer(cfg_.extra_ca_pem), ec);
-      }
-      ssl_->set_verify_mode(net::ssl::verify_peer);
+      ssl_ = eng_.tls_context(cfg_.extra_ca_pem);
       tx_ = std::make_shared<TlsWs>(strand_, *ssl_);
     } else {
       tx_ = std::make_shared<PlainWs>(strand_);
@@ -1714,13 +1730,24 @@ class Client final : public std::enable_shared_from_this<Client> {
   EventSink sink_;
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;
-  std::mt19937_64 rng_;
-  std::optional<net::ssl::context> ssl_;
+  // Backoff jitter (splitmix64): 8 bytes per client where a std::mt19937_64 took 2.5 KB.
+  std::uint64_t jitter_state_ = [] {
+    std::uint64_t v = 0;
+    crypto::random_bytes(reinterpret_cast<std::uint8_t*>(&v), sizeof v);
+    return v;
+  }();
+  std::uint64_t jitter() {
+    std::uint64_t z = (jitter_state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::shared_ptr<net::ssl::context> ssl_;  // the engine's, kept while a connection may use it
   std::shared_ptr<Transport> tx_;
   noise::CipherPair ciphers_;
   wire::FrameReader reader_{wire::FrameReader::Role::client};
   beast::flat_buffer rbuf_;
-  std::deque<Bytes> outq_;
+  Fifo<Bytes> outq_;
   bool writing_ = false;
   std::unordered_map<std::string, std::shared_ptr<PendingIq>> pending_;
   std::string id_prefix_ = to_hex(crypto::random_bytes(4)) + "-";
@@ -1748,10 +1775,10 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::atomic<bool> done_{false};
   int attempt_ = 0;
   bool inbox_replayed_ = false;
-  std::deque<OutText> sendq_;
+  Fifo<OutText> sendq_;
   bool logout_ = false;
   std::unordered_map<std::string, OutText> recent_sent_;
-  std::deque<std::string> recent_order_;
+  Fifo<std::string> recent_order_;
   bool send_running_ = false;
   std::optional<MediaConn> media_conn_;
   std::map<std::string, std::pair<std::vector<Jid>, std::chrono::steady_clock::time_point>> group_cache_;
@@ -1880,6 +1907,11 @@ void Engine::shutdown() {
 std::size_t Engine::client_count() const {
   std::lock_guard lock(impl_->mu);
   return impl_->clients.size();
+}
+
+std::size_t Engine::tls_contexts() const {
+  std::lock_guard lock(impl_->tls_mu);
+  return impl_->tls.size();
 }
 
 }  // namespace wa::protocol

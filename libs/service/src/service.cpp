@@ -6,6 +6,7 @@
 #include "wa/service/service.hpp"
 
 #include "wa/core/bytes.hpp"
+#include "wa/core/fifo.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/media.hpp"
@@ -234,7 +235,7 @@ struct Service::Impl {
     std::string qr, code;
     std::vector<Waiter> waiters;
     // Send queue.
-    std::deque<std::string> queue;  // keys, in order
+    Fifo<std::string> queue;  // keys, in order
     std::uint64_t next_queue_seq = 1;
     std::string inflight_key, inflight_id;
     // The head in flight as read from the store once, for on_sent (its content goes when it is sent).
@@ -250,12 +251,12 @@ struct Service::Impl {
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
     std::size_t pending_sends = 0;  // accepted, waiting for the batch commit
     // Inbound messages, handled one at a time so a media download keeps them in order.
-    std::deque<protocol::Event> inbound;
+    Fifo<protocol::Event> inbound;
     bool inbound_busy = false;
     std::chrono::steady_clock::time_point next_send_at{};
     std::shared_ptr<net::steady_timer> send_timer;
     // Outbox: keys in order; the first few records are kept parsed, so a healthy webhook costs no store reads.
-    std::deque<Outgoing> outbox;
+    Fifo<Outgoing> outbox;
     std::uint64_t next_outbox_seq = 1;
     std::uint64_t next_dead_seq = 1;
     bool delivering = false;
@@ -1696,7 +1697,7 @@ Status Service::queue_clear(const std::string& id) {
   Impl::Inst* in = impl_->find(id);
   if (in == nullptr) return fail(errc::not_found, "instance");
   // The message in flight is already with the engine: it stays (it will be reported as sent).
-  std::deque<std::string> keep;
+  Fifo<std::string> keep;
   for (const auto& k : in->queue) {
     if (k == in->inflight_key) {
       keep.push_back(k);

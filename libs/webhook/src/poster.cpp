@@ -97,13 +97,21 @@ net::awaitable<Exchanged> exchange(Conn& c, http::request<http::string_body>& re
 }  // namespace
 
 struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
-  Impl(net::any_io_executor e, PosterConfig c) : ex(std::move(e)), cfg(std::move(c)), ssl(net::ssl::context::tls_client) {
-    ssl.set_default_verify_paths();
-    if (!cfg.extra_ca_pem.empty()) {
-      beast::error_code ec;
-      ssl.add_certificate_authority(net::buffer(cfg.extra_ca_pem), ec);
+  Impl(net::any_io_executor e, PosterConfig c) : ex(std::move(e)), cfg(std::move(c)) {}
+
+  // Made at the first https URL: reading the system's trust store takes about 100 ms of a process start,
+  // and a gateway whose webhooks are all plain HTTP on a private network never needs it.
+  net::ssl::context& tls_context() {
+    if (!ssl) {
+      ssl.emplace(net::ssl::context::tls_client);
+      ssl->set_default_verify_paths();
+      if (!cfg.extra_ca_pem.empty()) {
+        beast::error_code ec;
+        ssl->add_certificate_authority(net::buffer(cfg.extra_ca_pem), ec);
+      }
+      ssl->set_verify_mode(net::ssl::verify_peer);
     }
-    ssl.set_verify_mode(net::ssl::verify_peer);
+    return *ssl;
   }
 
   // Follows GET redirects up to the options' count (absolute http(s) targets only).
@@ -180,7 +188,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     }
     Conn fresh;
     if (url->tls) {
-      fresh.tls = std::make_unique<TlsStream>(ex, ssl);
+      fresh.tls = std::make_unique<TlsStream>(ex, tls_context());
       if (!SSL_set_tlsext_host_name(fresh.tls->native_handle(), url->host.c_str())) co_return failed("TLS: SNI");
       fresh.tls->set_verify_callback(net::ssl::host_name_verification(url->host));
     } else {
@@ -237,11 +245,13 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
   std::map<std::string, Origin> origins;
   net::any_io_executor ex;
   PosterConfig cfg;
-  net::ssl::context ssl;
+  std::optional<net::ssl::context> ssl;
 };
 
 Poster::Poster(net::any_io_executor ex, PosterConfig cfg) : impl_(std::make_shared<Impl>(std::move(ex), std::move(cfg))) {}
 Poster::~Poster() = default;
+
+bool Poster::tls_context_loaded() const noexcept { return impl_->ssl.has_value(); }
 
 void Poster::post(const std::string& url, std::string body, Headers headers, std::function<void(PostResult)> done) {
   request("POST", url, std::move(body), std::move(headers), std::move(done));

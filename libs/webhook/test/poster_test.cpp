@@ -168,6 +168,7 @@ TEST(PosterPool, ManyRequestsAtOnceShareABoundedSetOfConnections) {
   ioc.run_for(std::chrono::seconds(30));
   EXPECT_EQ(done, 50);
   EXPECT_EQ(server.connections.load(), before);
+  EXPECT_FALSE(poster.tls_context_loaded());  // plain HTTP never reads the trust store
 }
 
 // HTTPS too: before, every POST to an https:// webhook opened a connection and made a TLS handshake
@@ -180,6 +181,8 @@ TEST(PosterPool, HttpsRequestsReuseTheirConnections) {
   cfg.extra_ca_pem = id.cert_pem;
   wa::webhook::Poster poster(ioc.get_executor(), cfg);
   const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/hook";
+  // The trust store is read at the first https URL, not when the poster is made (a process start).
+  EXPECT_FALSE(poster.tls_context_loaded());
   int ok = 0, done = 0;
   for (int i = 0; i < 20; ++i) {
     poster.post(url, "{}", {}, [&](wa::webhook::PostResult r) {
@@ -191,6 +194,7 @@ TEST(PosterPool, HttpsRequestsReuseTheirConnections) {
   ioc.run_for(std::chrono::seconds(30));
   EXPECT_EQ(done, 20);
   EXPECT_EQ(ok, 20);
+  EXPECT_TRUE(poster.tls_context_loaded());
   EXPECT_EQ(server.requests.load(), 20);
   const int before = server.connections.load();
   EXPECT_GE(before, 1);

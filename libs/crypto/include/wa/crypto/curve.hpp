@@ -24,6 +24,8 @@ struct KeyPair {
 
 /// X25519(priv, pub). Fails for a low-order public key (all-zero shared secret).
 [[nodiscard]] Result<SecretArray<32>> shared_key(const PrivateKey& priv, ByteView pub32);
+/// The same from a key pair whose public half is known: half the cost (no public key derived on the way).
+[[nodiscard]] Result<SecretArray<32>> shared_key(const KeyPair& mine, ByteView pub32);
 /// XEdDSA signature as libsignal computes it (64 bytes, randomised).
 [[nodiscard]] Result<Signature> sign(const PrivateKey& priv, ByteView message);
 /// True when sig is a valid XEdDSA signature of message by pub32.

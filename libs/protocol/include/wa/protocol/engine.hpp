@@ -127,6 +127,8 @@ class Engine final {
   /// Stops every client; returns when all sockets are closed.
   void shutdown();
   std::size_t client_count() const;
+  /// How many TLS client contexts exist: one per distinct extra_ca_pem, shared by every client (tests).
+  std::size_t tls_contexts() const;
 
   struct Impl;
 

@@ -54,6 +54,9 @@ class Poster final {
                std::function<void(PostResult)> done);
   void request(std::string method, const std::string& url, std::string body, Headers headers, RequestOptions options,
                std::function<void(PostResult)> done);
+  /// Whether the TLS context (the system trust store and extra_ca_pem) has been loaded: at the first https
+  /// URL, not before (diagnostics and tests).
+  [[nodiscard]] bool tls_context_loaded() const noexcept;
 
   struct Impl;
 
