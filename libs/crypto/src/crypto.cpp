@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -243,38 +244,69 @@ Result<Bytes> aes_gcm_decrypt(ByteView key, ByteView iv, ByteView aad, ByteView 
   return out;
 }
 
-void AesGcmKey::Free::operator()(evp_cipher_ctx_st* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+namespace {
+
+std::atomic<std::uint64_t> g_gcm_keys{0};
+
+// One context per thread, with the id of the key it is set up for.
+struct ThreadGcm {
+  CipherCtx ctx{EVP_CIPHER_CTX_new()};
+  std::uint64_t keyed = 0;
+};
+
+const EVP_CIPHER* aes256_gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);  // fetched once, kept
+  return cipher;
+}
+
+// The thread's context ready for a message with this key and IV; nullptr on failure.
+EVP_CIPHER_CTX* gcm_for(std::uint64_t id, const SecretArray<32>& key, bool encrypt, ByteView iv) {
+  thread_local ThreadGcm t;
+  if (!t.ctx || aes256_gcm() == nullptr) return nullptr;
+  const bool same = t.keyed == id;
+  // A new IV restarts the message; the key schedule stays when the key does.
+  if (EVP_CipherInit_ex2(t.ctx.get(), same ? nullptr : aes256_gcm(), same ? nullptr : key.data(), iv.data(), encrypt ? 1 : 0,
+                         nullptr) != 1) {
+    t.keyed = 0;
+    return nullptr;
+  }
+  t.keyed = id;
+  return t.ctx.get();
+}
+
+}  // namespace
 
 AesGcmKey::AesGcmKey(ByteView key32, bool encrypt) : encrypt_(encrypt) {
   if (key32.size() != 32) return;
-  ctx_.reset(EVP_CIPHER_CTX_new());
-  if (!ctx_ || EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr, key32.data(), nullptr, encrypt ? 1 : 0) != 1) ctx_.reset();
+  key_ = SecretArray<32>(key32);
+  id_ = g_gcm_keys.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 Result<Bytes> AesGcmKey::seal(ByteView iv, ByteView plaintext) {
-  if (!ctx_ || !encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
-  // A new IV restarts the message; the key schedule stays.
-  if (EVP_CipherInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data(), 1) != 1) return openssl_fail("gcm iv");
+  if (id_ == 0 || !encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
+  EVP_CIPHER_CTX* ctx = gcm_for(id_, key_, true, iv);
+  if (ctx == nullptr) return openssl_fail("gcm init");
   Bytes out(plaintext.size() + 16);
   int len = 0, fin = 0;
-  if (EVP_EncryptUpdate(ctx_.get(), out.data(), &len, plaintext.data(), ilen(plaintext.size())) != 1) return openssl_fail("gcm update");
-  if (EVP_EncryptFinal_ex(ctx_.get(), out.data() + len, &fin) != 1) return openssl_fail("gcm final");
-  if (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, 16, out.data() + plaintext.size()) != 1) return openssl_fail("gcm tag");
+  if (EVP_EncryptUpdate(ctx, out.data(), &len, plaintext.data(), ilen(plaintext.size())) != 1) return openssl_fail("gcm update");
+  if (EVP_EncryptFinal_ex(ctx, out.data() + len, &fin) != 1) return openssl_fail("gcm final");
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out.data() + plaintext.size()) != 1) return openssl_fail("gcm tag");
   return out;
 }
 
 Result<Bytes> AesGcmKey::open(ByteView iv, ByteView in) {
-  if (!ctx_ || encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
+  if (id_ == 0 || encrypt_ || iv.size() != 12) return fail(errc::bad_key_size, "AES-256-GCM key");
   if (in.size() < 16) return fail(errc::auth_failed, "shorter than the tag");
   const std::size_t n = in.size() - 16;
-  if (EVP_CipherInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data(), 0) != 1) return openssl_fail("gcm iv");
+  EVP_CIPHER_CTX* ctx = gcm_for(id_, key_, false, iv);
+  if (ctx == nullptr) return openssl_fail("gcm init");
   Bytes out(n);
   int len = 0, fin = 0;
-  if (EVP_DecryptUpdate(ctx_.get(), out.data(), &len, in.data(), ilen(n)) != 1) return openssl_fail("gcm update");
-  if (EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_SET_TAG, 16, const_cast<std::uint8_t*>(in.data() + n)) != 1) {
+  if (EVP_DecryptUpdate(ctx, out.data(), &len, in.data(), ilen(n)) != 1) return openssl_fail("gcm update");
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, const_cast<std::uint8_t*>(in.data() + n)) != 1) {
     return openssl_fail("gcm tag");
   }
-  if (EVP_DecryptFinal_ex(ctx_.get(), out.data() + len, &fin) != 1) return fail(errc::auth_failed, "AES-GCM tag");
+  if (EVP_DecryptFinal_ex(ctx, out.data() + len, &fin) != 1) return fail(errc::auth_failed, "AES-GCM tag");
   return out;
 }
 

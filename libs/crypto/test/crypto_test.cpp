@@ -2,7 +2,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/curve.hpp"
@@ -114,6 +117,49 @@ TEST(Crypto, AesGcmKeyMatchesOneShotAcrossMessages) {
   EXPECT_FALSE(dec.seal(Bytes(12), Bytes(3)));
   EXPECT_FALSE(AesGcmKey(Bytes(16), true).valid());
   EXPECT_FALSE(enc.seal(Bytes(11), Bytes(3)));
+}
+
+// Keys share one context per thread: interleaving many keys and directions on one thread, and the same keys
+// on several threads at once, gives what each key alone gives.
+TEST(Crypto, AesGcmKeysInterleavedOnOneThreadAndAcrossThreads) {
+  std::vector<Bytes> keys;
+  std::vector<AesGcmKey> enc, dec;
+  for (std::uint8_t k = 0; k < 5; ++k) {
+    keys.emplace_back(32, static_cast<std::uint8_t>(k + 1));
+    enc.emplace_back(keys.back(), true);
+    dec.emplace_back(keys.back(), false);
+  }
+  auto round = [&](int salt) {
+    for (int n = 0; n < 40; ++n) {
+      const std::size_t k = static_cast<std::size_t>((n * 3 + salt) % 5);
+      Bytes iv(12, 0);
+      iv[11] = static_cast<std::uint8_t>(n);
+      iv[10] = static_cast<std::uint8_t>(salt);
+      const Bytes msg(static_cast<std::size_t>(n) * 11, static_cast<std::uint8_t>(n ^ salt));
+      auto sealed = enc[k].seal(iv, msg);
+      if (!sealed || *sealed != *aes_gcm_encrypt(keys[k], iv, {}, msg)) return false;
+      auto other = dec[(k + 1) % 5].open(iv, *sealed);  // the wrong key fails, and leaves nothing behind
+      if (other || other.error().code() != errc::auth_failed) return false;
+      auto opened = dec[k].open(iv, *sealed);
+      if (!opened || *opened != msg) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(round(0));
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 1; t <= 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        if (!round(t * 10 + i)) return;
+      }
+      ++good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 4);
+  AesGcmKey moved = std::move(enc[0]);  // a moved key keeps working
+  EXPECT_TRUE(moved.seal(Bytes(12), Bytes(5)));
 }
 
 TEST(Crypto, AesCbcAndCtr) {

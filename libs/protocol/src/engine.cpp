@@ -134,6 +134,9 @@ class WsTransport final : public Transport {
     }
     ws_.binary(true);
     ws_.read_message_max(kMaxWsMessage);
+    // A client masks what it sends through a buffer it keeps (4 KB by default); most stanzas fit in 2 KB,
+    // larger ones go in several writes.
+    ws_.write_buffer_bytes(2048);
     ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
       req.set(beast::http::field::origin, origin);
       req.set(beast::http::field::user_agent, "zapd");
@@ -669,13 +672,15 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (*f) {
         co_return std::move(**f);
       }
-      rbuf_.consume(rbuf_.size());
       if (ended_) co_return fail(errc::connection_lost, end_text_);
+      rbuf_.clear();  // what a failed read of the last session left
       if (auto ec = co_await tx_->read(rbuf_)) co_return fail(errc::connection_lost, "read: " + ec.message());
       const auto data = rbuf_.cdata();
-      if (auto st = reader_.feed(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size())); !st) {
-        co_return fail(errc::connection_lost, "framing: " + st.error().message());
-      }
+      auto fed = reader_.feed(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+      // The message is copied out: its buffer goes back, so that an idle connection holds none.
+      rbuf_.clear();
+      rbuf_.shrink_to_fit();
+      if (!fed) co_return fail(errc::connection_lost, "framing: " + fed.error().message());
     }
   }
 

@@ -83,6 +83,10 @@ Result<std::optional<Bytes>> FrameReader::next() {
   if (buffered() < kFrameLengthSize + len) return std::optional<Bytes>{};
   Bytes frame(p + kFrameLengthSize, p + kFrameLengthSize + len);
   pos_ += kFrameLengthSize + len;
+  if (pos_ == buf_.size()) {  // all taken: give the memory back rather than keep the largest message's size
+    Bytes().swap(buf_);
+    pos_ = 0;
+  }
   return std::optional<Bytes>{std::move(frame)};
 }
 

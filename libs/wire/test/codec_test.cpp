@@ -196,6 +196,7 @@ TEST(Frame, ReassemblesAcrossAnySplit) {
     }
     EXPECT_EQ(got, frames) << chunk;
     EXPECT_EQ(r.dict(), Dict::v3);
+    EXPECT_EQ(r.held_bytes(), 0u) << chunk;  // nothing buffered, nothing held
     EXPECT_EQ(r.buffered(), 0u);
   }
 }

@@ -39,6 +39,8 @@ class FrameReader final {
   /// The dictionary named by the connection header (server role, once seen).
   std::optional<Dict> dict() const noexcept { return dict_; }
   std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  /// Memory held for buffering: none once every complete frame was taken (an idle connection holds none).
+  std::size_t held_bytes() const noexcept { return buf_.capacity(); }
 
  private:
   Status parse_header();
