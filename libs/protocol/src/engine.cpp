@@ -284,6 +284,9 @@ struct Engine::Impl {
         ctx->add_certificate_authority(net::buffer(extra_ca_pem), ec);
       }
       ctx->set_verify_mode(net::ssl::verify_peer);
+      // OpenSSL's read and write buffers (about 33 KB per connection) are returned while a connection is
+      // idle, which a linked number mostly is.
+      SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
       slot = std::move(ctx);
     }
     return slot;
@@ -315,7 +318,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         cfg_(std::move(cfg)),
         sink_(std::move(sink)),
         strand_(net::make_strand(eng.ioc)),
-        backoff_(strand_) {
+        backoff_(strand_),
+        keepalive_(strand_) {
     if (std::all_of(cfg_.trusted_root.begin(), cfg_.trusted_root.end(), [](auto b) { return b == 0; })) {
       cfg_.trusted_root = noise::kWhatsAppRootKey;
     }
@@ -508,13 +512,51 @@ class Client final : public std::enable_shared_from_this<Client> {
     done_ = true;
   }
 
-  // One connection, from TCP connect to close. Returns why it ended.
+  // One connection, from TCP connect to close. Returns why it ended. What comes before the read loop runs in
+  // coroutines of its own: GCC gives every local of a coroutine a slot in its frame, and this frame lives as
+  // long as the connection (it was 3.4 KB of every idle number with the handshake's locals in it).
   net::awaitable<End> session() {
     const std::uint64_t gen = ++gen_;
     end_ = End::lost;
     end_text_ = "connection lost";
     end_code_ = 0;
     ended_ = false;
+    const std::optional<End> unprepared = co_await prepare();
+    if (unprepared) co_return *unprepared;
+    const std::optional<End> unconnected = co_await connect_and_handshake();
+    if (unconnected) co_return *unconnected;
+    auto tx = tx_;
+    schedule_keepalive(gen);
+
+    // Read loop: every stanza is handled in order.
+    for (;;) {
+      auto frame = co_await read_frame();
+      if (!frame) {
+        if (!ended_) end_text_ = frame.error().context();
+        break;
+      }
+      auto plain = ciphers_.recv.decrypt(*frame);
+      if (!plain) {
+        end_text_ = "transport decrypt failed";
+        break;
+      }
+      auto node = wire::decode_payload(*plain, kDict);
+      if (!node) {
+        emit(EventKind::error, "undecodable stanza: " + node.error().message());
+        continue;  // one bad stanza does not end the connection
+      }
+      co_await on_node(*node, gen);
+      if (ended_) break;
+    }
+    tx->close();
+    keepalive_.cancel();
+    ++gen_;  // background coroutines of this session stop
+    co_return end_;
+  }
+
+  // The credentials (loaded, or made for a new device) and, once per client, the inbox replayed. nullopt:
+  // go on; else the session ends so.
+  net::awaitable<std::optional<End>> prepare() {
     if (!creds_) {
       const std::string id = id_;
       auto loaded_job = [this, id]() -> Result<store::Credentials> {
@@ -564,6 +606,12 @@ class Client final : public std::enable_shared_from_this<Client> {
         }
       }
     }
+    co_return std::nullopt;
+  }
+
+  // TCP (and TLS), the websocket upgrade and the Noise handshake under one deadline; on success tx_ and
+  // ciphers_ are this connection's. nullopt: connected; else the session ends so (end_text_ says why).
+  net::awaitable<std::optional<End>> connect_and_handshake() {
     auto url = parse_url(cfg_.url);
     if (!url) {
       end_text_ = url.error().context();
@@ -637,31 +685,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     writing_ = false;
     watchdog.cancel();
     registering_ = !registered;
-    net::co_spawn(strand_, keepalive(gen), net::detached);
-
-    // Read loop: every stanza is handled in order.
-    for (;;) {
-      auto frame = co_await read_frame();
-      if (!frame) {
-        if (!ended_) end_text_ = frame.error().context();
-        break;
-      }
-      auto plain = ciphers_.recv.decrypt(*frame);
-      if (!plain) {
-        end_text_ = "transport decrypt failed";
-        break;
-      }
-      auto node = wire::decode_payload(*plain, kDict);
-      if (!node) {
-        emit(EventKind::error, "undecodable stanza: " + node.error().message());
-        continue;  // one bad stanza does not end the connection
-      }
-      co_await on_node(*node, gen);
-      if (ended_) break;
-    }
-    tx->close();
-    ++gen_;  // background coroutines of this session stop
-    co_return end_;
+    co_return std::nullopt;
   }
 
   // The next frame from the socket (handshake or transport), reading websocket messages as needed.
@@ -692,6 +716,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (!text.empty()) end_text_ = std::move(text);
       end_code_ = code;
     }
+    keepalive_.cancel();
     if (tx_) tx_->close();
   }
 
@@ -1698,22 +1723,26 @@ class Client final : public std::enable_shared_from_this<Client> {
     emit(EventKind::signed_prekey_rotated);
   }
 
-  // Pings at keepalive_interval; an unanswered ping within keepalive_timeout means the socket is dead.
-  net::awaitable<void> keepalive(std::uint64_t gen) {
+  // Pings at keepalive_interval; an unanswered ping within keepalive_timeout means the socket is dead. A
+  // timer and a short coroutine per ping, not a coroutine that lives as long as the connection (its frame).
+  void schedule_keepalive(std::uint64_t gen) {
+    keepalive_.expires_after(cfg_.keepalive_interval);
+    keepalive_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->gen_ || self->ended_) return;
+      net::co_spawn(self->strand_, self->ping(gen), net::detached);
+    });
+  }
+
+  net::awaitable<void> ping(std::uint64_t gen) {
     auto self = shared_from_this();
-    net::steady_timer t(strand_);
-    while (gen == gen_ && !ended_) {
-      t.expires_after(cfg_.keepalive_interval);
-      co_await t.async_wait(use_nothrow);
-      if (gen != gen_ || ended_) co_return;
-      Node req = iq_node("w:p", "get", NodeList{leaf("ping")});
-      auto r = co_await iq(std::move(req), cfg_.keepalive_timeout);
-      if (gen != gen_ || ended_) co_return;
-      if (!r && r.error().code() == errc::timeout) {
-        end_session(End::lost, "keepalive: no answer within " + std::to_string(cfg_.keepalive_timeout.count()) + " ms");
-        co_return;
-      }
+    Node req = iq_node("w:p", "get", NodeList{leaf("ping")});
+    auto r = co_await iq(std::move(req), cfg_.keepalive_timeout);
+    if (gen != gen_ || ended_) co_return;
+    if (!r && r.error().code() == errc::timeout) {
+      end_session(End::lost, "keepalive: no answer within " + std::to_string(cfg_.keepalive_timeout.count()) + " ms");
+      co_return;
     }
+    schedule_keepalive(gen);
   }
 
   void emit(Event e) {
@@ -1735,6 +1764,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   EventSink sink_;
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;
+  net::steady_timer keepalive_;
   // Backoff jitter (splitmix64): 8 bytes per client where a std::mt19937_64 took 2.5 KB.
   std::uint64_t jitter_state_ = [] {
     std::uint64_t v = 0;
