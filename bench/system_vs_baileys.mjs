@@ -10,6 +10,7 @@
 // usage: node bench/system_vs_baileys.mjs --wasim build/release/apps/wasim/wasim --zapd build/release/apps/zapd/zapd
 //          [--load build/release/bench/wa_bench_load] [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
 // --load: the C++ load process (same contract as bench/load.mjs, a fraction of its CPU); without it, load.mjs.
+// --tls 1: both halves reach wasim over wss:// (as against WhatsApp), trusting wasim's certificate.
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -22,7 +23,8 @@ import { sleep } from '../tests/interop/clients.mjs';
 import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10' });
+const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0' });
+const tls = opt.tls === '1';
 const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
 const ticks = 100;
 const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
@@ -57,7 +59,8 @@ const sink = await startSink();
 const recipients = Array.from({ length: R }, (_, i) => `1555090${String(i).padStart(4, '0')}`);
 for (const p of recipients) await wasim.call('POST', '/accounts', { phone: p, name: `R${p}` });
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-system-'));
-const zopts = { dataDir, wasim, extra: [] };
+const waUrl = tls ? wasim.url.replace('ws://', 'wss://') : wasim.url;
+const zopts = { dataDir, wasim: { ...wasim, url: waUrl }, extra: [] };
 let zapd = await startZapd(opt.zapd, zopts);
 try {
   // 1. Memory: zapd with 0 instances, then N paired and idle.
@@ -153,7 +156,8 @@ if (opt.baileys === '1' && !process.exitCode) {
   const dir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-baileys-'));
   const fleet = () => {
     const c = spawn(process.execPath, [path.join(here, 'baileys_fleet.mjs'), '--which', opt.which, '--control', `http://127.0.0.1:${wasim.port}`,
-      '--url', wasim.url, '--root', wasim.root, '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+      '--url', waUrl, '--root', wasim.root, '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'],
+      env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: wasim.caFile } : process.env });
     process.on('exit', () => c.kill('SIGKILL'));
     const lines = [];
     const waiters = [];
@@ -197,7 +201,7 @@ await sink.close();
 
 const z = results.zapd ?? {}, b = results.baileys;
 const ratio = (x, y, inverse) => (b && x && y ? `${(inverse ? y / x : x / y).toFixed(1)}x` : '-');
-console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, load process ${opt.load ? 'wa_bench_load (C++)' : 'load.mjs (Node)'}, ${new Date().toISOString()}`);
+console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, load process ${opt.load ? 'wa_bench_load (C++)' : 'load.mjs (Node)'}, ${tls ? 'wss' : 'ws'} to wasim, ${new Date().toISOString()}`);
 console.log('| measure | zapd | baileys | zapd advantage |');
 console.log('| --- | --- | --- | --- |');
 console.log(`| RSS per connected idle instance | ${KB(z.perInstance)} KB | ${b ? KB(b.perInstance) + ' KB' : '-'} | ${ratio(z.perInstance, b?.perInstance, true)} |`);
