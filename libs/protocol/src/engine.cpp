@@ -16,7 +16,6 @@
 #include <map>
 #include <set>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <unordered_map>
 
@@ -506,7 +505,9 @@ class Client final : public std::enable_shared_from_this<Client> {
       for (int i = 0; i < attempt_ && d < cap; ++i) d *= 2;
       d = std::min<long long>(d, cap);
       ++attempt_;
-      backoff_.expires_after(std::chrono::milliseconds(d / 2 + static_cast<long long>(jitter() % static_cast<std::uint64_t>(d / 2 + 1))));
+      std::uint64_t r = 0;  // from the per-thread random block: no generator state kept per client
+      crypto::random_bytes(reinterpret_cast<std::uint8_t*>(&r), sizeof r);
+      backoff_.expires_after(std::chrono::milliseconds(d / 2 + static_cast<long long>(r % static_cast<std::uint64_t>(d / 2 + 1))));
       co_await backoff_.async_wait(use_nothrow);
     }
     done_ = true;
@@ -1765,18 +1766,6 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;
   net::steady_timer keepalive_;
-  // Backoff jitter (splitmix64): 8 bytes per client where a std::mt19937_64 took 2.5 KB.
-  std::uint64_t jitter_state_ = [] {
-    std::uint64_t v = 0;
-    crypto::random_bytes(reinterpret_cast<std::uint8_t*>(&v), sizeof v);
-    return v;
-  }();
-  std::uint64_t jitter() {
-    std::uint64_t z = (jitter_state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
   std::shared_ptr<net::ssl::context> ssl_;  // the engine's, kept while a connection may use it
   std::shared_ptr<Transport> tx_;
   noise::CipherPair ciphers_;
