@@ -137,6 +137,7 @@ ByteArray<32> sha256(ByteView data) { return digest<32>(EVP_sha256(), {data}); }
 ByteArray<32> sha256(std::initializer_list<ByteView> parts) { return digest<32>(EVP_sha256(), parts); }
 ByteArray<64> sha512(ByteView data) { return digest<64>(EVP_sha512(), {data}); }
 ByteArray<16> md5(ByteView data) { return digest<16>(EVP_md5(), {data}); }
+ByteArray<20> sha1(ByteView data) { return digest<20>(EVP_sha1(), {data}); }
 
 ByteArray<32> hmac_sha256(ByteView key, ByteView data) { return hmac_sha256(key, {data}); }
 

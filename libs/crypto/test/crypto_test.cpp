@@ -34,6 +34,8 @@ TEST(Crypto, Digests) {
   EXPECT_EQ(to_hex(sha256(as_bytes("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   // buildHash of baileys 6.17.16's version string (protocol/README.md §4).
   EXPECT_EQ(to_hex(md5(as_bytes("2.3000.1019707846"))), "1c24b32925da6df1b1d672b61de4f238");
+  // FIPS 180-1, appendix A.
+  EXPECT_EQ(to_hex(sha1(as_bytes("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
 TEST(Crypto, X25519Rfc7748) {

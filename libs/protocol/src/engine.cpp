@@ -4,12 +4,12 @@
 // Pure protocol decisions live in auth.cpp; this file moves bytes, keeps time and talks to the store.
 #include "wa/protocol/engine.hpp"
 
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <boost/asio.hpp>
 
 #include <atomic>
 #include <deque>
@@ -25,6 +25,7 @@
 #include "wa/crypto/crypto.hpp"
 #include "bytes_util.hpp"
 #include "signal_store.hpp"
+#include "ws_client.hpp"
 #include "wa/noise/handshake.hpp"
 #include "wa/protocol/message.hpp"
 #include "wa/signal/protocol.hpp"
@@ -33,8 +34,7 @@
 
 namespace wa::protocol {
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+using error_code = boost::system::error_code;
 using tcp = net::ip::tcp;
 using wire::Node;
 using wire::NodeList;
@@ -66,103 +66,7 @@ std::string_view to_string(EventKind k) noexcept {
 namespace {
 
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
-constexpr std::size_t kMaxWsMessage = 1 << 25;
 constexpr wire::Dict kDict = wire::Dict::v3;
-
-struct Url {
-  bool tls = false;
-  std::string host, port, target;
-};
-
-Result<Url> parse_url(std::string_view s) {
-  Url u;
-  if (s.starts_with("wss://")) {
-    u.tls = true;
-    s.remove_prefix(6);
-  } else if (s.starts_with("ws://")) {
-    s.remove_prefix(5);
-  } else {
-    return fail(core::errc::invalid_argument, "URL must start with ws:// or wss://");
-  }
-  const auto slash = s.find('/');
-  std::string_view hostport = s.substr(0, slash);
-  u.target = slash == std::string_view::npos ? "/ws/chat" : std::string(s.substr(slash));
-  const auto colon = hostport.rfind(':');
-  if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
-    u.host = std::string(hostport.substr(0, colon));
-    u.port = std::string(hostport.substr(colon + 1));
-  } else {
-    u.host = std::string(hostport);
-    u.port = u.tls ? "443" : "80";
-  }
-  if (u.host.empty() || u.port.empty()) return fail(core::errc::invalid_argument, "URL without host or port");
-  return u;
-}
-
-// A websocket over TCP or TLS. close() is abrupt and may be called at any time on the strand: it makes
-// every pending operation complete with an error.
-class Transport {
- public:
-  virtual ~Transport() = default;
-  virtual net::awaitable<beast::error_code> connect(const Url& u, const std::string& origin) = 0;
-  virtual net::awaitable<beast::error_code> write(ByteView data) = 0;
-  virtual net::awaitable<beast::error_code> read(beast::flat_buffer& buf) = 0;
-  virtual void close() = 0;
-};
-
-template <class Stream>
-class WsTransport final : public Transport {
- public:
-  template <class... A>
-  explicit WsTransport(A&&... args) : ws_(std::forward<A>(args)...) {}
-
-  net::awaitable<beast::error_code> connect(const Url& u, const std::string& origin) override {
-    tcp::resolver resolver(ws_.get_executor());
-    auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, use_nothrow);
-    if (rec) co_return rec;
-    auto [cec, ep] = co_await beast::get_lowest_layer(ws_).async_connect(results, use_nothrow);
-    if (cec) co_return cec;
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
-    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
-      if (!SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), u.host.c_str())) {
-        co_return beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
-      }
-      ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(u.host));
-      auto [hec] = co_await ws_.next_layer().async_handshake(net::ssl::stream_base::client, use_nothrow);
-      if (hec) co_return hec;
-    }
-    ws_.binary(true);
-    ws_.read_message_max(kMaxWsMessage);
-    // A client masks what it sends through a buffer it keeps (4 KB by default); most stanzas fit in 2 KB,
-    // larger ones go in several writes.
-    ws_.write_buffer_bytes(2048);
-    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
-      req.set(beast::http::field::origin, origin);
-      req.set(beast::http::field::user_agent, "zapd");
-    }));
-    auto [wec] = co_await ws_.async_handshake(u.host + ":" + u.port, u.target, use_nothrow);
-    co_return wec;
-  }
-  net::awaitable<beast::error_code> write(ByteView data) override {
-    auto [ec, n] = co_await ws_.async_write(net::buffer(data.data(), data.size()), use_nothrow);
-    co_return ec;
-  }
-  net::awaitable<beast::error_code> read(beast::flat_buffer& buf) override {
-    auto [ec, n] = co_await ws_.async_read(buf, use_nothrow);
-    co_return ec;
-  }
-  void close() override {
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).socket().close(ec);
-  }
-
- private:
-  websocket::stream<Stream> ws_;
-};
-
-using PlainWs = WsTransport<beast::tcp_stream>;
-using TlsWs = WsTransport<net::ssl::stream<beast::tcp_stream>>;
 
 // An <iq xmlns type> to the server, built outside coroutine frames (GCC 12 mishandles braced string
 // literals inside co_await expressions).
@@ -270,22 +174,30 @@ struct Engine::Impl {
   // hundreds of KB, so a context per client made restarting 1,000 numbers cost minutes and most of their
   // memory. A context may be shared by connections on several threads once it is set up.
   std::mutex tls_mu;
-  std::map<std::string, std::shared_ptr<net::ssl::context>> tls;
+  std::map<std::string, std::shared_ptr<SSL_CTX>> tls;
 
-  std::shared_ptr<net::ssl::context> tls_context(const std::string& extra_ca_pem) {
+  std::shared_ptr<SSL_CTX> tls_context(const std::string& extra_ca_pem) {
     std::lock_guard lock(tls_mu);
     auto& slot = tls[extra_ca_pem];
     if (!slot) {
-      auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
-      ctx->set_default_verify_paths();
+      std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+      if (!ctx) return nullptr;
+      SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+      SSL_CTX_set_default_verify_paths(ctx.get());
       if (!extra_ca_pem.empty()) {
-        beast::error_code ec;
-        ctx->add_certificate_authority(net::buffer(extra_ca_pem), ec);
+        X509_STORE* trust = SSL_CTX_get_cert_store(ctx.get());
+        BIO* bio = BIO_new_mem_buf(extra_ca_pem.data(), static_cast<int>(extra_ca_pem.size()));
+        while (X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) {
+          X509_STORE_add_cert(trust, cert);
+          X509_free(cert);
+        }
+        BIO_free(bio);
+        ERR_clear_error();  // the end of the PEM text is reported as an error
       }
-      ctx->set_verify_mode(net::ssl::verify_peer);
+      SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
       // OpenSSL's read and write buffers (about 33 KB per connection) are returned while a connection is
       // idle, which a linked number mostly is.
-      SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+      SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
       slot = std::move(ctx);
     }
     return slot;
@@ -613,7 +525,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   // TCP (and TLS), the websocket upgrade and the Noise handshake under one deadline; on success tx_ and
   // ciphers_ are this connection's. nullopt: connected; else the session ends so (end_text_ says why).
   net::awaitable<std::optional<End>> connect_and_handshake() {
-    auto url = parse_url(cfg_.url);
+    auto url = parse_ws_url(cfg_.url);
     if (!url) {
       end_text_ = url.error().context();
       emit(EventKind::error, end_text_);
@@ -621,18 +533,21 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     if (url->tls) {
       ssl_ = eng_.tls_context(cfg_.extra_ca_pem);
-      tx_ = std::make_shared<TlsWs>(strand_, *ssl_);
-    } else {
-      tx_ = std::make_shared<PlainWs>(strand_);
+      if (!ssl_) {
+        end_text_ = std::string("TLS context: ") + ERR_error_string(ERR_get_error(), nullptr);
+        emit(EventKind::error, end_text_);
+        co_return End::stopped;
+      }
     }
+    tx_ = std::make_shared<WsClient>(strand_, ssl_.get());
     auto tx = tx_;
     // Everything up to the end of the Noise handshake runs under one deadline.
     net::steady_timer watchdog(strand_, cfg_.connect_timeout);
-    watchdog.async_wait([tx](beast::error_code ec) {
+    watchdog.async_wait([tx](error_code ec) {
       if (!ec) tx->close();
     });
-    if (auto ec = co_await tx->connect(*url, cfg_.origin)) {
-      end_text_ = "connect: " + ec.message();
+    if (auto st = co_await tx->connect(*url, cfg_.origin); !st) {
+      end_text_ = "connect: " + st.error().context();
       co_return end_;
     }
     if (ended_) co_return end_;
@@ -644,8 +559,8 @@ class Client final : public std::enable_shared_from_this<Client> {
       const auto header = wire::connection_header(kDict);
       Bytes first(header.begin(), header.end());
       (void)wire::append_frame(first, init.client_hello());
-      if (auto ec = co_await tx->write(first)) {
-        end_text_ = "write: " + ec.message();
+      if (auto st = co_await tx->write(first); !st) {
+        end_text_ = "write: " + st.error().context();
         co_return end_;
       }
     }
@@ -673,8 +588,8 @@ class Client final : public std::enable_shared_from_this<Client> {
     {
       Bytes out;
       (void)wire::append_frame(out, *finish);
-      if (auto ec = co_await tx->write(out)) {
-        end_text_ = "write: " + ec.message();
+      if (auto st = co_await tx->write(out); !st) {
+        end_text_ = "write: " + st.error().context();
         co_return end_;
       }
     }
@@ -698,13 +613,9 @@ class Client final : public std::enable_shared_from_this<Client> {
         co_return std::move(**f);
       }
       if (ended_) co_return fail(errc::connection_lost, end_text_);
-      rbuf_.clear();  // what a failed read of the last session left
-      if (auto ec = co_await tx_->read(rbuf_)) co_return fail(errc::connection_lost, "read: " + ec.message());
-      const auto data = rbuf_.cdata();
-      auto fed = reader_.feed(ByteView(static_cast<const std::uint8_t*>(data.data()), data.size()));
-      // The message is copied out: its buffer goes back, so that an idle connection holds none.
-      rbuf_.clear();
-      rbuf_.shrink_to_fit();
+      ByteView data;
+      if (auto st = co_await tx_->read(data); !st) co_return fail(errc::connection_lost, "read: " + st.error().context());
+      auto fed = reader_.feed(data);
       if (!fed) co_return fail(errc::connection_lost, "framing: " + fed.error().message());
     }
   }
@@ -741,13 +652,13 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
   }
 
-  net::awaitable<void> write_loop(std::shared_ptr<Transport> tx, std::uint64_t gen) {
+  net::awaitable<void> write_loop(std::shared_ptr<WsClient> tx, std::uint64_t gen) {
     auto self = shared_from_this();
     while (!outq_.empty() && gen == gen_) {
       Bytes b = std::move(outq_.front());
       outq_.pop_front();
-      if (auto ec = co_await tx->write(b)) {
-        if (gen == gen_) end_session(End::lost, "write: " + ec.message());
+      if (auto st = co_await tx->write(b); !st) {
+        if (gen == gen_) end_session(End::lost, "write: " + st.error().context());
         break;
       }
     }
@@ -1728,7 +1639,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   // timer and a short coroutine per ping, not a coroutine that lives as long as the connection (its frame).
   void schedule_keepalive(std::uint64_t gen) {
     keepalive_.expires_after(cfg_.keepalive_interval);
-    keepalive_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+    keepalive_.async_wait([self = shared_from_this(), gen](error_code ec) {
       if (ec || gen != self->gen_ || self->ended_) return;
       net::co_spawn(self->strand_, self->ping(gen), net::detached);
     });
@@ -1766,11 +1677,10 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;
   net::steady_timer keepalive_;
-  std::shared_ptr<net::ssl::context> ssl_;  // the engine's, kept while a connection may use it
-  std::shared_ptr<Transport> tx_;
+  std::shared_ptr<SSL_CTX> ssl_;  // the engine's, kept while a connection may use it
+  std::shared_ptr<WsClient> tx_;
   noise::CipherPair ciphers_;
   wire::FrameReader reader_{wire::FrameReader::Role::client};
-  beast::flat_buffer rbuf_;
   Fifo<Bytes> outq_;
   bool writing_ = false;
   std::unordered_map<std::string, std::shared_ptr<PendingIq>> pending_;

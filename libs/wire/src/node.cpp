@@ -114,6 +114,7 @@ class Category final : public std::error_category {
       case errc::bad_flags: return "bad payload flags";
       case errc::inflate_failed: return "zlib inflate failed";
       case errc::unsupported_dictionary: return "unsupported token dictionary";
+      case errc::bad_websocket: return "websocket protocol violation";
     }
     return "unknown wire error";
   }

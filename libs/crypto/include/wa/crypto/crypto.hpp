@@ -32,6 +32,8 @@ ByteArray<32> sha256(ByteView data);
 ByteArray<32> sha256(std::initializer_list<ByteView> parts);
 ByteArray<64> sha512(ByteView data);
 ByteArray<16> md5(ByteView data);
+/// Only for the websocket handshake's accept key (RFC 6455 §4.2.2), never for security.
+ByteArray<20> sha1(ByteView data);
 ByteArray<32> hmac_sha256(ByteView key, ByteView data);
 ByteArray<32> hmac_sha256(ByteView key, std::initializer_list<ByteView> parts);
 ByteArray<64> hmac_sha512(ByteView key, ByteView data);

@@ -21,6 +21,7 @@ enum class errc {
   bad_flags,         ///< a payload flags byte other than 0x00 and 0x02
   inflate_failed,    ///< zlib data that does not inflate
   unsupported_dictionary,
+  bad_websocket,     ///< an upgrade answer or a websocket frame that breaks RFC 6455 for our client
 };
 
 const std::error_category& category() noexcept;

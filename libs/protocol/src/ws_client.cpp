@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+// The engine's websocket connection over TCP or TLS (see ws_client.hpp).
+#include "ws_client.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "wa/core/errc.hpp"
+#include "wa/crypto/crypto.hpp"
+#include "wa/protocol/auth.hpp"
+
+namespace wa::protocol {
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+constexpr std::size_t kTlsReadChunk = 16 * 1024 + 512;  // one TLS record
+constexpr std::size_t kMaxReadChunk = 256 * 1024;
+
+Status lost(std::string what) { return fail(errc::connection_lost, std::move(what)); }
+
+std::string openssl_errors() {
+  std::string s;
+  while (const unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!s.empty()) s += "; ";
+    s += buf;
+  }
+  return s;
+}
+}  // namespace
+
+Result<WsUrl> parse_ws_url(std::string_view s) {
+  WsUrl u;
+  if (s.starts_with("wss://")) {
+    u.tls = true;
+    s.remove_prefix(6);
+  } else if (s.starts_with("ws://")) {
+    s.remove_prefix(5);
+  } else {
+    return fail(core::errc::invalid_argument, "URL must start with ws:// or wss://");
+  }
+  const auto slash = s.find('/');
+  std::string_view hostport = s.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/ws/chat" : std::string(s.substr(slash));
+  const auto colon = hostport.rfind(':');
+  if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
+    u.host = std::string(hostport.substr(0, colon));
+    u.port = std::string(hostport.substr(colon + 1));
+  } else {
+    u.host = std::string(hostport);
+    u.port = u.tls ? "443" : "80";
+  }
+  if (u.host.empty() || u.port.empty()) return fail(core::errc::invalid_argument, "URL without host or port");
+  return u;
+}
+
+WsClient::WsClient(net::any_io_executor ex, SSL_CTX* tls) : sock_(ex), gate_(ex), ctx_(tls) {}
+
+WsClient::~WsClient() {
+  if (ssl_) SSL_free(ssl_);  // no I/O: the socket is closed with the object
+}
+
+void WsClient::close() noexcept {
+  closed_ = true;
+  boost::system::error_code ec;
+  sock_.shutdown(tcp::socket::shutdown_both, ec);
+  sock_.close(ec);
+  gate_.cancel();
+}
+
+net::awaitable<Status> WsClient::wait(Want w) {
+  if (closed_) co_return lost("closed");
+  auto [ec] = co_await sock_.async_wait(w == Want::read ? tcp::socket::wait_read : tcp::socket::wait_write, use_nothrow);
+  if (closed_) co_return lost("closed");
+  if (ec) co_return lost(ec.message());
+  co_return ok();
+}
+
+Status WsClient::tls_error(int ret, const char* what) {
+  const int e = SSL_get_error(ssl_, ret);
+  std::string text = std::string("TLS ") + what + ": ";
+  if (e == SSL_ERROR_ZERO_RETURN) return lost(text + "closed by the server");
+  if (e == SSL_ERROR_SYSCALL) {
+    const auto more = openssl_errors();
+    return lost(text + (errno != 0 && ret < 0 ? std::strerror(errno) : "connection closed") + (more.empty() ? "" : " " + more));
+  }
+  if (const long v = SSL_get_verify_result(ssl_); v != X509_V_OK) {
+    ERR_clear_error();
+    return lost(text + "certificate verification failed: " + X509_verify_cert_error_string(v));
+  }
+  return lost(text + openssl_errors());
+}
+
+net::awaitable<Status> WsClient::tls_handshake(const std::string& host) {
+  ssl_ = SSL_new(ctx_);
+  if (!ssl_ || SSL_set_fd(ssl_, sock_.native_handle()) != 1) co_return lost("TLS: " + openssl_errors());
+  SSL_set_read_ahead(ssl_, 1);  // one recv per arrival instead of a record header, then its body
+  boost::system::error_code aec;
+  (void)net::ip::make_address(host, aec);
+  if (!aec) {
+    // An IP literal: checked against the certificate's IP addresses; no SNI (RFC 6066 §3).
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str()) != 1) co_return lost("TLS: bad IP " + host);
+  } else {
+    if (SSL_set_tlsext_host_name(ssl_, host.c_str()) != 1 || SSL_set1_host(ssl_, host.c_str()) != 1) {
+      co_return lost("TLS: host name " + host + ": " + openssl_errors());
+    }
+  }
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_connect(ssl_);
+    if (r == 1) co_return ok();
+    const int e = SSL_get_error(ssl_, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return tls_error(r, "handshake");
+    if (auto st = co_await wait(e == SSL_ERROR_WANT_READ ? Want::read : Want::write); !st) co_return st;
+  }
+}
+
+net::awaitable<Status> WsClient::send_all(ByteView b) {
+  if (closed_) co_return lost("closed");
+  if (!ssl_) {
+    auto [ec, n] = co_await net::async_write(sock_, net::buffer(b.data(), b.size()), use_nothrow);
+    if (closed_) co_return lost("closed");
+    if (ec) co_return lost(ec.message());
+    co_return ok();
+  }
+  // Retries after WANT_* pass the same buffer, as OpenSSL requires; without partial writes SSL_write_ex
+  // reports success only when every byte is in records on the socket.
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    std::size_t written = 0;
+    const int r = SSL_write_ex(ssl_, b.data(), b.size(), &written);
+    if (r == 1) co_return ok();
+    const int e = SSL_get_error(ssl_, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return tls_error(r, "write");
+    if (auto st = co_await wait(e == SSL_ERROR_WANT_READ ? Want::read : Want::write); !st) co_return st;
+  }
+}
+
+net::awaitable<Status> WsClient::fill() {
+  // Consumed bytes go first; an empty buffer is freed, so an idle connection waits holding none.
+  if (in_pos_ > 0) {
+    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
+    in_pos_ = 0;
+  }
+  if (in_.empty()) Bytes().swap(in_);
+  for (;;) {
+    if (closed_) co_return lost("closed");
+    if (!ssl_ || SSL_has_pending(ssl_) == 0) {
+      if (auto st = co_await wait(Want::read); !st) co_return st;
+    }
+    const std::size_t old = in_.size();
+    if (!ssl_) {
+      boost::system::error_code ec;
+      const std::size_t avail = sock_.available(ec);
+      const std::size_t want = std::clamp<std::size_t>(avail, 512, kMaxReadChunk);
+      in_.resize(old + want);
+      const std::size_t n = sock_.read_some(net::buffer(in_.data() + old, want), ec);
+      in_.resize(old + n);
+      if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) continue;
+      if (ec == net::error::eof) co_return lost("closed by the server");
+      if (ec) co_return lost(ec.message());
+      co_return ok();
+    }
+    in_.resize(old + kTlsReadChunk);
+    ERR_clear_error();
+    errno = 0;
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
+    in_.resize(old + n);
+    if (r == 1) co_return ok();
+    const int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ) continue;
+    if (e == SSL_ERROR_WANT_WRITE) {
+      if (auto st = co_await wait(Want::write); !st) co_return st;
+      continue;
+    }
+    co_return tls_error(r, "read");
+  }
+}
+
+net::awaitable<Status> WsClient::connect(const WsUrl& u, std::string origin) {
+  tcp::resolver resolver(sock_.get_executor());
+  auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, use_nothrow);
+  if (rec) co_return lost("resolve " + u.host + ": " + rec.message());
+  if (closed_) co_return lost("closed");
+  auto [cec, ep] = co_await net::async_connect(sock_, results, use_nothrow);
+  if (closed_) co_return lost("closed");
+  if (cec) co_return lost("connect: " + cec.message());
+  boost::system::error_code ec;
+  sock_.set_option(tcp::no_delay(true), ec);
+  sock_.non_blocking(true, ec);
+  if (ec) co_return lost(ec.message());
+  if (u.tls) {
+    if (!ctx_) co_return fail(core::errc::invalid_argument, "wss:// without a TLS context");
+    if (auto st = co_await tls_handshake(u.host); !st) co_return st;
+  }
+  const std::string key = to_base64(crypto::random_bytes(16));
+  std::string accept_src = key;
+  accept_src += wire::ws::kAcceptGuid;
+  const std::string accept = to_base64(crypto::sha1(as_bytes(accept_src)));
+  const bool default_port = u.port == (u.tls ? "443" : "80");
+  auto req = wire::ws::upgrade_request(default_port ? u.host : u.host + ":" + u.port, u.target, origin, key);
+  if (!req) co_return fail(req.error());
+  if (auto st = co_await send_all(as_bytes(*req)); !st) co_return st;
+  for (;;) {
+    if (auto st = co_await fill(); !st) co_return st;
+    const std::string_view got(reinterpret_cast<const char*>(in_.data()), in_.size());
+    auto head = wire::ws::parse_upgrade_response(got, accept);
+    if (!head) co_return fail(head.error());
+    if (*head > 0) {
+      in_pos_ = *head;  // what follows the head is already frames
+      co_return ok();
+    }
+  }
+}
+
+net::awaitable<Status> WsClient::flush_control() {
+  while (!control_.empty()) {
+    Bytes out;
+    out.swap(control_);
+    if (auto st = co_await send_all(out); !st) co_return st;
+  }
+  co_return ok();
+}
+
+net::awaitable<Status> WsClient::write(ByteView message) {
+  while (writing_) {  // the reader is writing a pong
+    gate_.expires_at(net::steady_timer::time_point::max());
+    auto [ec] = co_await gate_.async_wait(use_nothrow);
+    (void)ec;  // cancelled is the wake-up
+    if (closed_) co_return lost("closed");
+  }
+  std::array<std::uint8_t, 4> mask{};
+  crypto::random_bytes(mask.data(), mask.size());
+  Bytes frame;
+  frame.reserve(wire::ws::client_frame_size(message.size()));
+  wire::ws::append_client_frame(frame, wire::ws::Opcode::binary, message, mask);
+  writing_ = true;
+  auto st = co_await send_all(frame);
+  if (st) st = co_await flush_control();
+  writing_ = false;
+  co_return st;
+}
+
+net::awaitable<Status> WsClient::read(ByteView& data) {
+  for (;;) {
+    if (closed_) co_return lost("closed");
+    auto ev = reader_.next(ByteView(in_).subspan(in_pos_));
+    if (!ev) co_return fail(ev.error());
+    in_pos_ += ev->consumed;
+    switch (ev->kind) {
+      case wire::ws::Event::Kind::data:
+        if (ev->payload.empty()) continue;
+        data = ev->payload;
+        co_return ok();
+      case wire::ws::Event::Kind::ping:
+      case wire::ws::Event::Kind::close: {
+        // A ping is answered with its payload; a close is echoed with its code (RFC 6455 §5.5.1), which
+        // lets the server finish its closing handshake, and ends the connection.
+        const bool closing = ev->kind == wire::ws::Event::Kind::close;
+        std::array<std::uint8_t, 4> mask{};
+        crypto::random_bytes(mask.data(), mask.size());
+        wire::ws::append_client_frame(control_, closing ? wire::ws::Opcode::close : wire::ws::Opcode::pong,
+                                      closing ? ev->payload.first(ev->close_code ? 2 : 0) : ev->payload, mask);
+        if (!writing_) {  // else the write in flight sends it after its frame
+          writing_ = true;
+          auto st = co_await flush_control();
+          writing_ = false;
+          gate_.cancel();
+          if (!st) co_return st;
+        }
+        if (closing) {
+          co_return lost("websocket closed by the server" +
+                         (ev->close_code ? " (code " + std::to_string(*ev->close_code) + ")" : std::string()));
+        }
+        continue;
+      }
+      case wire::ws::Event::Kind::pong:
+        continue;
+      case wire::ws::Event::Kind::need_more:
+        if (auto st = co_await fill(); !st) co_return st;
+        continue;
+    }
+  }
+}
+
+}  // namespace wa::protocol
