@@ -76,6 +76,10 @@ try {
   engine.send('devices');
   const devs = await engine.wait('devices', (e) => e.event === 'devices');
   check(devs.count === 3 && devs.tls_contexts === (tls ? 1 : 0), `three clients, ${tls ? 'one TLS context' : 'no TLS context'} (${JSON.stringify(devs)})`);
+  // The three clients were started with equal configurations: they share one copy.
+  check(devs.config_copies === 1, `three clients, one configuration copy (${JSON.stringify(devs)})`);
+  // Paired numbers show no QR codes: the QR loop and its refs went at pair-success, not when its timer fired.
+  check(devs.qr_loops === 0, `no QR loop left after pairing (${JSON.stringify(devs)})`);
 
   const before = {};
   for (const [dev, phone] of Object.entries(phones)) {

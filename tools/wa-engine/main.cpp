@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
     } else if (cmd == "stop" && !id.empty()) {
       engine.stop(id);
     } else if (cmd == "devices") {
-      print({{"event", "devices"}, {"count", engine.client_count()}, {"tls_contexts", engine.tls_contexts()}});
+      print({{"event", "devices"}, {"count", engine.client_count()}, {"tls_contexts", engine.tls_contexts()},
+             {"config_copies", engine.config_copies()}, {"qr_loops", engine.qr_loops()}});
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

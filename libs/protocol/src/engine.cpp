@@ -169,6 +169,29 @@ struct Engine::Impl {
   mutable std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Client>> clients;
 
+  // Clients with equal configurations share one copy (a gateway's numbers nearly always have the same: the
+  // URL, the origin, the version, an extra CA of a few hundred bytes). Under mu.
+  std::vector<std::weak_ptr<const ClientConfig>> configs;
+  std::atomic<int> qr_loops{0};  // QR loops running (a registration in progress each)
+  std::shared_ptr<const ClientConfig> intern(ClientConfig c) {
+    if (std::all_of(c.trusted_root.begin(), c.trusted_root.end(), [](auto b) { return b == 0; })) {
+      c.trusted_root = noise::kWhatsAppRootKey;
+    }
+    std::erase_if(configs, [](const auto& w) { return w.expired(); });
+    for (const auto& w : configs) {
+      auto p = w.lock();
+      if (p && *p == c) return p;
+    }
+    auto p = std::make_shared<const ClientConfig>(std::move(c));
+    configs.push_back(p);
+    return p;
+  }
+  std::size_t config_copies() {
+    std::lock_guard lock(mu);
+    std::erase_if(configs, [](const auto& w) { return w.expired(); });
+    return configs.size();
+  }
+
   // One TLS client context per set of extra CAs (in practice one per process), shared by every client's
   // wss:// connection. A context holds the system trust store: reading it takes about 100 ms and it fills
   // hundreds of KB, so a context per client made restarting 1,000 numbers cost minutes and most of their
@@ -223,18 +246,14 @@ struct Engine::Impl {
 
 class Client final : public std::enable_shared_from_this<Client> {
  public:
-  Client(Engine::Impl& eng, std::string id, ClientConfig cfg, EventSink sink)
+  Client(Engine::Impl& eng, std::string id, std::shared_ptr<const ClientConfig> cfg, EventSink sink)
       : eng_(eng),
         id_(std::move(id)),
         cfg_(std::move(cfg)),
         sink_(std::move(sink)),
         strand_(net::make_strand(eng.ioc)),
         backoff_(strand_),
-        keepalive_(strand_) {
-    if (std::all_of(cfg_.trusted_root.begin(), cfg_.trusted_root.end(), [](auto b) { return b == 0; })) {
-      cfg_.trusted_root = noise::kWhatsAppRootKey;
-    }
-  }
+        keepalive_(strand_) {}
 
   void start() {
     net::co_spawn(strand_, [self = shared_from_this()]() -> net::awaitable<void> { co_await self->run(); },
@@ -306,7 +325,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> query_media_conn(std::function<void(Result<MediaConn>)> done) {
     auto self = shared_from_this();
     Node req = media_conn_iq();
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return done(fail(r.error()));
     auto mc = parse_media_conn(*r);
     if (mc) {
@@ -411,8 +430,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         continue;
       }
       // Capped exponential backoff with jitter: a uniform delay in [d/2, d], d = min(cap, base * 2^attempt).
-      const auto base = cfg_.backoff_base.count();
-      const auto cap = cfg_.backoff_cap.count();
+      const auto base = cfg_->backoff_base.count();
+      const auto cap = cfg_->backoff_cap.count();
       long long d = base;
       for (int i = 0; i < attempt_ && d < cap; ++i) d *= 2;
       d = std::min<long long>(d, cap);
@@ -464,6 +483,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     tx->close();
     keepalive_.cancel();
     ++gen_;  // background coroutines of this session stop
+    stop_qr();
     co_return end_;
   }
 
@@ -525,14 +545,14 @@ class Client final : public std::enable_shared_from_this<Client> {
   // TCP (and TLS), the websocket upgrade and the Noise handshake under one deadline; on success tx_ and
   // ciphers_ are this connection's. nullopt: connected; else the session ends so (end_text_ says why).
   net::awaitable<std::optional<End>> connect_and_handshake() {
-    auto url = parse_ws_url(cfg_.url);
+    auto url = parse_ws_url(cfg_->url);
     if (!url) {
       end_text_ = url.error().context();
       emit(EventKind::error, end_text_);
       co_return End::stopped;
     }
     if (url->tls) {
-      ssl_ = eng_.tls_context(cfg_.extra_ca_pem);
+      ssl_ = eng_.tls_context(cfg_->extra_ca_pem);
       if (!ssl_) {
         end_text_ = std::string("TLS context: ") + ERR_error_string(ERR_get_error(), nullptr);
         emit(EventKind::error, end_text_);
@@ -542,18 +562,18 @@ class Client final : public std::enable_shared_from_this<Client> {
     tx_ = std::make_shared<WsClient>(strand_, ssl_.get());
     auto tx = tx_;
     // Everything up to the end of the Noise handshake runs under one deadline.
-    net::steady_timer watchdog(strand_, cfg_.connect_timeout);
+    net::steady_timer watchdog(strand_, cfg_->connect_timeout);
     watchdog.async_wait([tx](error_code ec) {
       if (!ec) tx->close();
     });
-    if (auto st = co_await tx->connect(*url, cfg_.origin); !st) {
+    if (auto st = co_await tx->connect(*url, cfg_->origin); !st) {
       end_text_ = "connect: " + st.error().context();
       co_return end_;
     }
     if (ended_) co_return end_;
     // Noise XX: header + ClientHello in one message, ServerHello, ClientFinish with our ClientPayload.
     noise::Initiator init(noise::InitiatorConfig{kDict, crypto::KeyPair{creds_->noise_priv, creds_->noise_pub},
-                                                 cfg_.trusted_root, {}, std::nullopt});
+                                                 cfg_->trusted_root, {}, std::nullopt});
     reader_ = wire::FrameReader(wire::FrameReader::Role::client);
     {
       const auto header = wire::connection_header(kDict);
@@ -572,11 +592,11 @@ class Client final : public std::enable_shared_from_this<Client> {
     const bool registered = creds_->registered();
     Bytes payload;
     if (registered) {
-      auto p = login_payload(*creds_, cfg_.version);
+      auto p = login_payload(*creds_, cfg_->version);
       if (!p) co_return End::stopped;
       payload = std::move(*p);
     } else {
-      payload = registration_payload(*creds_, cfg_.version);
+      payload = registration_payload(*creds_, cfg_->version);
     }
     auto finish = init.on_server_hello(*hello, payload);
     if (!finish) {
@@ -629,7 +649,15 @@ class Client final : public std::enable_shared_from_this<Client> {
       end_code_ = code;
     }
     keepalive_.cancel();
+    stop_qr();
     if (tx_) tx_->close();
+  }
+
+  // The QR refs and the loop that shows them are only for a registration in progress: once it ends (paired,
+  // or the session ended) they go at once instead of when the QR timer (up to a minute) fires.
+  void stop_qr() {
+    std::vector<std::string>().swap(refs_);
+    if (qr_wait_) qr_wait_->cancel();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -799,13 +827,22 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> qr_loop(std::uint64_t gen) {
     auto self = shared_from_this();
     net::steady_timer t(strand_);
-    for (std::size_t i = 0; i < refs_.size(); ++i) {
-      if (gen != gen_ || !registering_ || wanted_phone_) co_return;
+    qr_wait_ = &t;
+    ++eng_.qr_loops;
+    bool shown_all = true;
+    for (std::size_t i = 0;; ++i) {
+      if (gen != gen_ || ended_ || !registering_ || wanted_phone_) {
+        shown_all = false;
+        break;
+      }
+      if (i >= refs_.size()) break;
       emit(EventKind::qr, qr_string(refs_[i], *creds_));
-      t.expires_after(i == 0 ? cfg_.qr_first : cfg_.qr_next);
+      t.expires_after(i == 0 ? cfg_->qr_first : cfg_->qr_next);
       co_await t.async_wait(use_nothrow);
     }
-    if (gen == gen_ && registering_ && !wanted_phone_) end_session(End::qr_exhausted, "QR codes expired");
+    if (qr_wait_ == &t) qr_wait_ = nullptr;
+    --eng_.qr_loops;
+    if (shown_all) end_session(End::qr_exhausted, "QR codes expired");
   }
 
   net::awaitable<void> send_link_code(std::uint64_t gen) {
@@ -827,7 +864,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     link_code_ = std::move(made->first);
     Node req = iq_node("md", "set", NodeList{std::move(made->second)});
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (gen != gen_) co_return;
     if (!r) {
       emit(EventKind::error, "pairing code refused: " + r.error().context());
@@ -852,7 +889,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     creds_shared_.reset();
     net::co_spawn(strand_, [self = shared_from_this(), reg = std::move(fin->reg), gen]() -> net::awaitable<void> {
       Node req = iq_node("md", "set", NodeList{reg});
-      auto r = co_await self->iq(std::move(req), self->cfg_.iq_timeout);
+      auto r = co_await self->iq(std::move(req), self->cfg_->iq_timeout);
       if (!r && gen == self->gen_) self->emit(EventKind::error, "companion_finish: " + r.error().context());
     }, net::detached);
   }
@@ -896,6 +933,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     link_code_.reset();
     wanted_phone_.reset();
     registering_ = false;
+    stop_qr();
     send_iq_result(iq_node, NodeList{std::move(r->reply)});
     emit(EventKind::paired, creds_->jid, creds_->lid);
   }
@@ -1178,7 +1216,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     if (!ask.empty()) {
       Node req = usync_devices_iq(ask);
-      auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+      auto r = co_await iq(std::move(req), cfg_->iq_timeout);
       if (!r) co_return fail(r.error());
       auto parsed = parse_usync_devices(*r);
       if (!parsed) co_return fail(parsed.error());
@@ -1200,7 +1238,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     const Jid to_user = *to;
     const bool own = target.user() == me->user();
     Node req = prekey_fetch_iq({target});
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (gen != gen_) co_return;
     auto bundles = r ? parse_bundles(*r) : Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>>(fail(r.error()));
     if (!bundles || bundles->empty()) {
@@ -1255,7 +1293,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     GroupAction a;
     a.group = gid;
     Node req = group_iq(a);
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return fail(r.error());
     auto outcome = parse_group_outcome(a, *r);
     if (!outcome) co_return fail(outcome.error());
@@ -1371,7 +1409,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
     if (missing.empty()) co_return bundles;
     Node req = prekey_fetch_iq(missing);
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return fail(r.error());
     auto parsed = parse_bundles(*r);
     if (!parsed) co_return fail(parsed.error());
@@ -1382,7 +1420,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<Status> send_awaiting_ack(Node stanza, std::string id, std::uint64_t gen) {
     auto self = shared_from_this();
     auto p = std::make_shared<PendingIq>(strand_);
-    p->timer.expires_after(cfg_.iq_timeout);
+    p->timer.expires_after(cfg_->iq_timeout);
     const std::string key = "ack:" + id;
     pending_[key] = p;
     send(stanza);
@@ -1446,7 +1484,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> run_group(GroupAction a, std::function<void(Result<GroupOutcome>)> done) {
     auto self = shared_from_this();
     Node req = group_iq(a);
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return done(fail(r.error()));
     if (!a.group.empty()) group_cache_.erase(a.group);
     done(parse_group_outcome(a, *r));
@@ -1551,7 +1589,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> after_login(std::uint64_t gen) {
     auto self = shared_from_this();
     Node count_req = iq_node("encrypt", "get", NodeList{leaf("count")});
-    auto count = co_await iq(std::move(count_req), cfg_.iq_timeout);
+    auto count = co_await iq(std::move(count_req), cfg_->iq_timeout);
     if (gen != gen_) co_return;
     if (count) {
       const Node* c = count->child("count");
@@ -1561,12 +1599,12 @@ class Client final : public std::enable_shared_from_this<Client> {
       emit(EventKind::error, "prekey count: " + count.error().context());
     }
     if (gen != gen_) co_return;
-    if (unix_now() - creds_->signed_prekey_created >= static_cast<std::uint64_t>(cfg_.signed_prekey_lifetime.count())) {
+    if (unix_now() - creds_->signed_prekey_created >= static_cast<std::uint64_t>(cfg_->signed_prekey_lifetime.count())) {
       co_await rotate_signed(gen);
     }
     if (gen != gen_) co_return;
     Node active_req = iq_node("passive", "set", NodeList{leaf("active")});
-    auto active = co_await iq(std::move(active_req), cfg_.iq_timeout);
+    auto active = co_await iq(std::move(active_req), cfg_->iq_timeout);
     if (!active && gen == gen_) emit(EventKind::error, "passive iq: " + active.error().context());
   }
 
@@ -1599,7 +1637,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     creds_->next_prekey_id = (batch->last_id % 0xffffff) + 1;
     creds_shared_.reset();
     Node req = iq_node("encrypt", "set", std::move(batch->iq_content));
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     uploading_ = false;
     if (!r) {
       if (gen == gen_) emit(EventKind::error, "prekey upload: " + r.error().context());
@@ -1621,7 +1659,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     auto st = *co_await eng_.on_db(std::move(st_job));
     if (!st || gen != gen_) co_return;
     Node req = iq_node("encrypt", "set", NodeList{rotate_node(next)});
-    auto r = co_await iq(std::move(req), cfg_.iq_timeout);
+    auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) {
       if (gen == gen_) emit(EventKind::error, "signed prekey rotation: " + r.error().context());
       co_return;
@@ -1638,7 +1676,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   // Pings at keepalive_interval; an unanswered ping within keepalive_timeout means the socket is dead. A
   // timer and a short coroutine per ping, not a coroutine that lives as long as the connection (its frame).
   void schedule_keepalive(std::uint64_t gen) {
-    keepalive_.expires_after(cfg_.keepalive_interval);
+    keepalive_.expires_after(cfg_->keepalive_interval);
     keepalive_.async_wait([self = shared_from_this(), gen](error_code ec) {
       if (ec || gen != self->gen_ || self->ended_) return;
       net::co_spawn(self->strand_, self->ping(gen), net::detached);
@@ -1648,10 +1686,10 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> ping(std::uint64_t gen) {
     auto self = shared_from_this();
     Node req = iq_node("w:p", "get", NodeList{leaf("ping")});
-    auto r = co_await iq(std::move(req), cfg_.keepalive_timeout);
+    auto r = co_await iq(std::move(req), cfg_->keepalive_timeout);
     if (gen != gen_ || ended_) co_return;
     if (!r && r.error().code() == errc::timeout) {
-      end_session(End::lost, "keepalive: no answer within " + std::to_string(cfg_.keepalive_timeout.count()) + " ms");
+      end_session(End::lost, "keepalive: no answer within " + std::to_string(cfg_->keepalive_timeout.count()) + " ms");
       co_return;
     }
     schedule_keepalive(gen);
@@ -1672,7 +1710,7 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   Engine::Impl& eng_;
   const std::string id_;
-  ClientConfig cfg_;
+  std::shared_ptr<const ClientConfig> cfg_;  // shared by every client with an equal configuration
   EventSink sink_;
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;
@@ -1697,6 +1735,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::optional<LinkCode> link_code_;
   std::optional<std::string> wanted_phone_;
   std::vector<std::string> refs_;
+  net::steady_timer* qr_wait_ = nullptr;  // the running qr_loop's timer (a local of its frame)
   std::uint64_t gen_ = 0;
   End end_ = End::lost;
   std::string end_text_;
@@ -1737,7 +1776,7 @@ void Engine::start(const std::string& device_id, ClientConfig cfg, EventSink sin
   std::lock_guard lock(impl_->mu);
   auto& slot = impl_->clients[device_id];
   if (slot && !slot->done()) return;  // already running
-  slot = std::make_shared<Client>(*impl_, device_id, std::move(cfg), std::move(sink));
+  slot = std::make_shared<Client>(*impl_, device_id, impl_->intern(std::move(cfg)), std::move(sink));
   slot->start();
 }
 
@@ -1842,6 +1881,9 @@ std::size_t Engine::client_count() const {
   std::lock_guard lock(impl_->mu);
   return impl_->clients.size();
 }
+
+std::size_t Engine::config_copies() const { return impl_->config_copies(); }
+int Engine::qr_loops() const { return impl_->qr_loops.load(); }
 
 std::size_t Engine::tls_contexts() const {
   std::lock_guard lock(impl_->tls_mu);

@@ -150,45 +150,57 @@ net::awaitable<Status> WsClient::send_all(ByteView b) {
   }
 }
 
+Result<std::optional<WsClient::Want>> WsClient::read_now() {
+  if (closed_) return fail(errc::connection_lost, "closed");
+  const std::size_t old = in_.size();
+  if (!ssl_) {
+    boost::system::error_code ec;
+    const std::size_t avail = sock_.available(ec);
+    const std::size_t want = std::clamp<std::size_t>(avail, 512, kMaxReadChunk);
+    in_.resize(old + want);
+    const std::size_t n = sock_.read_some(net::buffer(in_.data() + old, want), ec);
+    in_.resize(old + n);
+    if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) return Want::read;
+    if (ec == net::error::eof) return fail(errc::connection_lost, "closed by the server");
+    if (ec) return fail(errc::connection_lost, ec.message());
+    return std::optional<Want>();
+  }
+  in_.resize(old + kTlsReadChunk);
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
+  in_.resize(old + n);
+  if (r == 1) return std::optional<Want>();
+  const int e = SSL_get_error(ssl_, r);
+  if (e == SSL_ERROR_WANT_READ) return Want::read;
+  if (e == SSL_ERROR_WANT_WRITE) return Want::write;
+  auto st = tls_error(r, "read");
+  return fail(st.error());
+}
+
+// The coroutine an idle connection waits in: it awaits the socket directly (no nested frame) and holds no
+// buffer meanwhile.
 net::awaitable<Status> WsClient::fill() {
-  // Consumed bytes go first; an empty buffer is freed, so an idle connection waits holding none.
   if (in_pos_ > 0) {
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
     in_pos_ = 0;
   }
   if (in_.empty()) Bytes().swap(in_);
+  // OpenSSL may hold decrypted bytes already (read-ahead): then the read comes before any wait.
+  std::optional<Want> want;
+  if (!ssl_ || SSL_has_pending(ssl_) == 0) want = Want::read;
   for (;;) {
     if (closed_) co_return lost("closed");
-    if (!ssl_ || SSL_has_pending(ssl_) == 0) {
-      if (auto st = co_await wait(Want::read); !st) co_return st;
-    }
-    const std::size_t old = in_.size();
-    if (!ssl_) {
-      boost::system::error_code ec;
-      const std::size_t avail = sock_.available(ec);
-      const std::size_t want = std::clamp<std::size_t>(avail, 512, kMaxReadChunk);
-      in_.resize(old + want);
-      const std::size_t n = sock_.read_some(net::buffer(in_.data() + old, want), ec);
-      in_.resize(old + n);
-      if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) continue;
-      if (ec == net::error::eof) co_return lost("closed by the server");
+    if (want) {
+      auto [ec] = co_await sock_.async_wait(*want == Want::read ? tcp::socket::wait_read : tcp::socket::wait_write, use_nothrow);
+      if (closed_) co_return lost("closed");
       if (ec) co_return lost(ec.message());
-      co_return ok();
     }
-    in_.resize(old + kTlsReadChunk);
-    ERR_clear_error();
-    errno = 0;
-    std::size_t n = 0;
-    const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
-    in_.resize(old + n);
-    if (r == 1) co_return ok();
-    const int e = SSL_get_error(ssl_, r);
-    if (e == SSL_ERROR_WANT_READ) continue;
-    if (e == SSL_ERROR_WANT_WRITE) {
-      if (auto st = co_await wait(Want::write); !st) co_return st;
-      continue;
-    }
-    co_return tls_error(r, "read");
+    auto got = read_now();
+    if (!got) co_return fail(got.error());
+    if (!*got) co_return ok();
+    want = **got;
   }
 }
 

@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -65,6 +66,7 @@ class WsClient final {
   boost::asio::awaitable<Status> tls_handshake(const std::string& host);
   boost::asio::awaitable<Status> send_all(ByteView b);  // plain or TLS
   boost::asio::awaitable<Status> fill();                // reads more bytes into in_
+  Result<std::optional<Want>> read_now();               // one non-blocking read; nullopt: bytes came
   boost::asio::awaitable<Status> flush_control();       // writes control_ (writing_ held by the caller)
   Status tls_error(int ret, const char* what);
 

@@ -239,7 +239,8 @@ struct Service::Impl {
     std::uint64_t next_queue_seq = 1;
     std::string inflight_key, inflight_id;
     // The head in flight as read from the store once, for on_sent (its content goes when it is sent).
-    std::optional<Send> inflight_send;
+    // On the heap: a Send is about 580 bytes and only a number with a message in flight needs one.
+    std::unique_ptr<Send> inflight_send;
     std::string inflight_zaap;
     void clear_inflight() {
       inflight_key.clear();
@@ -1056,7 +1057,7 @@ struct Service::Impl {
     in.inflight_key = key;
     in.inflight_id = item->value("mid", "");
     in.inflight_zaap = item->value("zaap", "");
-    in.inflight_send = s;
+    in.inflight_send = std::make_unique<Send>(s);
     in.inflight_send->media.clear();  // a data: URI can be megabytes; on_sent needs only the recipient
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id, mid = in.inflight_id;
@@ -1400,7 +1401,7 @@ struct Service::Impl {
   void on_sent(Inst& in, std::string mid, const std::string& error) {
     if (in.inflight_id != mid || in.inflight_key.empty()) return;
     const std::string key = in.inflight_key;
-    std::optional<Send> sent = std::move(in.inflight_send);
+    std::unique_ptr<Send> sent = std::move(in.inflight_send);
     const std::string zaap = std::move(in.inflight_zaap);
     in.clear_inflight();
     if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();

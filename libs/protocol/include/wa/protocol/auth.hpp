@@ -40,6 +40,7 @@ struct ClientVersion {
   std::uint32_t secondary = 3000;
   std::uint32_t tertiary = 1043857760;
   std::string to_string() const;
+  bool operator==(const ClientVersion&) const = default;
 };
 
 /// Prekeys: how many the server should hold at least, and how many one upload brings.

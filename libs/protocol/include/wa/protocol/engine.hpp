@@ -36,6 +36,7 @@ struct ClientConfig {
   std::chrono::milliseconds qr_first{60000};            ///< how long the first QR ref is shown
   std::chrono::milliseconds qr_next{20000};             ///< each later one
   std::chrono::seconds signed_prekey_lifetime{kSignedPreKeyLifetime};  ///< rotated at login when older
+  bool operator==(const ClientConfig&) const = default;
 };
 
 enum class EventKind {
@@ -129,6 +130,10 @@ class Engine final {
   std::size_t client_count() const;
   /// How many TLS client contexts exist: one per distinct extra_ca_pem, shared by every client (tests).
   std::size_t tls_contexts() const;
+  /// Distinct client configurations held (clients with equal ones share a copy).
+  std::size_t config_copies() const;
+  /// Clients showing QR codes now (a pairing in progress each; none once paired or disconnected).
+  int qr_loops() const;
 
   struct Impl;
 
