@@ -249,7 +249,7 @@ int serve(const Config& config) {
     signals.cancel();
   });
   ioc.run();
-  std::cout << "stopped" << std::endl;
+  std::cout << "stopped (heap given back to the OS " << svc.heap_trims() << " times)" << std::endl;
   return failed ? kExitRuntime : 0;
 }
 

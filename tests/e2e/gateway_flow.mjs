@@ -197,6 +197,13 @@ try {
   // 1 (end). A zapd restart: the instance reconnects by itself and says so.
   const before = sink.of('ConnectedCallback').length;
   await zapd.stop();
+  // A second after the number connected, zapd gave its free heap pages back to the OS (docs/architecture.md).
+  {
+    const log = zapd.log;
+    await waitFor('the stopped line', () => log.some((l) => l.startsWith('stopped')), 5000);
+    const line = log.find((l) => l.startsWith('stopped'));
+    check(/^stopped \(heap given back to the OS [1-9]\d* times\)$/.test(line), `heap trimmed after connecting (${line})`);
+  }
   zapd = await startZapd(opt.zapd, zapdOpts);
   inst = instanceApi(zapd, created.body);
   await waitFor('ConnectedCallback after restart', () => sink.of('ConnectedCallback').length > before, 20000);

@@ -417,7 +417,6 @@ class Client final : public std::enable_shared_from_this<Client> {
         auto st = *co_await eng_.on_db(std::move(st_job));
         if (!st) emit(EventKind::error, "wiping credentials failed: " + st.error().context());
         creds_.reset();
-        creds_shared_.reset();
         emit(EventKind::logged_out, end_text_, {}, end_code_);
         break;
       }
@@ -510,8 +509,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         emit(EventKind::error, end_text_);
         co_return End::lost;
       }
-      creds_ = std::move(*loaded);
-      creds_shared_.reset();
+      creds_ = std::make_shared<store::Credentials>(std::move(*loaded));
     }
     if (!inbox_replayed_) {
       // Messages persisted but not yet taken by the consumer (a crash between the two): emitted again.
@@ -885,8 +883,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     // The ADV secret now comes from the code exchange; pair-success is checked with it.
-    creds_->adv_secret = fin->adv_secret;
-    creds_shared_.reset();
+    edit_creds().adv_secret = fin->adv_secret;
     net::co_spawn(strand_, [self = shared_from_this(), reg = std::move(fin->reg), gen]() -> net::awaitable<void> {
       Node req = iq_node("md", "set", NodeList{reg});
       auto r = co_await self->iq(std::move(req), self->cfg_->iq_timeout);
@@ -928,8 +925,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       end_session(End::lost, "store failure while pairing");
       co_return;
     }
-    creds_ = std::move(updated);
-    creds_shared_.reset();
+    creds_ = std::make_shared<store::Credentials>(std::move(updated));
     link_code_.reset();
     wanted_phone_.reset();
     registering_ = false;
@@ -1568,8 +1564,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     attempt_ = 0;
     if (const Jid* lid = n.attr_jid("lid")) {
       if (lid->to_string() != creds_->lid) {
-        creds_->lid = lid->to_string();
-        creds_shared_.reset();
+        edit_creds().lid = lid->to_string();
         net::co_spawn(strand_, save_creds(), net::detached);
       }
     }
@@ -1634,8 +1629,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       uploading_ = false;
       co_return;
     }
-    creds_->next_prekey_id = (batch->last_id % 0xffffff) + 1;
-    creds_shared_.reset();
+    edit_creds().next_prekey_id = (batch->last_id % 0xffffff) + 1;
     Node req = iq_node("encrypt", "set", std::move(batch->iq_content));
     auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     uploading_ = false;
@@ -1643,8 +1637,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (gen == gen_) emit(EventKind::error, "prekey upload: " + r.error().context());
       co_return;
     }
-    creds_->uploaded_prekey_id = batch->last_id;
-    creds_shared_.reset();
+    edit_creds().uploaded_prekey_id = batch->last_id;
     co_await save_creds();
     emit(EventKind::prekeys_uploaded, {}, {}, 0, batch->records.size());
   }
@@ -1664,11 +1657,10 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (gen == gen_) emit(EventKind::error, "signed prekey rotation: " + r.error().context());
       co_return;
     }
-    creds_->signed_prekey_id = next.signed_prekey_id;
-    creds_->signed_prekey_pub = next.signed_prekey_pub;
-    creds_->signed_prekey_sig = next.signed_prekey_sig;
-    creds_->signed_prekey_created = next.signed_prekey_created;
-    creds_shared_.reset();
+    edit_creds().signed_prekey_id = next.signed_prekey_id;
+    edit_creds().signed_prekey_pub = next.signed_prekey_pub;
+    edit_creds().signed_prekey_sig = next.signed_prekey_sig;
+    edit_creds().signed_prekey_created = next.signed_prekey_created;
     co_await save_creds();
     emit(EventKind::signed_prekey_rotated);
   }
@@ -1724,14 +1716,15 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::unordered_map<std::string, std::shared_ptr<PendingIq>> pending_;
   std::string id_prefix_ = to_hex(crypto::random_bytes(4)) + "-";
   std::uint64_t iq_seq_ = 0;
-  std::optional<store::Credentials> creds_;
-  // An immutable copy of creds_ that database jobs share instead of copying the whole record each (a
-  // send used to copy it four times). Dropped wherever creds_ changes; made again on the next use.
-  std::shared_ptr<const store::Credentials> creds_shared_;
-  std::shared_ptr<const store::Credentials> creds_snapshot() {
-    if (!creds_shared_) creds_shared_ = std::make_shared<const store::Credentials>(*creds_);
-    return creds_shared_;
+  // The credentials, shared with the database jobs that need them (a send used to copy the whole record
+  // four times, and a second copy for those jobs was kept per number). Changed by copy-on-write: a job
+  // that holds the record keeps the version it was given.
+  std::shared_ptr<store::Credentials> creds_;
+  store::Credentials& edit_creds() {
+    if (creds_.use_count() > 1) creds_ = std::make_shared<store::Credentials>(*creds_);
+    return *creds_;
   }
+  std::shared_ptr<const store::Credentials> creds_snapshot() const { return creds_; }
   std::optional<LinkCode> link_code_;
   std::optional<std::string> wanted_phone_;
   std::vector<std::string> refs_;

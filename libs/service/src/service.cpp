@@ -8,6 +8,7 @@
 #include "wa/core/bytes.hpp"
 #include "wa/core/fifo.hpp"
 #include "wa/core/jid.hpp"
+#include "heap_trim.hpp"
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/media.hpp"
 #include "wa/service/media.hpp"
@@ -281,6 +282,9 @@ struct Service::Impl {
   bool stopping = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::shared_ptr<net::steady_timer> prune_timer;
+  // Free heap pages go back to the OS a second after numbers connected (a restart or pairings leave megabytes
+  // of freed handshake memory between the live records) and once a minute.
+  HeapTrimmer heap_trim{ex, std::chrono::seconds(1), std::chrono::minutes(1)};
   // Picture work (image and video thumbnails: decoding hostile files) runs here, off the service's thread,
   // so one large video does not hold back every instance's API and webhooks.
   net::thread_pool pictures{1};
@@ -463,6 +467,7 @@ struct Service::Impl {
         in->code.clear();
         if (ev.kind == K::connected) {
           in->view.connected = true;
+          heap_trim.poke();
           wake(*in, false);
           wake(*in, true);
           if (!was) {
@@ -1534,14 +1539,18 @@ Status Service::start() {
   WA_TRY_STATUS(impl_->load());
   impl_->prune_media();
   impl_->schedule_prune();
+  impl_->heap_trim.start();
   return ok();
 }
+
+std::uint64_t Service::heap_trims() const { return impl_->heap_trim.trims(); }
 
 void Service::shutdown() {
   if (impl_->stopping) return;
   impl_->stopping = true;
   (void)impl_->commit();  // what the last turn wrote (nothing waits on it any more but the store)
   if (impl_->prune_timer) impl_->prune_timer->cancel();
+  impl_->heap_trim.stop();
   for (auto& [_, in] : impl_->insts) {
     in.send_timer->cancel();
     in.retry_timer->cancel();

@@ -169,6 +169,8 @@ class Service final {
   [[nodiscard]] Status start();
   /// Stops every instance (their state stays in the store).
   void shutdown();
+  /// Times the heap's free pages were given back to the OS (after numbers connected, and once a minute).
+  std::uint64_t heap_trims() const;
 
   [[nodiscard]] Result<InstanceView> create_instance(std::string name, const std::array<std::string, kHookCount>& hooks);
   std::vector<InstanceView> instances() const;
