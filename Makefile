@@ -33,7 +33,7 @@ test-release: test-setup
 
 test-asan: test-setup
 	cmake --preset asan >/dev/null
-	cmake --build --preset asan -j $(JOBS) --target wa_core_test wa_wire_test wa_crypto_test wa_noise_test wa_signal_test wa_store_sqlite_test wa_qr_test wa_protocol_test wa_sim_test wa_webhook_test wa_service_test wa_store_pg_tests wa-oracle wasim wa-engine zapd
+	cmake --build --preset asan -j $(JOBS) --target wa_core_test wa_wire_test wa_crypto_test wa_noise_test wa_signal_test wa_store_sqlite_test wa_qr_test wa_protocol_test wa_sim_test wa_webhook_test wa_service_test wa_gateway_test wa_store_pg_tests wa-oracle wasim wa-engine zapd
 	ctest --preset asan -j $(JOBS)
 
 test-fuzz: test-setup

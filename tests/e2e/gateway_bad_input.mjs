@@ -83,6 +83,8 @@ try {
     ['wrong token', 'GET', `/instances/${created.body.id}/token/WRONGTOKEN0000000000000/status`, undefined, H, 401, 'UNAUTHORIZED'],
     ['partner without bearer', 'GET', '/instances', undefined, {}, 401, 'UNAUTHORIZED'],
     ['partner wrong bearer', 'GET', '/instances', undefined, { authorization: 'Bearer nope' }, 401, 'UNAUTHORIZED'],
+    ['list page 0', 'GET', '/instances?page=0&pageSize=10', undefined, { authorization: `Bearer ${zapd.admin}` }, 400, 'INVALID_FIELD'],
+    ['list pageSize not a number', 'GET', '/instances?page=1&pageSize=ten', undefined, { authorization: `Bearer ${zapd.admin}` }, 400, 'INVALID_FIELD'],
     ['partner bad body', 'POST', '/instances/integrator/on-demand', '{"name":5}', { authorization: `Bearer ${zapd.admin}`, 'content-type': 'application/json' }, 400, 'INVALID_FIELD'],
     ['partner bad webhook', 'POST', '/instances/integrator/on-demand', '{"receivedCallbackUrl":"ftp://x"}', { authorization: `Bearer ${zapd.admin}`, 'content-type': 'application/json' }, 400, 'INVALID_FIELD'],
     ['delete unknown instance', 'DELETE', '/instances/NOPE', undefined, { authorization: `Bearer ${zapd.admin}` }, 404, 'NOT_FOUND'],

@@ -42,6 +42,21 @@ try {
   const created = await zapd.partner('POST', '/instances/integrator/on-demand', { name: 'flow' });
   check(created.status === 200 && /^[0-9A-F]{32}$/.test(created.body.id) && created.body.token?.length >= 24, `instance created (${JSON.stringify(created.body)})`);
   let inst = instanceApi(zapd, created.body);
+  // The partner list pages as Z-API's does (page from 1, pageSize); without pageSize, everything on page 1.
+  {
+    const second = await zapd.partner('POST', '/instances/integrator/on-demand', { name: 'second "one"' });
+    const all = await zapd.partner('GET', '/instances');
+    check(all.status === 200 && all.body.total === 2 && all.body.content.length === 2 && all.body.totalPage === 1 &&
+          all.body.content[0].id === created.body.id && all.body.content[1].name === 'second "one"', `list of two (${JSON.stringify(all.body)})`);
+    const p2 = await zapd.partner('GET', '/instances?page=2&pageSize=1');
+    check(p2.status === 200 && p2.body.total === 2 && p2.body.totalPage === 2 && p2.body.page === 2 && p2.body.pageSize === 1 &&
+          p2.body.content.length === 1 && p2.body.content[0].id === second.body.id, `page 2 of size 1 (${JSON.stringify(p2.body)})`);
+    const p3 = await zapd.partner('GET', '/instances?page=3&pageSize=1');
+    check(p3.status === 200 && p3.body.content.length === 0 && p3.body.total === 2, `past the last page (${JSON.stringify(p3.body)})`);
+    const me = await instanceApi(zapd, created.body).call('GET', 'me');
+    check(me.status === 200 && me.body.id === created.body.id && me.body.name === 'flow' && me.body.due === null, `me (${JSON.stringify(me.body)})`);
+    check((await zapd.partner('DELETE', `/instances/${second.body.id}`)).status === 200, 'second instance deleted');
+  }
   check((await inst.call('GET', 'status')).body.connected === false, 'status: not connected before pairing');
   await inst.call('PUT', 'update-every-webhooks', { value: `${sink.url}/hook`, notifySentByMe: true });
   const me0 = await inst.call('GET', 'me');

@@ -237,29 +237,6 @@ struct Fields {
   }
 };
 
-json me_json(const service::InstanceView& v) {
-  const auto& h = v.hooks;
-  auto url = [](const std::string& s) -> json { return s.empty() ? json(nullptr) : json(s); };
-  return json{{"id", v.id},
-              {"token", v.token},
-              {"name", v.name},
-              {"due", nullptr},
-              {"connected", v.connected},
-              {"paymentStatus", "ACTIVE"},
-              {"created", v.created_ms},
-              {"connectedCallbackUrl", url(h[static_cast<std::size_t>(Hook::connected)])},
-              {"deliveryCallbackUrl", url(h[static_cast<std::size_t>(Hook::delivery)])},
-              {"disconnectedCallbackUrl", url(h[static_cast<std::size_t>(Hook::disconnected)])},
-              {"messageStatusCallbackUrl", url(h[static_cast<std::size_t>(Hook::message_status)])},
-              {"presenceChatCallbackUrl", url(h[static_cast<std::size_t>(Hook::presence)])},
-              {"receivedCallbackUrl", url(h[static_cast<std::size_t>(Hook::received)])},
-              {"receiveCallbackSentByMe", v.notify_sent_by_me},
-              {"callRejectAuto", false},
-              {"callRejectMessage", nullptr},
-              {"autoReadMessage", false},
-              {"initialDataCallbackUrl", nullptr}};
-}
-
 json queue_item_json(const service::QueuedItem& q, const std::string& instance) {
   return json{{"_id", q.zaap_id},       {"ZaapId", q.zaap_id},         {"MessageId", q.message_id},
               {"InstanceId", instance}, {"Phone", q.phone},            {"Message", q.message},
@@ -312,6 +289,74 @@ void apply_group_settings(service::Service& svc, std::string id, std::string gro
 }
 
 }  // namespace
+
+namespace {
+// A JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped; the values are UTF-8
+// already (parsed from JSON bodies or checked when set).
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 15];
+      }
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+void append_url(std::string& out, const std::string& s) {
+  if (s.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, s);
+  }
+}
+}  // namespace
+
+void append_instance_json(std::string& out, const service::InstanceView& v) {
+  const auto& h = v.hooks;
+  auto hook = [&](Hook k) -> const std::string& { return h[static_cast<std::size_t>(k)]; };
+  out += R"({"autoReadMessage":false,"callRejectAuto":false,"callRejectMessage":null,"connected":)";
+  out += v.connected ? "true" : "false";
+  out += R"(,"connectedCallbackUrl":)";
+  append_url(out, hook(Hook::connected));
+  out += R"(,"created":)";
+  out += std::to_string(v.created_ms);
+  out += R"(,"deliveryCallbackUrl":)";
+  append_url(out, hook(Hook::delivery));
+  out += R"(,"disconnectedCallbackUrl":)";
+  append_url(out, hook(Hook::disconnected));
+  out += R"(,"due":null,"id":)";
+  append_json_string(out, v.id);
+  out += R"(,"initialDataCallbackUrl":null,"messageStatusCallbackUrl":)";
+  append_url(out, hook(Hook::message_status));
+  out += R"(,"name":)";
+  append_json_string(out, v.name);
+  out += R"(,"paymentStatus":"ACTIVE","presenceChatCallbackUrl":)";
+  append_url(out, hook(Hook::presence));
+  out += R"(,"receiveCallbackSentByMe":)";
+  out += v.notify_sent_by_me ? "true" : "false";
+  out += R"(,"receivedCallbackUrl":)";
+  append_url(out, hook(Hook::received));
+  out += R"(,"token":)";
+  append_json_string(out, v.token);
+  out += '}';
+}
 
 bool is_media_send(std::string_view target) {
   target = target.substr(0, target.find('?'));
@@ -367,10 +412,30 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (!crypto::equal(req.authorization, expected)) return answer(error_response(401, "UNAUTHORIZED", "send Authorization: Bearer <admin token>"));
     if (seg.size() == 1) {
       if (m != "GET") return method_not_allowed("GET");
-      json content = json::array();
-      for (const auto& v : svc_.instances()) content.push_back(me_json(v));
-      const auto n = content.size();
-      return answer(json_ok(json{{"total", n}, {"totalPage", 1}, {"pageSize", n}, {"page", 1}, {"content", content}}));
+      // Z-API's page (from 1) and pageSize; without pageSize, every instance on one page.
+      const auto all = svc_.instances();
+      std::size_t page = 1, page_size = all.size();
+      for (const auto& [name, dest] : {std::pair{"page", &page}, std::pair{"pageSize", &page_size}}) {
+        const auto v = query_param(query, name);
+        if (!v) continue;
+        const std::size_t n = all_digits(*v) && !v->empty() && v->size() <= 7 ? std::stoul(*v) : 0;
+        if (n == 0 || n > 1000000) {
+          return answer(error_response(400, "INVALID_FIELD", std::string("query parameter '") + name + "' must be an integer from 1 to 1000000"));
+        }
+        *dest = n;
+      }
+      const std::size_t total = all.size();
+      const std::size_t pages = page_size == 0 ? 1 : std::max<std::size_t>(1, (total + page_size - 1) / page_size);
+      std::string body = R"({"content":[)";
+      const std::size_t first = std::min(total, (page - 1) * std::max<std::size_t>(page_size, 1));
+      const std::size_t last = std::min(total, first + page_size);
+      for (std::size_t i = first; i < last; ++i) {
+        if (i > first) body += ',';
+        append_instance_json(body, *all[i]);
+      }
+      body += R"(],"page":)" + std::to_string(page) + R"(,"pageSize":)" + std::to_string(page_size) +
+              R"(,"total":)" + std::to_string(total) + R"(,"totalPage":)" + std::to_string(pages) + "}";
+      return answer(HttpResponse{200, std::move(body), {}});
     }
     if (seg.size() == 2) {
       if (m != "DELETE") return method_not_allowed("DELETE");
@@ -451,7 +516,11 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       return answer(json_ok(json{{"connected", inst->connected}, {"smartphoneConnected", inst->connected}, {"session", inst->paired},
                                  {"error", err}}));
     }
-    if (route == "me") return answer(json_ok(me_json(*inst)));
+    if (route == "me") {
+      std::string body;
+      append_instance_json(body, *inst);
+      return answer(HttpResponse{200, std::move(body), {}});
+    }
     if (route == "device") {
       if (!inst->paired) return answer(error_response(409, "NOT_CONNECTED", "You are not connected."));
       return answer(json_ok(json{{"phone", inst->phone}, {"imgUrl", nullptr}, {"about", nullptr}, {"name", inst->push_name},

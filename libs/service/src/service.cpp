@@ -1586,10 +1586,12 @@ Result<InstanceView> Service::create_instance(std::string name, const std::array
   return v;
 }
 
-std::vector<InstanceView> Service::instances() const {
-  std::vector<InstanceView> out;
-  for (const auto& [_, in] : impl_->insts) out.push_back(in.view);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_ms < b.created_ms; });
+std::vector<const InstanceView*> Service::instances() const {
+  std::vector<const InstanceView*> out;
+  out.reserve(impl_->insts.size());
+  for (const auto& [_, in] : impl_->insts) out.push_back(&in.view);
+  // Oldest first; the id (the map's order) breaks ties, so pages are stable.
+  std::stable_sort(out.begin(), out.end(), [](const auto* a, const auto* b) { return a->created_ms < b->created_ms; });
   return out;
 }
 

@@ -51,6 +51,10 @@ class Api final {
 /// send-link (its preview image), whose body may carry a file as a data: URI and so gets the larger body limit.
 bool is_media_send(std::string_view target);
 
+/// The JSON text of an instance as GET /me and GET /instances show it (written directly: listing 1,000
+/// numbers through a JSON tree cost milliseconds per poll). Keys in the same (sorted) order as a tree's.
+void append_instance_json(std::string& out, const service::InstanceView& v);
+
 /// The JSON error body every failure uses: {"error": CODE, "message": text}.
 HttpResponse error_response(int status, std::string_view code, std::string_view message);
 
