@@ -6,6 +6,10 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
 #include <cerrno>
 #include <cstring>
 #include <boost/asio/as_tuple.hpp>
@@ -204,14 +208,65 @@ net::awaitable<Status> WsClient::fill() {
   }
 }
 
+namespace {
+// Resolved addresses by "host:port" for a minute. A restart connects every number to the same host at once:
+// without this, 1,000 numbers cost 1,000 getaddrinfo calls (each a hop to Asio's resolver thread and, for
+// a name, a DNS query) within a second. A failed connection drops its host's entry.
+struct ResolveCache {
+  std::mutex mu;
+  std::map<std::string, std::pair<std::vector<tcp::endpoint>, std::chrono::steady_clock::time_point>> entries;
+  std::atomic<std::uint64_t> lookups{0};
+};
+ResolveCache& resolve_cache() {
+  static ResolveCache c;
+  return c;
+}
+constexpr auto kResolveTtl = std::chrono::seconds(60);
+
+// The addresses to try without a lookup: the IP literal itself, or a cached name's; empty: resolve.
+std::vector<tcp::endpoint> known_endpoints(const WsUrl& u) {
+  boost::system::error_code aec;
+  const auto addr = net::ip::make_address(u.host, aec);
+  const auto port = std::strtoul(u.port.c_str(), nullptr, 10);
+  if (!aec && port > 0 && port < 65536) return {tcp::endpoint(addr, static_cast<unsigned short>(port))};
+  auto& cache = resolve_cache();
+  std::lock_guard lock(cache.mu);
+  auto it = cache.entries.find(u.host + ":" + u.port);
+  if (it != cache.entries.end() && it->second.second > std::chrono::steady_clock::now()) return it->second.first;
+  return {};
+}
+void remember_endpoints(const WsUrl& u, const tcp::resolver::results_type& results, std::vector<tcp::endpoint>& out) {
+  for (const auto& r : results) out.push_back(r.endpoint());
+  auto& cache = resolve_cache();
+  std::lock_guard lock(cache.mu);
+  cache.entries[u.host + ":" + u.port] = {out, std::chrono::steady_clock::now() + kResolveTtl};
+}
+void forget_endpoints(const WsUrl& u) {
+  auto& cache = resolve_cache();
+  std::lock_guard lock(cache.mu);
+  cache.entries.erase(u.host + ":" + u.port);
+}
+}  // namespace
+
+std::uint64_t WsClient::resolver_lookups() noexcept { return resolve_cache().lookups.load(); }
+
 net::awaitable<Status> WsClient::connect(const WsUrl& u, std::string origin) {
-  tcp::resolver resolver(sock_.get_executor());
-  auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, use_nothrow);
-  if (rec) co_return lost("resolve " + u.host + ": " + rec.message());
+  std::vector<tcp::endpoint> eps = known_endpoints(u);
+  if (eps.empty()) {
+    tcp::resolver resolver(sock_.get_executor());
+    ++resolve_cache().lookups;
+    auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, use_nothrow);
+    if (rec) co_return lost("resolve " + u.host + ": " + rec.message());
+    remember_endpoints(u, results, eps);
+    if (eps.empty()) co_return lost("resolve " + u.host + ": no address");
+  }
   if (closed_) co_return lost("closed");
-  auto [cec, ep] = co_await net::async_connect(sock_, results, use_nothrow);
+  auto [cec, ep] = co_await net::async_connect(sock_, eps, use_nothrow);
   if (closed_) co_return lost("closed");
-  if (cec) co_return lost("connect: " + cec.message());
+  if (cec) {
+    forget_endpoints(u);
+    co_return lost("connect: " + cec.message());
+  }
   boost::system::error_code ec;
   sock_.set_option(tcp::no_delay(true), ec);
   sock_.non_blocking(true, ec);

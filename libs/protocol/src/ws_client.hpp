@@ -59,6 +59,8 @@ class WsClient final {
   /// own buffers are not counted (released while idle).
   std::size_t held_bytes() const noexcept { return in_.capacity() + control_.capacity(); }
   bool tls() const noexcept { return ssl_ != nullptr; }
+  /// getaddrinfo lookups made by every WsClient of the process (IP literals and cached names make none).
+  static std::uint64_t resolver_lookups() noexcept;
 
  private:
   enum class Want { read, write };

@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -336,6 +337,40 @@ TEST(WsClient, CloseEndsAPendingRead) {
   EXPECT_FALSE(read_st);
   EXPECT_FALSE(write_st);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+// An IP literal is not resolved; a name is resolved once and then served from the cache (a restart connects
+// every number to the same host at once).
+TEST(WsClient, ResolvesANameOnceAndAnIpLiteralNever) {
+  net::io_context ioc;
+  tcp::acceptor acc(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  std::vector<std::shared_ptr<tcp::socket>> accepted;
+  std::function<void()> accept_next = [&] {
+    acc.async_accept([&](boost::system::error_code ec, tcp::socket s) {
+      if (ec) return;
+      accepted.push_back(std::make_shared<tcp::socket>(std::move(s)));  // no upgrade answer: connect waits
+      accept_next();
+    });
+  };
+  accept_next();
+  const std::string port = std::to_string(acc.local_endpoint().port());
+  const auto before = WsClient::resolver_lookups();
+  std::vector<std::unique_ptr<WsClient>> clients;
+  std::vector<WsUrl> urls = {WsUrl{false, "127.0.0.1", port, "/"}, WsUrl{false, "localhost", port, "/"},
+                             WsUrl{false, "localhost", port, "/"}, WsUrl{false, "localhost", port, "/"}};
+  const std::string origin;
+  for (const auto& u : urls) {
+    clients.push_back(std::make_unique<WsClient>(ioc.get_executor(), nullptr));
+    auto* c = clients.back().get();
+    net::co_spawn(ioc, [c, &u, &origin]() -> net::awaitable<void> { (void)co_await c->connect(u, origin); }, net::detached);
+    ioc.run_for(300ms);  // one after the other: the first name lookup fills the cache
+    ioc.restart();
+  }
+  EXPECT_EQ(accepted.size(), 4u);  // every one connected (localhost may be ::1 first; the acceptor is IPv4)
+  EXPECT_EQ(WsClient::resolver_lookups() - before, 1u);
+  for (auto& c : clients) c->close();
+  acc.close();
+  ioc.run_for(50ms);
 }
 
 TEST(WsClient, ParsesUrls) {
