@@ -175,21 +175,30 @@ std::vector<Bytes> test_messages() {
   return {small, medium, large};
 }
 
+// A loopback Beast websocket server (plain TCP) that runs serve() on its first connection.
+struct PlainServer {
+  tcp::acceptor acc;
+  Seen seen;
+  std::unique_ptr<websocket::stream<tcp::socket>> ws;
+  PlainServer(net::io_context& ioc, std::size_t expect, std::chrono::milliseconds idle)
+      : acc(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    acc.async_accept([this, &ioc, expect, idle](boost::system::error_code ec, tcp::socket s) {
+      ASSERT_FALSE(ec);
+      ws = std::make_unique<websocket::stream<tcp::socket>>(std::move(s));
+      net::co_spawn(ioc, serve(*ws, seen, expect, idle), net::detached);
+    });
+  }
+  std::string port() const { return std::to_string(acc.local_endpoint().port()); }
+};
+
 TEST(WsClient, ExchangesWithBeastOverTcp) {
   net::io_context ioc;
-  tcp::acceptor acc(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  Seen seen;
-  std::unique_ptr<websocket::stream<tcp::socket>> server;
-  acc.async_accept([&](boost::system::error_code ec, tcp::socket s) {
-    ASSERT_FALSE(ec);
-    server = std::make_unique<websocket::stream<tcp::socket>>(std::move(s));
-    net::co_spawn(ioc, serve(*server, seen, 3, 300ms), net::detached);
-  });
+  PlainServer server(ioc, 3, 300ms);
+  Seen& seen = server.seen;
   WsClient c(ioc.get_executor(), nullptr);
   Outcome o;
   const auto msgs = test_messages();
-  net::co_spawn(ioc, drive(c, WsUrl{false, "127.0.0.1", std::to_string(acc.local_endpoint().port()), "/ws/chat"}, msgs, o),
-                net::detached);
+  net::co_spawn(ioc, drive(c, WsUrl{false, "127.0.0.1", server.port(), "/ws/chat"}, msgs, o), net::detached);
   ioc.run_for(10s);
   ASSERT_TRUE(o.connected) << o.connected.error().message();
   EXPECT_FALSE(c.tls());
@@ -306,18 +315,11 @@ TEST(WsClient, RefusesBadUpgradeAnswers) {
 // close() ends a pending read at once, and nothing touches the socket afterwards.
 TEST(WsClient, CloseEndsAPendingRead) {
   net::io_context ioc;
-  tcp::acceptor acc(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  Seen seen;
-  std::unique_ptr<websocket::stream<tcp::socket>> server;
-  acc.async_accept([&](boost::system::error_code ec, tcp::socket s) {
-    ASSERT_FALSE(ec);
-    server = std::make_unique<websocket::stream<tcp::socket>>(std::move(s));
-    net::co_spawn(ioc, serve(*server, seen, 1, 5000ms), net::detached);
-  });
+  PlainServer server(ioc, 1, 5000ms);
   WsClient c(ioc.get_executor(), nullptr);
   Status connected = fail(errc::connection_lost, "not run"), read_st = ok(), write_st = ok();
   bool finished = false;
-  const WsUrl url{false, "127.0.0.1", std::to_string(acc.local_endpoint().port()), "/x"};
+  const WsUrl url{false, "127.0.0.1", server.port(), "/x"};
   const std::string origin;
   net::co_spawn(ioc, [&]() -> net::awaitable<void> {
     connected = co_await c.connect(url, origin);
