@@ -36,8 +36,9 @@ json reference(const service::InstanceView& v) {
 }
 
 TEST(InstanceJson, MatchesTheTreeForm) {
+  static constexpr char kControls[] = "nul \0 bell \x07 esc \x1b del \x7f";  // with a NUL inside
   const std::vector<std::string> names = {"", "my number", "quote \" back \\ slash", "tab\tnew\nline\r",
-                                          std::string("nul \0 bell \x07 esc \x1b del \x7f", 27), "caf\xc3\xa9 \xf0\x9f\x98\x80",
+                                          std::string(kControls, sizeof kControls - 1), "caf\xc3\xa9 \xf0\x9f\x98\x80",
                                           "</script>"};
   int n = 0;
   for (const auto& name : names) {
