@@ -86,7 +86,7 @@ class SandboxRoutes final {
     if (path.starts_with("/sandbox/wasim/")) {
       http_.request(req.method, control_ + std::string(path.substr(14)), req.body, {}, [respond](webhook::PostResult r) {
         if (r.status == 0) return respond(gateway::error_response(502, "SANDBOX_UNAVAILABLE", r.error));
-        respond(gateway::HttpResponse{r.status, r.body, {}});
+        respond(gateway::HttpResponse{r.status, r.body, {}, {}});
       });
       return true;
     }
@@ -117,7 +117,7 @@ class SandboxRoutes final {
         const std::string scan = nlohmann::json{{"qr", qr}}.dump();
         http_.post(control_ + "/accounts/" + phone + "/scan", scan, {}, [phone, respond](webhook::PostResult r) {
           if (!r.ok()) return respond(gateway::error_response(502, "SANDBOX_FAILED", "the sandbox phone could not scan: " + r.body + r.error));
-          respond(gateway::HttpResponse{200, nlohmann::json{{"value", true}, {"phone", phone}}.dump(), {}});
+          respond(gateway::HttpResponse{200, nlohmann::json{{"value", true}, {"phone", phone}}.dump(), {}, {}});
         });
       });
     });

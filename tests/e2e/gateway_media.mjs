@@ -8,7 +8,7 @@
 //    URLs zapd serves with the same bytes, in order with the texts around them; other names are 404.
 // usage: node gateway_media.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -227,6 +227,21 @@ try {
     const other = anyUrl.replace(/\/[0-9a-f]{32}\./, `/${'0'.repeat(32)}.`);
     check((await fetch(other)).status === 404, 'a name that was never handed out is 404');
     check((await fetch(`${zapd.base}/media/${inst.id}/..%2f..%2fzapd.db`)).status === 404, 'a path is not a name: 404');
+    // A large file is streamed from disk, not read into memory first: zapd's peak RSS grows by far less than
+    // the file (before, by about twice its size).
+    const bigName = `${'ab'.repeat(16)}.bin`;
+    const big = Buffer.alloc(48 << 20);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i >> 12) & 0xff;
+    writeFileSync(path.join(dataDir, 'media', inst.id, bigName), big);
+    const hwm = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${zapd.pid}/status`, 'utf8'))[1]) * 1024;
+    writeFileSync(`/proc/${zapd.pid}/clear_refs`, '5');  // the peak starts again from the current RSS
+    const before = hwm();
+    const r = await fetch(`${zapd.base}/media/${inst.id}/${bigName}`);
+    const got = Buffer.from(await r.arrayBuffer());
+    const grew = hwm() - before;
+    check(r.status === 200 && r.headers.get('content-length') === String(big.length) && sha(got) === sha(big),
+      `a 48 MB file is served whole (${r.status}, ${got.length} bytes)`);
+    check(grew < (16 << 20), `serving 48 MB raised zapd's peak RSS by ${(grew / 1048576).toFixed(1)} MB (streamed: < 16)`);
   }
   check(sink.state.badSignatures === 0, 'no bad signatures');
 } catch (e) {

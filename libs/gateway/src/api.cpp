@@ -23,7 +23,7 @@ using service::Send;
 
 namespace {
 
-HttpResponse json_ok(const json& j, int status = 200) { return HttpResponse{status, j.dump(), {}}; }
+HttpResponse json_ok(const json& j, int status = 200) { return HttpResponse{status, j.dump(), {}, {}}; }
 
 // A request that failed validation: the status and the error body to answer with.
 struct Bad {
@@ -396,7 +396,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (m != "GET") return method_not_allowed("GET");
     auto file = svc_.media_file(std::string(seg[1]), std::string(seg[2]));
     if (!file) return answer(error_response(404, "NOT_FOUND", "no such file"));
-    HttpResponse res{200, std::move(file->bytes), {}};
+    HttpResponse res{200, {}, {}, std::move(file->path)};
     res.headers.emplace_back("Content-Type", file->mimetype);
     res.headers.emplace_back("Cache-Control", "private, max-age=86400");
     res.headers.emplace_back("X-Content-Type-Options", "nosniff");
@@ -435,7 +435,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       }
       body += R"(],"page":)" + std::to_string(page) + R"(,"pageSize":)" + std::to_string(page_size) +
               R"(,"total":)" + std::to_string(total) + R"(,"totalPage":)" + std::to_string(pages) + "}";
-      return answer(HttpResponse{200, std::move(body), {}});
+      return answer(HttpResponse{200, std::move(body), {}, {}});
     }
     if (seg.size() == 2) {
       if (m != "DELETE") return method_not_allowed("DELETE");
@@ -519,7 +519,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (route == "me") {
       std::string body;
       append_instance_json(body, *inst);
-      return answer(HttpResponse{200, std::move(body), {}});
+      return answer(HttpResponse{200, std::move(body), {}, {}});
     }
     if (route == "device") {
       if (!inst->paired) return answer(error_response(409, "NOT_CONNECTED", "You are not connected."));
@@ -536,7 +536,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
   auto enqueue = [&](Send s, int status = 200) {
     svc_.send(id, std::move(s), [respond, status](Result<service::SendIds> ids) {
       if (!ids) return respond(from_error(ids.error()));
-      if (status == 204) return respond(HttpResponse{204, {}, {}});
+      if (status == 204) return respond(HttpResponse{204, {}, {}, {}});
       respond(json_ok(json{{"zaapId", ids->zaap_id}, {"messageId", ids->message_id}, {"id", ids->message_id}}));
     });
   };

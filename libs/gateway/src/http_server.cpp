@@ -37,13 +37,13 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 using Response = http::response<http::string_body>;
 
-Response to_beast(const HttpResponse& r, unsigned version, bool keep_alive, const std::string& server) {
+Response to_beast(HttpResponse r, unsigned version, bool keep_alive, const std::string& server) {
   Response res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, server);
   if (r.status != 204) res.set(http::field::content_type, "application/json");
   for (const auto& [k, v] : r.headers) res.set(k, v);
   res.keep_alive(keep_alive);
-  res.body() = r.body;
+  res.body() = std::move(r.body);  // moved: a list of 10,000 instances is megabytes
   res.prepare_payload();
   return res;
 }
@@ -105,6 +105,31 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     co_return std::move(**done);
   }
 
+  // A file body (received media, up to the media size limit) is read from disk as it is written, a few KB at
+  // a time, instead of into memory first. A file that cannot be opened is answered 404.
+  net::awaitable<bool> write_file(beast::tcp_stream& stream, HttpResponse& answer, unsigned version, bool keep_alive) {
+    http::file_body::value_type body;
+    beast::error_code ec;
+    body.open(answer.file.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      Response res = to_beast(error_response(404, "NOT_FOUND", "no such file"), version, keep_alive, server_name);
+      stream.expires_after(kWriteTimeout);
+      auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
+      co_return !wec;
+    }
+    const std::uint64_t size = body.size();
+    http::response<http::file_body> res{http::status::ok, version};
+    res.set(http::field::server, server_name);
+    for (const auto& [k, v] : answer.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    res.content_length(size);
+    // Time in proportion to the size, as for request bodies: 30 s plus a second per MiB.
+    stream.expires_after(kWriteTimeout + std::chrono::seconds(size >> 20));
+    auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
+    co_return !wec;
+  }
+
   net::awaitable<void> session(tcp::socket socket) {
     auto self = shared_from_this();
     if (stopping) co_return;
@@ -164,7 +189,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       const unsigned version = msg.version();
       const bool keep_alive = msg.keep_alive();
       HttpResponse answer = co_await call(req);
-      Response res = to_beast(answer, version, keep_alive && !stopping, server_name);
+      const bool keep = keep_alive && !stopping;
+      if (!answer.file.empty()) {
+        if (!co_await write_file(stream, answer, version, keep) || !keep) break;
+        continue;
+      }
+      Response res = to_beast(std::move(answer), version, keep, server_name);
       stream.expires_after(kWriteTimeout);
       auto [write_ec, write_n] = co_await http::async_write(stream, res, kUseTuple);
       if (write_ec) co_return;

@@ -1787,10 +1787,11 @@ Result<MediaFile> Service::media_file(const std::string& instance, const std::st
   if (impl_->opt.media_dir.empty() || !well_formed || impl_->insts.find(instance) == impl_->insts.end()) {
     return fail(errc::not_found, "media");
   }
-  std::ifstream f(std::filesystem::path(impl_->opt.media_dir) / instance / name, std::ios::binary);
-  if (!f) return fail(errc::not_found, "media");
+  const auto path = std::filesystem::path(impl_->opt.media_dir) / instance / name;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return fail(errc::not_found, "media");
   MediaFile out;
-  out.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  out.path = path.string();
   out.mimetype = media::mimetype_for_extension(name.substr(33));
   return out;
 }

@@ -27,6 +27,7 @@ struct HttpResponse {
   int status = 200;
   std::string body;  ///< JSON, or empty for 204
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string file;  ///< when set, the body is this file, streamed from disk (body is ignored)
 };
 
 struct ApiConfig {

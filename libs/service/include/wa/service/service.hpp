@@ -130,9 +130,10 @@ struct GroupReply {
 };
 using GroupDone = std::function<void(Result<GroupReply>)>;
 
-/// A received file zapd serves (GET /media/<instance>/<name>).
+/// A received file zapd serves (GET /media/<instance>/<name>): where it is, not its bytes (the HTTP server
+/// streams it from disk; a file may be 64 MB).
 struct MediaFile {
-  std::string bytes, mimetype;
+  std::string path, mimetype;
 };
 
 struct SendIds {
