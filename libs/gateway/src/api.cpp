@@ -427,7 +427,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       const std::size_t total = all.size();
       const std::size_t pages = page_size == 0 ? 1 : std::max<std::size_t>(1, (total + page_size - 1) / page_size);
       std::string body = R"({"content":[)";
-      const std::size_t first = std::min(total, (page - 1) * std::max<std::size_t>(page_size, 1));
+      const std::size_t first = std::min(total, (page - 1) * page_size);
       const std::size_t last = std::min(total, first + page_size);
       for (std::size_t i = first; i < last; ++i) {
         if (i > first) body += ',';

@@ -6,17 +6,18 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
-#include <map>
-#include <mutex>
-#include <vector>
-#include <cerrno>
-#include <cstring>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
 
 #include "wa/core/errc.hpp"
 #include "wa/crypto/crypto.hpp"
@@ -32,6 +33,13 @@ constexpr std::size_t kTlsReadChunk = 16 * 1024 + 512;  // one TLS record
 constexpr std::size_t kMaxReadChunk = 256 * 1024;
 
 Status lost(std::string what) { return fail(errc::connection_lost, std::move(what)); }
+
+// A client frame's masking key (RFC 6455 §5.3: fresh and unpredictable for every frame).
+std::array<std::uint8_t, 4> new_mask() {
+  std::array<std::uint8_t, 4> mask{};
+  crypto::random_bytes(mask.data(), mask.size());
+  return mask;
+}
 
 std::string openssl_errors() {
   std::string s;
@@ -107,6 +115,15 @@ Status WsClient::tls_error(int ret, const char* what) {
   return lost(text + openssl_errors());
 }
 
+Result<std::optional<WsClient::Want>> WsClient::ssl_outcome(int ret, const char* what) {
+  if (ret == 1) return std::optional<Want>();
+  const int e = SSL_get_error(ssl_, ret);
+  if (e == SSL_ERROR_WANT_READ) return Want::read;
+  if (e == SSL_ERROR_WANT_WRITE) return Want::write;
+  auto st = tls_error(ret, what);
+  return fail(st.error());
+}
+
 net::awaitable<Status> WsClient::tls_handshake(const std::string& host) {
   ssl_ = SSL_new(ctx_);
   if (!ssl_ || SSL_set_fd(ssl_, sock_.native_handle()) != 1) co_return lost("TLS: " + openssl_errors());
@@ -124,11 +141,10 @@ net::awaitable<Status> WsClient::tls_handshake(const std::string& host) {
   for (;;) {
     ERR_clear_error();
     errno = 0;
-    const int r = SSL_connect(ssl_);
-    if (r == 1) co_return ok();
-    const int e = SSL_get_error(ssl_, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return tls_error(r, "handshake");
-    if (auto st = co_await wait(e == SSL_ERROR_WANT_READ ? Want::read : Want::write); !st) co_return st;
+    auto want = ssl_outcome(SSL_connect(ssl_), "handshake");
+    if (!want) co_return fail(want.error());
+    if (!*want) co_return ok();
+    if (auto st = co_await wait(**want); !st) co_return st;
   }
 }
 
@@ -146,11 +162,10 @@ net::awaitable<Status> WsClient::send_all(ByteView b) {
     ERR_clear_error();
     errno = 0;
     std::size_t written = 0;
-    const int r = SSL_write_ex(ssl_, b.data(), b.size(), &written);
-    if (r == 1) co_return ok();
-    const int e = SSL_get_error(ssl_, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return tls_error(r, "write");
-    if (auto st = co_await wait(e == SSL_ERROR_WANT_READ ? Want::read : Want::write); !st) co_return st;
+    auto want = ssl_outcome(SSL_write_ex(ssl_, b.data(), b.size(), &written), "write");
+    if (!want) co_return fail(want.error());
+    if (!*want) co_return ok();
+    if (auto st = co_await wait(**want); !st) co_return st;
   }
 }
 
@@ -175,12 +190,7 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
   std::size_t n = 0;
   const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
   in_.resize(old + n);
-  if (r == 1) return std::optional<Want>();
-  const int e = SSL_get_error(ssl_, r);
-  if (e == SSL_ERROR_WANT_READ) return Want::read;
-  if (e == SSL_ERROR_WANT_WRITE) return Want::write;
-  auto st = tls_error(r, "read");
-  return fail(st.error());
+  return ssl_outcome(r, "read");
 }
 
 // The coroutine an idle connection waits in: it awaits the socket directly (no nested frame) and holds no
@@ -311,11 +321,9 @@ net::awaitable<Status> WsClient::write(ByteView message) {
     (void)ec;  // cancelled is the wake-up
     if (closed_) co_return lost("closed");
   }
-  std::array<std::uint8_t, 4> mask{};
-  crypto::random_bytes(mask.data(), mask.size());
   Bytes frame;
   frame.reserve(wire::ws::client_frame_size(message.size()));
-  wire::ws::append_client_frame(frame, wire::ws::Opcode::binary, message, mask);
+  wire::ws::append_client_frame(frame, wire::ws::Opcode::binary, message, new_mask());
   writing_ = true;
   auto st = co_await send_all(frame);
   if (st) st = co_await flush_control();
@@ -339,10 +347,8 @@ net::awaitable<Status> WsClient::read(ByteView& data) {
         // A ping is answered with its payload; a close is echoed with its code (RFC 6455 §5.5.1), which
         // lets the server finish its closing handshake, and ends the connection.
         const bool closing = ev->kind == wire::ws::Event::Kind::close;
-        std::array<std::uint8_t, 4> mask{};
-        crypto::random_bytes(mask.data(), mask.size());
         wire::ws::append_client_frame(control_, closing ? wire::ws::Opcode::close : wire::ws::Opcode::pong,
-                                      closing ? ev->payload.first(ev->close_code ? 2 : 0) : ev->payload, mask);
+                                      closing ? ev->payload.first(ev->close_code ? 2 : 0) : ev->payload, new_mask());
         if (!writing_) {  // else the write in flight sends it after its frame
           writing_ = true;
           auto st = co_await flush_control();

@@ -71,6 +71,8 @@ class WsClient final {
   Result<std::optional<Want>> read_now();               // one non-blocking read; nullopt: bytes came
   boost::asio::awaitable<Status> flush_control();       // writes control_ (writing_ held by the caller)
   Status tls_error(int ret, const char* what);
+  // An SSL call's result: nullopt when it succeeded, what to wait for before calling again, or the error.
+  Result<std::optional<Want>> ssl_outcome(int ret, const char* what);
 
   boost::asio::ip::tcp::socket sock_;
   boost::asio::steady_timer gate_;  // wakes a writer that waits for a pong being written by the reader
