@@ -98,6 +98,13 @@ grep -q '"error":"PAYLOAD_TOO_LARGE"' "$tmp/body" || fail "413 body: $(cat "$tmp
 connects=$(curl -sS --max-time 5 -o /dev/null -o /dev/null -w '%{num_connects} ' "$base/health" "$base/health")
 [[ $connects == "1 0 " ]] || fail "keep-alive not honoured (connects per request: '$connects')"
 
+# --- footprint: on SQLite, libraries only other configurations need stay unloaded -----------------------------------
+# libpq (with Kerberos, LDAP, GnuTLS) is opened only for a PostgreSQL store, zbar (X11, D-Bus) only to read a QR
+# picture in the sandbox, FFmpeg at the first video thumbnail; protobuf is its lite runtime (docs/benchmarks.md).
+for lib in libpq.so libzbar.so libavcodec.so libgnutls.so libX11.so 'libprotobuf\.so'; do
+  if grep -q "/$lib" "/proc/$pid/maps"; then fail "zapd on SQLite has $lib mapped"; fi
+done
+
 # --- clean stop, with an idle keep-alive connection open ------------------------------------------------------------
 exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "cannot open an idle connection"
 kill -TERM "$pid"

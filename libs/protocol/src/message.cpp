@@ -239,6 +239,50 @@ Bytes device_sent_message(std::string_view destination_jid, ByteView message) {
   return Bytes(s.begin(), s.end());
 }
 
+namespace {
+
+// Message's fields in field-number order, as wa.proto declares them: the name of content this file does not
+// model is its field's name, and the lite runtime keeps no descriptors to look it up. message_test checks
+// that every field of wa.proto's Message is here.
+#define WA_MESSAGE_FIELDS(X) \
+  X(conversation, "conversation") X(senderkeydistributionmessage, "senderKeyDistributionMessage") \
+  X(imagemessage, "imageMessage") X(contactmessage, "contactMessage") X(locationmessage, "locationMessage") \
+  X(extendedtextmessage, "extendedTextMessage") X(documentmessage, "documentMessage") \
+  X(audiomessage, "audioMessage") X(videomessage, "videoMessage") X(protocolmessage, "protocolMessage") \
+  X(contactsarraymessage, "contactsArrayMessage") \
+  X(fastratchetkeysenderkeydistributionmessage, "fastRatchetKeySenderKeyDistributionMessage") \
+  X(livelocationmessage, "liveLocationMessage") X(stickermessage, "stickerMessage") \
+  X(devicesentmessage, "deviceSentMessage") X(messagecontextinfo, "messageContextInfo") \
+  X(viewoncemessage, "viewOnceMessage") X(ephemeralmessage, "ephemeralMessage") \
+  X(reactionmessage, "reactionMessage") X(pollcreationmessage, "pollCreationMessage") \
+  X(pollupdatemessage, "pollUpdateMessage") X(documentwithcaptionmessage, "documentWithCaptionMessage") \
+  X(viewoncemessagev2, "viewOnceMessageV2") X(editedmessage, "editedMessage") \
+  X(viewoncemessagev2extension, "viewOnceMessageV2Extension") X(pollcreationmessagev2, "pollCreationMessageV2") \
+  X(groupmentionedmessage, "groupMentionedMessage") X(pollcreationmessagev3, "pollCreationMessageV3") \
+  X(ptvmessage, "ptvMessage") X(botinvokemessage, "botInvokeMessage") \
+  X(lottiestickermessage, "lottieStickerMessage") X(eventcoverimage, "eventCoverImage") \
+  X(statusmentionmessage, "statusMentionMessage") \
+  X(pollcreationoptionimagemessage, "pollCreationOptionImageMessage") \
+  X(associatedchildmessage, "associatedChildMessage") X(groupstatusmentionmessage, "groupStatusMentionMessage") \
+  X(pollcreationmessagev4, "pollCreationMessageV4") X(statusaddyours, "statusAddYours") \
+  X(groupstatusmessage, "groupStatusMessage") X(limitsharingmessage, "limitSharingMessage") \
+  X(bottaskmessage, "botTaskMessage") X(questionmessage, "questionMessage") \
+  X(groupstatusmessagev2, "groupStatusMessageV2") X(botforwardedmessage, "botForwardedMessage") \
+  X(questionreplymessage, "questionReplyMessage") X(pollcreationmessagev5, "pollCreationMessageV5")
+
+struct MessageField {
+  const char* name;
+  bool (pb::Message::*has)() const;
+};
+constexpr MessageField kMessageFields[] = {
+#define WA_MESSAGE_FIELD(accessor, name) MessageField{name, &pb::Message::has_##accessor},
+    WA_MESSAGE_FIELDS(WA_MESSAGE_FIELD)
+#undef WA_MESSAGE_FIELD
+};
+#undef WA_MESSAGE_FIELDS
+
+}  // namespace
+
 Inbound parse_message(ByteView bytes) {
   Inbound in;
   pb::Message m;
@@ -370,16 +414,17 @@ Inbound parse_message(ByteView bytes) {
     field("target_id", m.protocolmessage().key().id());
     in.text = text_of(m.protocolmessage().editedmessage());
   } else {
-    std::vector<const google::protobuf::FieldDescriptor*> fields;
-    m.GetReflection()->ListFields(m, &fields);
     // A SenderKeyDistributionMessage or messageContextInfo rides along with content: skip to the content.
-    for (const auto* f : fields) {
-      if (f->name() == "senderKeyDistributionMessage" || f->name() == "messageContextInfo") continue;
-      in.kind = f->name();
+    const char* first = nullptr;
+    for (const auto& f : kMessageFields) {
+      if (!(m.*f.has)()) continue;
+      if (first == nullptr) first = f.name;
+      if (std::string_view(f.name) == "senderKeyDistributionMessage" || std::string_view(f.name) == "messageContextInfo") continue;
+      in.kind = f.name;
       break;
     }
     if (in.kind.empty() && !in.sender_key_distribution.empty()) return in;  // nothing but the key (and context)
-    if (in.kind.empty()) in.kind = fields.empty() ? "empty" : fields.front()->name();
+    if (in.kind.empty()) in.kind = first == nullptr ? "empty" : first;
   }
   in.protocol = in.kind == "protocolMessage";
   return in;

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "wa/store_pg/pg_store.hpp"
 
+// libpq is opened with dlopen when a PostgreSQL store is opened, not linked: with it come Kerberos, LDAP,
+// GnuTLS and a dozen more libraries (about 3.4 MB of every zapd process's resident memory, measured in
+// docs/benchmarks.md) that a zapd on SQLite, the default, never calls. The function types come from libpq's
+// own header, so a mismatch is a compile error.
+#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include <array>
@@ -11,6 +16,42 @@ namespace wa::store_pg {
 namespace {
 
 using store::Table;
+
+#define WA_PQ_FUNCTIONS(X)                                                                                    \
+  X(PQconnectdb) X(PQstatus) X(PQfinish) X(PQerrorMessage) X(PQexec) X(PQexecParams) X(PQresultStatus)           \
+  X(PQresultErrorMessage) X(PQntuples) X(PQgetvalue) X(PQgetlength) X(PQclear)
+
+struct Pq {
+#define WA_PQ_POINTER(name) decltype(&::name) name = nullptr;
+  WA_PQ_FUNCTIONS(WA_PQ_POINTER)
+#undef WA_PQ_POINTER
+  std::string error;  // why it could not be loaded; empty once loaded
+};
+
+// Loads libpq once (it stays loaded). Every other call in this file comes after a successful open(), which
+// checks load_pq().
+Pq g_pq;
+
+const Pq& load_pq() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* e = dlerror();
+      g_pq.error = std::string("cannot load the PostgreSQL client library (Debian package libpq5): ") +
+                    (e != nullptr ? e : "libpq.so.5 not found");
+      return;
+    }
+#define WA_PQ_LOAD(name)                                                         \
+  g_pq.name = reinterpret_cast<decltype(&::name)>(dlsym(lib, #name));          \
+  if (g_pq.name == nullptr && g_pq.error.empty()) g_pq.error = "libpq.so.5 lacks " #name;
+    WA_PQ_FUNCTIONS(WA_PQ_LOAD)
+#undef WA_PQ_LOAD
+  });
+  return g_pq;
+}
+
+const Pq& pq() { return g_pq; }
 
 // Migration n takes the schema from version n-1 to n. Append only. The tables match the SQLite store's.
 // Device ids and keys are BYTEA: any bytes, compared bytewise (queues rely on that order), whatever the
@@ -70,7 +111,7 @@ struct Param {
 struct ResultHandle {
   PGresult* r = nullptr;
   ~ResultHandle() {
-    if (r != nullptr) PQclear(r);
+    if (r != nullptr) pq().PQclear(r);
   }
 };
 
@@ -89,18 +130,18 @@ struct PgStore::Impl {
   bool in_tx = false;
 
   ~Impl() {
-    if (conn != nullptr) PQfinish(conn);
+    if (conn != nullptr) pq().PQfinish(conn);
   }
 
   detail::Unexpected err(std::string_view what, const PGresult* r = nullptr) const {
-    std::string m = r != nullptr ? PQresultErrorMessage(r) : (conn != nullptr ? PQerrorMessage(conn) : "no connection");
+    std::string m = r != nullptr ? pq().PQresultErrorMessage(r) : (conn != nullptr ? pq().PQerrorMessage(conn) : "no connection");
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     return fail(store::errc::io, std::string(what) + ": " + m);
   }
 
   Status exec(const std::string& sql) {
-    ResultHandle h{PQexec(conn, sql.c_str())};
-    const auto st = PQresultStatus(h.r);
+    ResultHandle h{pq().PQexec(conn, sql.c_str())};
+    const auto st = pq().PQresultStatus(h.r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return err("exec", h.r);
     return ok();
   }
@@ -114,25 +155,25 @@ struct PgStore::Impl {
       lengths.push_back(static_cast<int>(p.data.size()));
       formats.push_back(p.binary ? 1 : 0);
     }
-    PGresult* r = PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
+    PGresult* r = pq().PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
                                formats.data(), 1);
-    const auto st = PQresultStatus(r);
+    const auto st = pq().PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       auto e = err(what, r);
-      PQclear(r);
+      pq().PQclear(r);
       return e;
     }
     return r;
   }
 
   static std::string text(const PGresult* r, int row, int col) {
-    return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
+    return std::string(pq().PQgetvalue(r, row, col), static_cast<std::size_t>(pq().PQgetlength(r, row, col)));
   }
   static Bytes blob(const PGresult* r, int row, int col) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(PQgetvalue(r, row, col));
-    return Bytes(p, p + PQgetlength(r, row, col));
+    const auto* p = reinterpret_cast<const std::uint8_t*>(pq().PQgetvalue(r, row, col));
+    return Bytes(p, p + pq().PQgetlength(r, row, col));
   }
-  static std::int64_t integer(const PGresult* r, int row, int col) { return be_int(PQgetvalue(r, row, col), PQgetlength(r, row, col)); }
+  static std::int64_t integer(const PGresult* r, int row, int col) { return be_int(pq().PQgetvalue(r, row, col), pq().PQgetlength(r, row, col)); }
 
   Status migrate() {
     WA_TRY_STATUS(exec("BEGIN"));
@@ -142,7 +183,7 @@ struct PgStore::Impl {
       WA_TRY(PGresult * r, run("SELECT v::bigint FROM schema_version", {}, "schema_version"));
       ResultHandle h{r};
       std::int64_t version = 0;
-      if (PQntuples(r) == 0) {
+      if (pq().PQntuples(r) == 0) {
         WA_TRY_STATUS(exec("INSERT INTO schema_version VALUES (0)"));
       } else {
         version = integer(r, 0, 0);
@@ -172,9 +213,10 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, const std
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return fail(store::errc::io, "invalid schema name");
   }
   if (schema.empty()) return fail(store::errc::io, "empty schema name");
+  if (const auto& lib = load_pq(); !lib.error.empty()) return fail(store::errc::io, lib.error);
   auto impl = std::make_unique<Impl>();
-  impl->conn = PQconnectdb(url.c_str());
-  if (PQstatus(impl->conn) != CONNECTION_OK) return impl->err("connect");
+  impl->conn = pq().PQconnectdb(url.c_str());
+  if (pq().PQstatus(impl->conn) != CONNECTION_OK) return impl->err("connect");
   WA_TRY_STATUS(impl->exec("SET client_min_messages = warning"));
   WA_TRY_STATUS(impl->exec("CREATE SCHEMA IF NOT EXISTS " + schema));
   WA_TRY_STATUS(impl->exec("SET search_path TO " + schema));
@@ -187,7 +229,7 @@ Result<std::vector<std::string>> PgStore::device_ids() {
   WA_TRY(PGresult * r, impl_->run("SELECT device_id FROM devices ORDER BY device_id", {}, "device_ids"));
   ResultHandle h{r};
   std::vector<std::string> out;
-  for (int i = 0; i < PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
+  for (int i = 0; i < pq().PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
   return out;
 }
 
@@ -198,7 +240,7 @@ Result<std::optional<store::Credentials>> PgStore::load_credentials(std::string_
                                   "uploaded_prekey_id, jid, lid, platform, push_name, account FROM devices WHERE device_id = $1",
                                   {Param::text(device)}, "load_credentials"));
   ResultHandle h{r};
-  if (PQntuples(r) == 0) return std::optional<store::Credentials>();
+  if (pq().PQntuples(r) == 0) return std::optional<store::Credentials>();
   store::Credentials c;
   c.device_id = std::string(device);
   bool good = true;
@@ -272,17 +314,17 @@ Status PgStore::save_credentials(const store::Credentials& c) {
                     "jid = EXCLUDED.jid, lid = EXCLUDED.lid, platform = EXCLUDED.platform, push_name = EXCLUDED.push_name, "
                     "account = EXCLUDED.account",
                     p, "save_credentials"));
-  PQclear(r);
+  pq().PQclear(r);
   return ok();
 }
 
 Status PgStore::delete_device(std::string_view device) {
   return transaction([&]() -> Status {
     WA_TRY(PGresult * r, impl_->run("DELETE FROM devices WHERE device_id = $1", {Param::text(device)}, "delete_device"));
-    PQclear(r);
+    pq().PQclear(r);
     for (const char* t : kTables) {
       WA_TRY(PGresult * d, impl_->run(std::string("DELETE FROM ") + t + " WHERE device_id = $1", {Param::text(device)}, "delete_device"));
-      PQclear(d);
+      pq().PQclear(d);
     }
     return ok();
   });
@@ -293,7 +335,7 @@ Result<std::optional<Bytes>> PgStore::get(std::string_view device, Table t, std:
   WA_TRY(PGresult * r, impl_->run(std::string("SELECT value FROM ") + table_name(t) + " WHERE device_id = $1 AND key = $2",
                                   {Param::text(device), Param::text(key)}, "get"));
   ResultHandle h{r};
-  if (PQntuples(r) == 0) return std::optional<Bytes>();
+  if (pq().PQntuples(r) == 0) return std::optional<Bytes>();
   return std::optional<Bytes>(Impl::blob(r, 0, 0));
 }
 
@@ -303,7 +345,7 @@ Status PgStore::put(std::string_view device, Table t, std::string_view key, Byte
                                       " (device_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (device_id, key) DO UPDATE SET "
                                       "value = EXCLUDED.value",
                                   {Param::text(device), Param::text(key), Param::bytes(value)}, "put"));
-  PQclear(r);
+  pq().PQclear(r);
   return ok();
 }
 
@@ -311,7 +353,7 @@ Status PgStore::remove(std::string_view device, Table t, std::string_view key) {
   std::lock_guard lock(impl_->mu);
   WA_TRY(PGresult * r, impl_->run(std::string("DELETE FROM ") + table_name(t) + " WHERE device_id = $1 AND key = $2",
                                   {Param::text(device), Param::text(key)}, "remove"));
-  PQclear(r);
+  pq().PQclear(r);
   return ok();
 }
 
@@ -323,7 +365,7 @@ Result<std::vector<std::string>> PgStore::keys(std::string_view device, Table t,
                                   {Param::text(device), Param::text(prefix), Param::text(end)}, "keys"));
   ResultHandle h{r};
   std::vector<std::string> out;
-  for (int i = 0; i < PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
+  for (int i = 0; i < pq().PQntuples(r); ++i) out.push_back(Impl::text(r, i, 0));
   return out;
 }
 
@@ -333,7 +375,7 @@ Status PgStore::remove_prefix(std::string_view device, Table t, std::string_view
   WA_TRY(PGresult * r, impl_->run(std::string("DELETE FROM ") + table_name(t) +
                                       " WHERE device_id = $1::bytea AND key >= $2::bytea AND (octet_length($3::bytea) = 0 OR key < $3::bytea)",
                                   {Param::text(device), Param::text(prefix), Param::text(end)}, "remove_prefix"));
-  PQclear(r);
+  pq().PQclear(r);
   return ok();
 }
 
