@@ -350,6 +350,7 @@ struct Service::Impl {
     if (!ids) return storage_error(ids.error());
     auto paired = keys.device_ids();
     if (!paired) return storage_error(paired.error());
+    std::sort(paired->begin(), paired->end());  // looked up once per instance: at 10,000, a linear find costs 10^8 compares
     for (const auto& id : *ids) {
       auto rec = get_json("", Table::instance, id);
       if (!rec) {
@@ -372,7 +373,7 @@ struct Service::Impl {
       auto d = gw.keys(id, Table::dead_letter, "");
       if (d && !d->empty()) in.next_dead_seq = std::stoull(d->back()) + 1;
       prune_index(id);
-      if (std::find(paired->begin(), paired->end(), id) != paired->end()) {
+      if (std::binary_search(paired->begin(), paired->end(), id)) {
         if (auto c = keys.load_credentials(id); c && *c && (*c)->registered()) {
           in.view.paired = true;
           in.view.phone = phone_of((*c)->jid);
