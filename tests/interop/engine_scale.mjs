@@ -1,6 +1,7 @@
 // Interop (issue 5, test 7): N engine clients (default 200) in one process pair with N wasim phones,
 // all stay connected, and all come back after a wasim restart (every connection dropped, none accepted
-// for 2 s). Prints the engine's resident memory and the times taken; asserts only completion.
+// for 2 s), connecting at most 16 at a time (--connect-slots: the others wait their turn). Prints the engine's
+// resident memory and the times taken.
 // usage: node engine_scale.mjs --wasim path/to/wasim --engine path/to/wa-engine [--n 200]
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,9 @@ const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/sta
 const wasim = await startWasim(opt.wasim);
 const dir = mkdtempSync(path.join(tmpdir(), 'zapd-engine-scale-'));
 const db = path.join(dir, 'zapd.db');
-const timing = ['--keepalive-ms', '5000', '--keepalive-timeout-ms', '5000', '--backoff-ms', '200', '--backoff-cap-ms', '3000', '--iq-timeout-ms', '20000'];
+const slots = 16;
+const timing = ['--keepalive-ms', '5000', '--keepalive-timeout-ms', '5000', '--backoff-ms', '200', '--backoff-cap-ms', '3000', '--iq-timeout-ms', '20000',
+  '--connect-slots', String(slots)];
 const phoneOf = (i) => String(15551000000 + i);
 let engine;
 try {
@@ -77,6 +80,9 @@ try {
   const health2 = (await wasim.call('GET', '/health')).body;
   check(health2.connections === N, `wasim sees ${N} connections again (${health2.connections})`);
   check(!engine.events.slice(mark).some((e) => e.event === 'qr' || e.event === 'logged_out'), 'no re-pairing after the restart');
+  engine.send('devices');
+  const devs = await engine.wait('devices', (e) => e.event === 'devices');
+  check(devs.connect_peak === Math.min(slots, N), `at most ${slots} connecting at once, and that many at the restart (${devs.connect_peak})`);
   const errors = engine.events.filter((e) => e.event === 'error');
   check(errors.length === 0, `no engine errors (${JSON.stringify(errors.slice(0, 3))})`);
   console.log(`engine_scale: N=${N} paired+connected in ${tPaired} ms; back after restart (2 s down) in ${tBack} ms; ` +

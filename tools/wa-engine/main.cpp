@@ -2,7 +2,7 @@
 // wa-engine: engine clients driven by commands on stdin, events as JSON lines on stdout.
 //   wa-engine --db PATH [--url ws://127.0.0.1:PORT/ws/chat] [--root HEX] [--tls-ca FILE] [--qr-png]
 //             [--keepalive-ms N] [--keepalive-timeout-ms N] [--backoff-ms N] [--backoff-cap-ms N]
-//             [--threads N] [--all] [--iq-timeout-ms N] [--qr-first-ms N] [--qr-next-ms N]
+//             [--threads N] [--connect-slots N] [--all] [--iq-timeout-ms N] [--qr-first-ms N] [--qr-next-ms N]
 //             [--signed-prekey-lifetime-s N]
 // Commands: start ID | start-range PREFIX N | pair-phone ID PHONE | stop ID | devices | quit
 //           send ID TO MSGID BASE64TEXT | receipt ID CHAT FROM TYPE ID1,ID2,... | inbox-done ID KEY
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   bool all = false;
   bool keep_inbox = false;
   unsigned threads = 1;
+  std::size_t connect_slots = wa::protocol::Engine::kDefaultConnectSlots;
   wa::protocol::ClientConfig cfg;
   cfg.url = "ws://127.0.0.1:8080/ws/chat";
   for (int i = 1; i < argc; ++i) {
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     else if (a == "--all") all = true;
     else if (a == "--keep-inbox") keep_inbox = true;
     else if (a == "--threads") threads = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--connect-slots") connect_slots = std::stoul(value());
     else if (a == "--keepalive-ms") cfg.keepalive_interval = ms();
     else if (a == "--keepalive-timeout-ms") cfg.keepalive_timeout = ms();
     else if (a == "--backoff-ms") cfg.backoff_base = ms();
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   auto store = wa::store_sqlite::SqliteStore::open(db);
   if (!store) return usage("cannot open " + db + ": " + store.error().context());
 
-  wa::protocol::Engine engine(**store, threads);
+  wa::protocol::Engine engine(**store, threads, connect_slots);
   auto sink = [qr_png, keep_inbox, &engine](const std::string& device, const wa::protocol::Event& e) {
     nlohmann::json j{{"device", device}, {"event", wa::protocol::to_string(e.kind)}, {"text", e.text}};
     if (!e.lid.empty()) j["lid"] = e.lid;
@@ -174,7 +176,8 @@ int main(int argc, char** argv) {
       engine.stop(id);
     } else if (cmd == "devices") {
       print({{"event", "devices"}, {"count", engine.client_count()}, {"tls_contexts", engine.tls_contexts()},
-             {"config_copies", engine.config_copies()}, {"qr_loops", engine.qr_loops()}});
+             {"config_copies", engine.config_copies()}, {"qr_loops", engine.qr_loops()},
+             {"connect_peak", engine.connect_peak()}});
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -24,6 +24,7 @@
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
 #include "bytes_util.hpp"
+#include "connect_gate.hpp"
 #include "signal_store.hpp"
 #include "ws_client.hpp"
 #include "wa/noise/handshake.hpp"
@@ -158,7 +159,7 @@ enum class End { lost, restart, logged_out, replaced, qr_exhausted, stopped };
 class Client;
 
 struct Engine::Impl {
-  explicit Impl(store::Store& s, unsigned n) : store(s), io_threads(n == 0 ? 1 : n) {}
+  Impl(store::Store& s, unsigned n, std::size_t slots) : store(s), io_threads(n == 0 ? 1 : n), gate(slots) {}
 
   store::Store& store;
   net::io_context ioc;
@@ -173,6 +174,7 @@ struct Engine::Impl {
   // URL, the origin, the version, an extra CA of a few hundred bytes). Under mu.
   std::vector<std::weak_ptr<const ClientConfig>> configs;
   std::atomic<int> qr_loops{0};  // QR loops running (a registration in progress each)
+  detail::ConnectGate gate;      // clients connecting at once (connect_gate.hpp)
   std::shared_ptr<const ClientConfig> intern(ClientConfig c) {
     if (std::all_of(c.trusted_root.begin(), c.trusted_root.end(), [](auto b) { return b == 0; })) {
       c.trusted_root = noise::kWhatsAppRootKey;
@@ -454,7 +456,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     ended_ = false;
     const std::optional<End> unprepared = co_await prepare();
     if (unprepared) co_return *unprepared;
+    if (!co_await connect_slot()) co_return stopped_ ? End::stopped : end_;
     const std::optional<End> unconnected = co_await connect_and_handshake();
+    eng_.gate.leave();
     if (unconnected) co_return *unconnected;
     auto tx = tx_;
     schedule_keepalive(gen);
@@ -484,6 +488,37 @@ class Client final : public std::enable_shared_from_this<Client> {
     ++gen_;  // background coroutines of this session stop
     stop_qr();
     co_return end_;
+  }
+
+  // A turn to connect (connect_gate.hpp): at once, or after waiting on backoff_, which a connecting client
+  // does not otherwise use and which stop() and logout() already cancel. False: stopped or logged out while
+  // waiting (no slot held).
+  net::awaitable<bool> connect_slot() {
+    std::shared_ptr<detail::ConnectGate::Ticket> ticket = eng_.gate.enter(gate_waker());
+    while (ticket) {
+      waiting_slot_ = true;
+      backoff_.expires_at(net::steady_timer::time_point::max());
+      co_await backoff_.async_wait(use_nothrow);
+      waiting_slot_ = false;
+      const bool held = eng_.gate.granted_or_withdraw(ticket);
+      if (stopped_ || logout_ || ended_) {
+        if (held) eng_.gate.leave();
+        co_return false;
+      }
+      if (held) break;
+      ticket = eng_.gate.enter(gate_waker());  // woken without the slot: queue again (at the back)
+    }
+    co_return true;
+  }
+  // What the gate calls (on the leaving client's thread) when the slot passes to this client.
+  std::function<void()> gate_waker() {
+    return [w = weak_from_this()] {
+      if (auto self = w.lock()) {
+        net::post(self->strand_, [self] {
+          if (self->waiting_slot_) self->backoff_.cancel();
+        });
+      }
+    };
   }
 
   // The credentials (loaded, or made for a new device) and, once per client, the inbox replayed. nullopt:
@@ -1705,7 +1740,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::shared_ptr<const ClientConfig> cfg_;  // shared by every client with an equal configuration
   EventSink sink_;
   net::strand<net::io_context::executor_type> strand_;
-  net::steady_timer backoff_;
+  net::steady_timer backoff_;  // reconnect backoff, and the wait for a connect slot
+  bool waiting_slot_ = false;
   net::steady_timer keepalive_;
   std::shared_ptr<SSL_CTX> ssl_;  // the engine's, kept while a connection may use it
   std::shared_ptr<WsClient> tx_;
@@ -1753,7 +1789,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
 };
 
-Engine::Engine(store::Store& store, unsigned io_threads) : impl_(std::make_unique<Impl>(store, io_threads)) {
+Engine::Engine(store::Store& store, unsigned io_threads, std::size_t connect_slots)
+    : impl_(std::make_unique<Impl>(store, io_threads, connect_slots)) {
   for (unsigned i = 0; i < impl_->io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
 
@@ -1877,6 +1914,7 @@ std::size_t Engine::client_count() const {
 
 std::size_t Engine::config_copies() const { return impl_->config_copies(); }
 int Engine::qr_loops() const { return impl_->qr_loops.load(); }
+std::size_t Engine::connect_peak() const { return impl_->gate.peak(); }
 
 std::size_t Engine::tls_contexts() const {
   std::lock_guard lock(impl_->tls_mu);

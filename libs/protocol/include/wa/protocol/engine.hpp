@@ -87,7 +87,10 @@ using EventSink = std::function<void(const std::string& device_id, const Event&)
 class Engine final {
  public:
   /// store must outlive the engine. io_threads run the sockets; one more thread is the database executor.
-  Engine(store::Store& store, unsigned io_threads = 1);
+  /// connect_slots: how many clients may be connecting (TCP, TLS, websocket, Noise) at once; the others wait
+  /// their turn. A restart starts every number together; each handshake holds buffers until it completes.
+  static constexpr std::size_t kDefaultConnectSlots = 256;
+  Engine(store::Store& store, unsigned io_threads = 1, std::size_t connect_slots = kDefaultConnectSlots);
   ~Engine();  ///< stops every client and joins the threads
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -134,6 +137,8 @@ class Engine final {
   std::size_t config_copies() const;
   /// Clients showing QR codes now (a pairing in progress each; none once paired or disconnected).
   int qr_loops() const;
+  /// The most clients that were connecting at once (never above connect_slots; tests).
+  std::size_t connect_peak() const;
 
   struct Impl;
 
