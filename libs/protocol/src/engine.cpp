@@ -306,7 +306,7 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   void pair_phone(std::string phone) {
     net::post(strand_, [self = shared_from_this(), phone = std::move(phone)]() mutable {
-      self->wanted_phone_ = std::move(phone);
+      self->pairing().wanted_phone = std::move(phone);
       if (self->registering_) {
         net::co_spawn(self->strand_, self->send_link_code(self->gen_), net::detached);
       }
@@ -319,7 +319,9 @@ class Client final : public std::enable_shared_from_this<Client> {
   void media_conn(std::function<void(Result<MediaConn>)> done) {
     net::post(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
       if (!self->logged_in_) return done(fail(errc::connection_lost, "not connected"));
-      if (self->media_conn_ && std::chrono::steady_clock::now() < self->media_conn_until_) return done(*self->media_conn_);
+      if (const Caches* c = self->caches_.get(); c && c->media_conn && std::chrono::steady_clock::now() < c->media_conn_until) {
+        return done(*c->media_conn);
+      }
       net::co_spawn(self->strand_, self->query_media_conn(std::move(done)), net::detached);
     });
   }
@@ -331,9 +333,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (!r) co_return done(fail(r.error()));
     auto mc = parse_media_conn(*r);
     if (mc) {
-      media_conn_ = *mc;
+      caches().media_conn = *mc;
       const auto ttl = std::clamp<std::uint32_t>(mc->ttl_seconds, 0, 300);
-      media_conn_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
+      caches().media_conn_until = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
     }
     done(std::move(mc));
   }
@@ -745,7 +747,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     pending_[id] = p;
     send(node);
     co_await p->timer.async_wait(use_nothrow);
-    pending_.erase(id);
+    unpend(id);
     if (!p->answer) {
       co_return fail(ended_ ? errc::connection_lost : errc::timeout, "iq " + std::string(node.attr_string("xmlns").value_or("")) + " " + id);
     }
@@ -756,6 +758,12 @@ class Client final : public std::enable_shared_from_this<Client> {
                                                         std::string(e->attr_string("text").value_or("")));
     }
     co_return std::move(*p->answer);
+  }
+
+  // An idle client holds no bucket array (104 B once the first iq had made one).
+  void unpend(const std::string& key) {
+    pending_.erase(key);
+    if (pending_.empty()) decltype(pending_)().swap(pending_);
   }
 
   void fail_pending() {
@@ -808,7 +816,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       for (const Node& r : first->children()) {
         if (auto d = r.data()) refs_.emplace_back(as_chars(*d));
       }
-      if (wanted_phone_) {
+      if (wants_phone()) {
         net::co_spawn(strand_, send_link_code(gen), net::detached);
       } else {
         net::co_spawn(strand_, qr_loop(gen), net::detached);
@@ -837,14 +845,14 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (type == "link_code_companion_reg") {
       const Node* reg = n.child("link_code_companion_reg");
       send(ack);
-      if (reg != nullptr && reg->attr_string("stage") == "primary_hello" && link_code_) {
+      if (reg != nullptr && reg->attr_string("stage") == "primary_hello" && pairing_ && pairing_->link_code) {
         co_await finish_link_code(*reg, gen);
       }
       co_return;
     }
     send(ack);
     if (type == "devices") {
-      if (const Jid* from = n.attr_jid("from")) device_cache_.erase(from->user());
+      if (const Jid* from = n.attr_jid("from"); from != nullptr && caches_) caches_->devices.erase(from->user());
     }
     if (type == "w:gp2") on_group_notification(n);
     if (type == "encrypt" && logged_in_) {
@@ -864,7 +872,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     ++eng_.qr_loops;
     bool shown_all = true;
     for (std::size_t i = 0;; ++i) {
-      if (gen != gen_ || ended_ || !registering_ || wanted_phone_) {
+      if (gen != gen_ || ended_ || !registering_ || wants_phone()) {
         shown_all = false;
         break;
       }
@@ -880,8 +888,8 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   net::awaitable<void> send_link_code(std::uint64_t gen) {
     auto self = shared_from_this();
-    if (gen != gen_ || !registering_ || !wanted_phone_) co_return;
-    const std::string phone = *wanted_phone_;
+    if (gen != gen_ || !registering_ || !wants_phone()) co_return;
+    const std::string phone = *pairing_->wanted_phone;
     const store::Credentials creds = *creds_;
     // PBKDF2 with 131,072 rounds: done off the I/O thread.
     auto made_job = [phone, creds]() -> Result<std::pair<LinkCode, Node>> {
@@ -895,7 +903,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       emit(EventKind::error, "pairing code: " + made.error().context());
       co_return;
     }
-    link_code_ = std::move(made->first);
+    pairing().link_code = std::move(made->first);
     Node req = iq_node("md", "set", NodeList{std::move(made->second)});
     auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (gen != gen_) co_return;
@@ -903,11 +911,11 @@ class Client final : public std::enable_shared_from_this<Client> {
       emit(EventKind::error, "pairing code refused: " + r.error().context());
       co_return;
     }
-    emit(EventKind::pair_code, link_code_->code);
+    emit(EventKind::pair_code, pairing().link_code->code);
   }
 
   net::awaitable<void> finish_link_code(const Node& hello, std::uint64_t gen) {
-    const LinkCode lc = *link_code_;
+    const LinkCode lc = *pairing_->link_code;
     const store::Credentials creds = *creds_;
     const Node h = hello;
     auto fin_job = [lc, creds, h] { return link_code_finish(lc, h, creds); };
@@ -961,8 +969,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_return;
     }
     creds_ = std::make_shared<store::Credentials>(std::move(updated));
-    link_code_.reset();
-    wanted_phone_.reset();
+    pairing_.reset();
     registering_ = false;
     stop_qr();
     send_iq_result(iq_node, NodeList{std::move(r->reply)});
@@ -1238,8 +1245,8 @@ class Client final : public std::enable_shared_from_this<Client> {
     std::vector<Jid> ask;
     const auto now = std::chrono::steady_clock::now();
     for (const auto& u : users) {
-      auto it = device_cache_.find(u.user());
-      if (it != device_cache_.end() && now - it->second.second < std::chrono::minutes(5)) {
+      auto it = caches().devices.find(u.user());
+      if (it != caches().devices.end() && now - it->second.second < std::chrono::minutes(5)) {
         out[u.user()] = it->second.first;
       } else {
         ask.push_back(u);
@@ -1252,7 +1259,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       auto parsed = parse_usync_devices(*r);
       if (!parsed) co_return fail(parsed.error());
       for (auto& [user, devs] : *parsed) {
-        device_cache_[user] = {devs, now};
+        caches().devices[user] = {devs, now};
         out[user] = devs;
       }
     }
@@ -1318,7 +1325,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     auto self = shared_from_this();
     const std::string gid = group.to_string();
     const auto now = std::chrono::steady_clock::now();
-    if (auto it = group_cache_.find(gid); it != group_cache_.end() && now - it->second.second < std::chrono::minutes(5)) {
+    if (auto it = caches().groups.find(gid); it != caches().groups.end() && now - it->second.second < std::chrono::minutes(5)) {
       co_return it->second.first;
     }
     GroupAction a;
@@ -1332,7 +1339,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     for (const auto& mem : outcome->info.members) {
       if (auto j = Jid::parse(mem.jid)) members.push_back(j->to_user());
     }
-    group_cache_[gid] = {members, now};
+    caches().groups[gid] = {members, now};
     co_return members;
   }
 
@@ -1352,7 +1359,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (!devs) co_return fail(devs.error());
     if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
     const std::string gid = group.to_string();
-    auto& had = skdm_sent_[gid];
+    auto& had = caches().skdm_sent[gid];
     std::vector<Jid> need;  // member devices without our sender key
     for (const auto& [user, list] : *devs) {
       for (auto d : list) {
@@ -1417,7 +1424,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (!m.edit.empty()) stanza.set_attr("edit", m.edit);
     auto st = co_await send_awaiting_ack(std::move(stanza), m.id, gen);
     if (st) {
-      auto& now_had = skdm_sent_[gid];
+      auto& now_had = caches().skdm_sent[gid];
       for (auto& d : delivered) now_had.insert(std::move(d));
     }
     co_return st;
@@ -1456,7 +1463,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     pending_[key] = p;
     send(stanza);
     co_await p->timer.async_wait(use_nothrow);
-    pending_.erase(key);
+    unpend(key);
     if (!p->answer) co_return fail(ended_ || gen != gen_ ? errc::connection_lost : errc::timeout, "no server ack for " + id);
     if (auto e = p->answer->attr_string("error")) co_return fail(errc::iq_error, "server refused " + id + ": " + std::string(*e));
     co_return ok();
@@ -1468,11 +1475,11 @@ class Client final : public std::enable_shared_from_this<Client> {
     const Jid* from = n.attr_jid("from");
     if (from == nullptr || from->server() != Server::group) return;
     const std::string gid = from->to_string();
-    group_cache_.erase(gid);
+    if (caches_) caches_->groups.erase(gid);
     if (n.children().empty()) return;
     const Node& change = n.children().front();
     if (change.tag == "remove" || change.tag == "leave") {
-      skdm_sent_.erase(gid);
+      if (caches_) caches_->skdm_sent.erase(gid);
       const auto creds = creds_snapshot();  // shared, not copied per job
       if (auto me = Jid::parse(creds->jid)) {
         net::post(eng_.db, [this, creds, gid, self = address_of(*me)] {
@@ -1517,7 +1524,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     Node req = group_iq(a);
     auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return done(fail(r.error()));
-    if (!a.group.empty()) group_cache_.erase(a.group);
+    if (!a.group.empty() && caches_) caches_->groups.erase(a.group);
     done(parse_group_outcome(a, *r));
   }
 
@@ -1761,8 +1768,17 @@ class Client final : public std::enable_shared_from_this<Client> {
     return *creds_;
   }
   std::shared_ptr<const store::Credentials> creds_snapshot() const { return creds_; }
-  std::optional<LinkCode> link_code_;
-  std::optional<std::string> wanted_phone_;
+  // Pairing by phone code: only while one is asked for (176 B inline in every client before).
+  struct Pairing {
+    std::optional<LinkCode> link_code;
+    std::optional<std::string> wanted_phone;
+  };
+  std::unique_ptr<Pairing> pairing_;
+  Pairing& pairing() {
+    if (!pairing_) pairing_ = std::make_unique<Pairing>();
+    return *pairing_;
+  }
+  bool wants_phone() const { return pairing_ && pairing_->wanted_phone; }
   std::vector<std::string> refs_;
   net::steady_timer* qr_wait_ = nullptr;  // the running qr_loop's timer (a local of its frame)
   std::uint64_t gen_ = 0;
@@ -1782,11 +1798,20 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::unordered_map<std::string, OutText> recent_sent_;
   Fifo<std::string> recent_order_;
   bool send_running_ = false;
-  std::optional<MediaConn> media_conn_;
-  std::map<std::string, std::pair<std::vector<Jid>, std::chrono::steady_clock::time_point>> group_cache_;
-  std::map<std::string, std::set<std::string>> skdm_sent_;  // group -> member devices that have our sender key
-  std::chrono::steady_clock::time_point media_conn_until_{};
-  std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> device_cache_;
+  // What sending learns and reuses: made at the first send that needs it (224 B inline in every client
+  // before, most of which never send media or to a group).
+  struct Caches {
+    std::optional<MediaConn> media_conn;
+    std::chrono::steady_clock::time_point media_conn_until{};
+    std::map<std::string, std::pair<std::vector<Jid>, std::chrono::steady_clock::time_point>> groups;  // members
+    std::map<std::string, std::set<std::string>> skdm_sent;  // group -> member devices that have our sender key
+    std::map<std::string, std::pair<std::vector<std::uint16_t>, std::chrono::steady_clock::time_point>> devices;
+  };
+  std::unique_ptr<Caches> caches_;
+  Caches& caches() {
+    if (!caches_) caches_ = std::make_unique<Caches>();
+    return *caches_;
+  }
 };
 
 Engine::Engine(store::Store& store, unsigned io_threads, std::size_t connect_slots)

@@ -78,7 +78,7 @@ Result<WsUrl> parse_ws_url(std::string_view s) {
   return u;
 }
 
-WsClient::WsClient(net::any_io_executor ex, SSL_CTX* tls) : sock_(ex), gate_(ex), ctx_(tls) {}
+WsClient::WsClient(net::any_io_executor ex, SSL_CTX* tls) : sock_(std::move(ex)), ctx_(tls) {}
 
 WsClient::~WsClient() {
   if (ssl_) SSL_free(ssl_);  // no I/O: the socket is closed with the object
@@ -89,7 +89,7 @@ void WsClient::close() noexcept {
   boost::system::error_code ec;
   sock_.shutdown(tcp::socket::shutdown_both, ec);
   sock_.close(ec);
-  gate_.cancel();
+  if (gate_) gate_->cancel();
 }
 
 net::awaitable<Status> WsClient::wait(Want w) {
@@ -316,8 +316,9 @@ net::awaitable<Status> WsClient::flush_control() {
 
 net::awaitable<Status> WsClient::write(ByteView message) {
   while (writing_) {  // the reader is writing a pong
-    gate_.expires_at(net::steady_timer::time_point::max());
-    auto [ec] = co_await gate_.async_wait(use_nothrow);
+    if (!gate_) gate_ = std::make_unique<net::steady_timer>(sock_.get_executor());
+    gate_->expires_at(net::steady_timer::time_point::max());
+    auto [ec] = co_await gate_->async_wait(use_nothrow);
     (void)ec;  // cancelled is the wake-up
     if (closed_) co_return lost("closed");
   }
@@ -353,7 +354,7 @@ net::awaitable<Status> WsClient::read(ByteView& data) {
           writing_ = true;
           auto st = co_await flush_control();
           writing_ = false;
-          gate_.cancel();
+          if (gate_) gate_->cancel();
           if (!st) co_return st;
         }
         if (closing) {

@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -75,7 +76,8 @@ class WsClient final {
   Result<std::optional<Want>> ssl_outcome(int ret, const char* what);
 
   boost::asio::ip::tcp::socket sock_;
-  boost::asio::steady_timer gate_;  // wakes a writer that waits for a pong being written by the reader
+  // Wakes a writer that waits for a pong being written by the reader; made the first time that happens.
+  std::unique_ptr<boost::asio::steady_timer> gate_;
   SSL_CTX* ctx_;
   SSL* ssl_ = nullptr;
   Bytes in_;                 // received, not yet handed out

@@ -256,13 +256,13 @@ struct Service::Impl {
     Fifo<protocol::Event> inbound;
     bool inbound_busy = false;
     std::chrono::steady_clock::time_point next_send_at{};
-    std::shared_ptr<net::steady_timer> send_timer;
+    std::unique_ptr<net::steady_timer> send_timer;  // only while armed: an idle number holds no timers
     // Outbox: keys in order; the first few records are kept parsed, so a healthy webhook costs no store reads.
     Fifo<Outgoing> outbox;
     std::uint64_t next_outbox_seq = 1;
     std::uint64_t next_dead_seq = 1;
     bool delivering = false;
-    std::shared_ptr<net::steady_timer> retry_timer;
+    std::unique_ptr<net::steady_timer> retry_timer;  // only while a webhook waits for its retry
   };
 
   Impl(net::any_io_executor e, store::Store& g, store::Store& k, Options o)
@@ -360,8 +360,6 @@ struct Service::Impl {
       const json& j = *rec;
       Inst& in = insts[id];
       in.view = view_of(j);
-      in.send_timer = std::make_shared<net::steady_timer>(ex);
-      in.retry_timer = std::make_shared<net::steady_timer>(ex);
       auto q = gw.keys(id, Table::send_queue, "");
       if (q) in.queue.assign(q->begin(), q->end());
       if (!in.queue.empty()) in.next_queue_seq = std::stoull(in.queue.back()) + 1;
@@ -1316,12 +1314,16 @@ struct Service::Impl {
   }
 
   void arm(Inst& in, std::chrono::steady_clock::time_point at) {
+    if (!in.send_timer) in.send_timer = std::make_unique<net::steady_timer>(ex);
     in.send_timer->expires_at(at);
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id;
     in.send_timer->async_wait([this, alive_w, id](const boost::system::error_code& ec) {
       if (ec || !alive_w.lock()) return;
-      if (Inst* i = find(id)) pump(*i);
+      if (Inst* i = find(id)) {
+        i->send_timer.reset();  // its wait is over (Asio freed it before this call); pump() arms a new one if needed
+        pump(*i);
+      }
     });
   }
 
@@ -1516,12 +1518,14 @@ struct Service::Impl {
                                       static_cast<double>(opt.webhook_backoff_base.count()) * std::pow(2.0, e.attempts - 1));
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     in.delivering = true;
+    if (!in.retry_timer) in.retry_timer = std::make_unique<net::steady_timer>(ex);
     in.retry_timer->expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(d * jitter(rng))));
     std::weak_ptr<bool> alive_w = alive;
     const std::string id = in.view.id;
     in.retry_timer->async_wait([this, alive_w, id](const boost::system::error_code&) {
       if (!alive_w.lock()) return;
       if (Inst* i = find(id)) {
+        i->retry_timer.reset();
         i->delivering = false;
         deliver(*i);
       }
@@ -1553,8 +1557,8 @@ void Service::shutdown() {
   if (impl_->prune_timer) impl_->prune_timer->cancel();
   impl_->heap_trim.stop();
   for (auto& [_, in] : impl_->insts) {
-    in.send_timer->cancel();
-    in.retry_timer->cancel();
+    if (in.send_timer) in.send_timer->cancel();
+    if (in.retry_timer) in.retry_timer->cancel();
     for (auto& w : in.waiters) w.timer->cancel();
   }
   impl_->engine.shutdown();
@@ -1578,8 +1582,6 @@ Result<InstanceView> Service::create_instance(std::string name, const std::array
   v.hooks = hooks;
   Impl::Inst& in = impl_->insts[v.id];
   in.view = v;
-  in.send_timer = std::make_shared<net::steady_timer>(impl_->ex);
-  in.retry_timer = std::make_shared<net::steady_timer>(impl_->ex);
   if (auto st = impl_->save(in); !st) {
     impl_->insts.erase(v.id);
     return fail(st.error());
@@ -1609,8 +1611,8 @@ std::optional<InstanceView> Service::authenticate(std::string_view id, std::stri
 Status Service::delete_instance(const std::string& id) {
   Impl::Inst* in = impl_->find(id);
   if (in == nullptr) return fail(errc::not_found, "instance");
-  in->send_timer->cancel();
-  in->retry_timer->cancel();
+  if (in->send_timer) in->send_timer->cancel();
+  if (in->retry_timer) in->retry_timer->cancel();
   impl_->engine.stop(id);
   if (!impl_->commit()) return fail(errc::storage, "commit");
   auto st = impl_->gw.transaction([&]() -> Status {

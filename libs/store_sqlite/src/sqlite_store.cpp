@@ -248,7 +248,7 @@ struct SqliteStore::Impl {
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, std::size_t cache_kib) {
   auto impl = std::make_unique<Impl>();
   const bool in_memory = path == ":memory:";
   if (!in_memory) {
@@ -267,12 +267,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   // unix-excl, not locking_mode = EXCLUSIVE: the checkpointer needs a second connection, and this VFS still takes
   // the file's lock once for the process and keeps the WAL index in heap memory, so no lock calls per transaction.
   // journal_size_limit: a WAL that grew under a burst is cut back when it starts over.
-  // cache_size: 256 KB of pages (SQLite's default is 2 MB), enough for every table's interior pages. A restart
-  // reads each number's records once; with the default those pages stayed, about 1.9 MB at 1,000 numbers,
-  // interleaved with the numbers' long-lived memory so that freeing them later gave nothing back. A page not
-  // cached is read again from the OS's file cache.
   WA_TRY_STATUS(impl->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                           "PRAGMA journal_size_limit = 16777216; PRAGMA cache_size = -256;"));
+                           "PRAGMA journal_size_limit = 16777216;"));
+  WA_TRY_STATUS(impl->exec(("PRAGMA cache_size = -" + std::to_string(cache_kib) + ";").c_str()));
   WA_TRY_STATUS(impl->migrate());
   if (!in_memory) {
     if (sqlite3_open_v2(path.c_str(), &impl->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {

@@ -109,11 +109,11 @@ TEST(SqliteStore, ASecondOpenOfTheSameFileFails) {
 // WAL checkpoints run on the store's checkpointer thread, not on the committing thread, and keep the WAL bounded:
 // 48 MB written in 120 transactions leave a WAL of at most journal_size_limit (16 MB) once the checkpointer has
 // caught up, and every value reads back after a reopen.
-// A restart reads every number's records once. The page cache is bounded (256 KB, not SQLite's 2 MB): what it
-// read stays out of the heap, and everything still reads back.
+// A restart reads every number's records once. zapd bounds the keys database's page cache (256 KB, not
+// SQLite's 2 MB): what it read stays out of the heap, and everything still reads back.
 TEST(SqliteStore, ThePageCacheIsBounded) {
   const auto path = temp_db("cache");
-  auto s = SqliteStore::open(path);
+  auto s = SqliteStore::open(path, 256);
   ASSERT_TRUE(s);
   const wa::Bytes value(1000, 0x42);
   ASSERT_TRUE((*s)->transaction([&]() -> wa::Status {
@@ -123,7 +123,7 @@ TEST(SqliteStore, ThePageCacheIsBounded) {
     return wa::ok();
   }));
   s->reset();
-  s = SqliteStore::open(path);
+  s = SqliteStore::open(path, 256);
   ASSERT_TRUE(s);
   const auto before = sqlite3_memory_used();
   for (int i = 0; i < 1500; ++i) {

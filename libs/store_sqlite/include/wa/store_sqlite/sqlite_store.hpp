@@ -19,8 +19,9 @@ int schema_version() noexcept;
 
 class SqliteStore final : public store::Store {
  public:
-  /// Opens or creates path (":memory:" for a private in-memory database) and migrates it.
-  [[nodiscard]] static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  /// Opens or creates path (":memory:" for a private in-memory database) and migrates it. cache_kib: the
+  /// page cache's bound (SQLite's default, 2 MB, unless given).
+  [[nodiscard]] static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, std::size_t cache_kib = 2000);
   ~SqliteStore() override;
 
   Result<std::vector<std::string>> device_ids() override;
