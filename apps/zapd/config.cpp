@@ -31,7 +31,8 @@ constexpr std::size_t kGeneratedTokenBytes = 32;  // 256 bits, printed as 64 hex
 // One row per setting: its config-file key, environment variable and flag. The order is the print order.
 enum class Key : std::size_t {
   Listen, DataDir, Database, WaUrl, WaRootKey, AdminToken, ClientToken, WaTlsCa, SendSpacing, WebhookAllowHttp,
-  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs, Sandbox, PublicUrl, MediaMaxMb, MediaRetentionDays
+  WebhookSecret, WebhookMaxAttempts, WebhookBackoffMs, Sandbox, PublicUrl, MediaMaxMb, MediaRetentionDays,
+  ConnectSlots
 };
 
 struct SettingInfo {
@@ -40,7 +41,7 @@ struct SettingInfo {
   std::string_view flag;
 };
 
-constexpr std::array<SettingInfo, 17> kSettings{{
+constexpr std::array<SettingInfo, 18> kSettings{{
     {"listen", "ZAPD_LISTEN", "--listen"},
     {"data_dir", "ZAPD_DATA_DIR", "--data-dir"},
     {"database", "ZAPD_DATABASE", "--database"},
@@ -58,6 +59,7 @@ constexpr std::array<SettingInfo, 17> kSettings{{
     {"public_url", "ZAPD_PUBLIC_URL", "--public-url"},
     {"media_max_mb", "ZAPD_MEDIA_MAX_MB", "--media-max-mb"},
     {"media_retention_days", "ZAPD_MEDIA_RETENTION_DAYS", "--media-retention-days"},
+    {"connect_slots", "ZAPD_CONNECT_SLOTS", "--connect-slots"},
 }};
 
 // A raw value plus where it came from ("--listen", "ZAPD_LISTEN", "zapd.conf:3"), for error messages.
@@ -329,6 +331,7 @@ Config resolve(const Layer& file, const Layer& env, const Layer& flags) {
   c.webhook_backoff_ms = number(Key::WebhookBackoffMs, "1000", "webhook backoff", 1, 3600000);
   c.media_max_mb = static_cast<int>(number(Key::MediaMaxMb, "64", "media max MiB", 1, 1024));
   c.media_retention_days = static_cast<int>(number(Key::MediaRetentionDays, "30", "media retention days", 1, 3650));
+  c.connect_slots = static_cast<std::size_t>(number(Key::ConnectSlots, "256", "connect slots", 1, 100000));
   const Sourced public_url = pick(Key::PublicUrl, "");
   std::string_view pu = public_url.text;
   while (pu.ends_with('/')) pu.remove_suffix(1);
@@ -417,6 +420,7 @@ std::string usage() {
       << "  --public-url URL       ZAPD_PUBLIC_URL (default http://LISTEN): the base of received media URLs in webhooks\n"
       << "  --media-max-mb N       ZAPD_MEDIA_MAX_MB (default 64): the largest file sent or received\n"
       << "  --media-retention-days N  ZAPD_MEDIA_RETENTION_DAYS (default 30): received files are deleted after this\n"
+      << "  --connect-slots N      ZAPD_CONNECT_SLOTS (default 256): numbers connecting to WhatsApp at once\n"
       << "  --sandbox [on|off]     ZAPD_SANDBOX (default off): an embedded simulated WhatsApp network (wasim)\n"
       << "                         instead of WhatsApp; link instances with POST /sandbox/instances/ID/link\n"
       << "  --version              print the version and exit\n"
@@ -446,6 +450,7 @@ void print_config(std::ostream& out, const Config& config) {
       << "public_url: " << (config.public_url.empty() ? "<listen address>" : config.public_url) << '\n'
       << "media_max_mb: " << config.media_max_mb << '\n'
       << "media_retention_days: " << config.media_retention_days << '\n'
+      << "connect_slots: " << config.connect_slots << '\n'
       << "sandbox: " << (config.sandbox ? "on" : "off") << '\n';
 }
 

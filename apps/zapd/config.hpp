@@ -50,6 +50,7 @@ struct Config final {
   std::string public_url;              ///< base of received media URLs; "" = http://<listen address>
   int media_max_mb = 64;
   int media_retention_days = 30;
+  std::size_t connect_slots = 256;     ///< numbers connecting (TCP, TLS, Noise) at once; the rest wait their turn
 };
 
 enum class Command { Serve, Version, Help };

@@ -199,6 +199,7 @@ int serve(const Config& config) {
   opt.media_dir = (config.data_dir / "media").string();
   opt.media_max_bytes = static_cast<std::size_t>(config.media_max_mb) << 20;
   opt.media_retention = std::chrono::hours(24 * config.media_retention_days);
+  opt.connect_slots = config.connect_slots;
   opt.spacing = config.send_spacing;
   opt.webhook_allow_http = config.webhook_allow_http;
   opt.webhook_secret = config.webhook_secret;

@@ -38,6 +38,11 @@ rc=$?
 grep -q "listen" "$tmp/bogus.err" || fail "zapd --listen bogus gave no useful message: $(cat "$tmp/bogus.err")"
 [[ ! -e $tmp/never ]] || fail "zapd created the data dir despite a bad configuration"
 
+timeout 5 "$zapd" --connect-slots 0 --data-dir "$tmp/never" >/dev/null 2>"$tmp/slots.err"
+rc=$?
+[[ $rc -eq 2 ]] || fail "zapd --connect-slots 0 exited with $rc, expected 2"
+grep -q "connect slots" "$tmp/slots.err" || fail "zapd --connect-slots 0 gave no useful message: $(cat "$tmp/slots.err")"
+
 printf '# test config\nlisten = 127.0.0.1:0\nno_such_key = 1\n' >"$tmp/bad.conf"
 timeout 5 "$zapd" --config "$tmp/bad.conf" >/dev/null 2>&1
 rc=$?
@@ -61,6 +66,7 @@ grep -qx "zapd 0.1.0" "$tmp/out" || fail "startup banner missing"
 grep -q "^data_dir: $tmp/data\$" "$tmp/out" || fail "data_dir line missing"
 grep -q "^database: sqlite://$tmp/data/zapd.db\$" "$tmp/out" || fail "default database line missing"
 grep -Eq '^admin_token: [0-9a-f]{64} ' "$tmp/out" || fail "generated admin token not printed"
+grep -qx "connect_slots: 256" "$tmp/out" || fail "default connect_slots line missing"
 [[ -d $tmp/data ]] || fail "data directory was not created"
 
 # get URL [curl args...]: sets code, body (file $tmp/body) and headers (file $tmp/headers).

@@ -266,7 +266,7 @@ struct Service::Impl {
   };
 
   Impl(net::any_io_executor e, store::Store& g, store::Store& k, Options o)
-      : ex(std::move(e)), gw(g), keys(k), opt(std::move(o)), engine(k, opt.engine_threads),
+      : ex(std::move(e)), gw(g), keys(k), opt(std::move(o)), engine(k, opt.engine_threads, opt.connect_slots),
         poster(ex, webhook::PosterConfig{opt.webhook_timeout, opt.webhook_extra_ca_pem}),
         media_http(ex, webhook::PosterConfig{opt.media_timeout, opt.wa_extra_ca_pem}), rng(std::random_device{}()) {}
 

@@ -45,6 +45,7 @@ struct Options {
   std::array<std::uint8_t, 32> wa_root{};
   std::string wa_extra_ca_pem;          ///< trusted for wss besides the system roots
   unsigned engine_threads = 1;
+  std::size_t connect_slots = 256;      ///< numbers connecting at once (protocol::Engine's connect gate)
   bool spacing = true;                  ///< Z-API spacing between sends (random 1-3 s, delayMessage); off for tests
   std::size_t queue_limit_disconnected = 1000;
   std::size_t queue_limit = 100000;     ///< per instance, connected or not
