@@ -257,17 +257,22 @@ class Client final : public std::enable_shared_from_this<Client> {
         backoff_(strand_),
         keepalive_(strand_) {}
 
-  void start() {
-    net::co_spawn(strand_, [self = shared_from_this()]() -> net::awaitable<void> { co_await self->run(); },
-                  [self = shared_from_this()](std::exception_ptr e) {
-                    if (!e) return;
-                    try {
-                      std::rethrow_exception(e);
-                    } catch (const std::exception& ex) {
-                      self->emit(EventKind::error, std::string("client stopped by an exception: ") + ex.what());
-                    }
-                    self->done_ = true;
-                  });
+  void start() { spawn(cycle(std::nullopt)); }
+
+  // Runs a coroutine of this client on its strand; the handler keeps the client alive until it ends. An
+  // exception (none is expected: errors are results) stops the client.
+  void spawn(net::awaitable<void> a) {
+    net::co_spawn(strand_, std::move(a), [self = shared_from_this()](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        self->emit(EventKind::error, std::string("client stopped by an exception: ") + ex.what());
+      }
+      self->stopped_ = true;
+      if (self->tx_) self->tx_->close();
+      self->done_ = true;
+    });
   }
 
   void stop() {
@@ -404,53 +409,67 @@ class Client final : public std::enable_shared_from_this<Client> {
 
  private:
   // ---------------------------------------------------------------------------------------------
-  // Run loop: sessions separated by backoff.
-  net::awaitable<void> run() {
-    while (!stopped_) {
-      const End end = logout_ ? End::logged_out : co_await session();
-      fail_pending();
-      if (logged_in_) {
-        logged_in_ = false;
-        emit(EventKind::disconnected, end_text_, {}, end_code_);
+  // Sessions separated by backoff. A connected session holds no coroutine: its socket's wait (arm_read)
+  // spawns drain() for what arrived, and drain() arms the wait again when the socket has nothing more (an
+  // idle number held a chain of eight coroutine frames, about 3 KB, before). When a session ends,
+  // finish_session() spawns cycle() with why: what follows it (events, the wipe of a logged-out device,
+  // backoff) and the next session.
+  net::awaitable<void> cycle(std::optional<End> ended) {
+    for (;;) {
+      if (ended) {
+        const End end = *ended;
+        ended.reset();
+        fail_pending();
+        if (logged_in_) {
+          logged_in_ = false;
+          emit(EventKind::disconnected, end_text_, {}, end_code_);
+        }
+        registering_ = false;
+        if (stopped_ || (end == End::stopped && !logout_)) break;
+        if (end == End::logged_out || logout_) {
+          const std::string id = id_;
+          auto st_job = [this, id] { return eng_.store.delete_device(id); };
+          auto st = *co_await eng_.on_db(std::move(st_job));
+          if (!st) emit(EventKind::error, "wiping credentials failed: " + st.error().context());
+          creds_.reset();
+          emit(EventKind::logged_out, end_text_, {}, end_code_);
+          break;
+        }
+        if (end == End::replaced) {
+          emit(EventKind::replaced, end_text_);
+          break;
+        }
+        if (end == End::restart || end == End::qr_exhausted) {
+          attempt_ = 0;
+        } else {
+          // Capped exponential backoff with jitter: a uniform delay in [d/2, d], d = min(cap, base * 2^attempt).
+          const auto base = cfg_->backoff_base.count();
+          const auto cap = cfg_->backoff_cap.count();
+          long long d = base;
+          for (int i = 0; i < attempt_ && d < cap; ++i) d *= 2;
+          d = std::min<long long>(d, cap);
+          ++attempt_;
+          std::uint64_t r = 0;  // from the per-thread random block: no generator state kept per client
+          crypto::random_bytes(reinterpret_cast<std::uint8_t*>(&r), sizeof r);
+          backoff_.expires_after(std::chrono::milliseconds(d / 2 + static_cast<long long>(r % static_cast<std::uint64_t>(d / 2 + 1))));
+          co_await backoff_.async_wait(use_nothrow);
+        }
       }
-      registering_ = false;
-      if (stopped_ || (end == End::stopped && !logout_)) break;
-      if (end == End::logged_out || logout_) {
-        const std::string id = id_;
-        auto st_job = [this, id] { return eng_.store.delete_device(id); };
-        auto st = *co_await eng_.on_db(std::move(st_job));
-        if (!st) emit(EventKind::error, "wiping credentials failed: " + st.error().context());
-        creds_.reset();
-        emit(EventKind::logged_out, end_text_, {}, end_code_);
-        break;
-      }
-      if (end == End::replaced) {
-        emit(EventKind::replaced, end_text_);
-        break;
-      }
-      if (end == End::restart || end == End::qr_exhausted) {
-        attempt_ = 0;
+      if (stopped_) break;
+      if (logout_) {
+        ended = End::logged_out;
         continue;
       }
-      // Capped exponential backoff with jitter: a uniform delay in [d/2, d], d = min(cap, base * 2^attempt).
-      const auto base = cfg_->backoff_base.count();
-      const auto cap = cfg_->backoff_cap.count();
-      long long d = base;
-      for (int i = 0; i < attempt_ && d < cap; ++i) d *= 2;
-      d = std::min<long long>(d, cap);
-      ++attempt_;
-      std::uint64_t r = 0;  // from the per-thread random block: no generator state kept per client
-      crypto::random_bytes(reinterpret_cast<std::uint8_t*>(&r), sizeof r);
-      backoff_.expires_after(std::chrono::milliseconds(d / 2 + static_cast<long long>(r % static_cast<std::uint64_t>(d / 2 + 1))));
-      co_await backoff_.async_wait(use_nothrow);
+      ended = co_await open_session();
+      if (!ended) co_return;  // connected: the socket's wait carries the session from here
     }
     done_ = true;
   }
 
-  // One connection, from TCP connect to close. Returns why it ended. What comes before the read loop runs in
-  // coroutines of its own: GCC gives every local of a coroutine a slot in its frame, and this frame lives as
-  // long as the connection (it was 3.4 KB of every idle number with the handshake's locals in it).
-  net::awaitable<End> session() {
+  // One connection up to its read loop: TCP connect, TLS, websocket, Noise. nullopt: connected, and drain()
+  // runs; else why it ended before that. What comes before the read loop runs in coroutines of its own: GCC
+  // gives every local of a coroutine a slot in its frame.
+  net::awaitable<std::optional<End>> open_session() {
     const std::uint64_t gen = ++gen_;
     end_ = End::lost;
     end_text_ = "connection lost";
@@ -462,17 +481,26 @@ class Client final : public std::enable_shared_from_this<Client> {
     const std::optional<End> unconnected = co_await connect_and_handshake();
     eng_.gate.leave();
     if (unconnected) co_return *unconnected;
-    auto tx = tx_;
     schedule_keepalive(gen);
+    spawn(drain(gen));  // what came with the handshake's last packet, then the wait
+    co_return std::nullopt;
+  }
 
-    // Read loop: every stanza is handled in order.
+  // Every stanza that can be read without waiting, handled in order; then the socket's wait is armed again.
+  // A frame that does not decrypt, a framing or socket error, or end_session() ends the session.
+  net::awaitable<void> drain(std::uint64_t gen) {
+    if (gen != gen_) co_return;
     for (;;) {
-      auto frame = co_await read_frame();
+      auto frame = co_await next_frame();
       if (!frame) {
         if (!ended_) end_text_ = frame.error().context();
         break;
       }
-      auto plain = ciphers_.recv.decrypt(*frame);
+      if (!*frame) {
+        arm_read(gen);
+        co_return;
+      }
+      auto plain = ciphers_.recv.decrypt(**frame);
       if (!plain) {
         end_text_ = "transport decrypt failed";
         break;
@@ -485,11 +513,25 @@ class Client final : public std::enable_shared_from_this<Client> {
       co_await on_node(*node, gen);
       if (ended_) break;
     }
-    tx->close();
+    finish_session();
+  }
+
+  // The idle wait: a plain handler on the socket (about 150 B) instead of a suspended coroutine chain.
+  void arm_read(std::uint64_t gen) {
+    tx_->async_wait_readable([self = shared_from_this(), gen](error_code) {
+      if (gen != self->gen_) return;  // an old session's socket
+      self->spawn(self->drain(gen));  // data, or the error the read reports
+    });
+  }
+
+  // The end of a connected session: the socket closed, background work of the session stopped, and the
+  // cycle goes on with why it ended.
+  void finish_session() {
+    if (tx_) tx_->close();
     keepalive_.cancel();
     ++gen_;  // background coroutines of this session stop
     stop_qr();
-    co_return end_;
+    spawn(cycle(end_));
   }
 
   // A turn to connect (connect_gate.hpp): at once, or after waiting on backoff_, which a connecting client
@@ -675,7 +717,23 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
   }
 
-  // Ends the current session (the read loop sees it); the first reason wins.
+  // A frame if one can be had without waiting for the socket; nullopt when nothing more is there now.
+  net::awaitable<Result<std::optional<Bytes>>> next_frame() {
+    for (;;) {
+      auto f = reader_.next();
+      if (!f) co_return fail(errc::connection_lost, "framing: " + f.error().message());
+      if (*f) co_return std::optional<Bytes>(std::move(**f));
+      if (ended_) co_return fail(errc::connection_lost, end_text_);
+      ByteView data;
+      bool blocked = false;
+      if (auto st = co_await tx_->read(data, &blocked); !st) co_return fail(errc::connection_lost, "read: " + st.error().context());
+      if (blocked) co_return std::optional<Bytes>();
+      auto fed = reader_.feed(data);
+      if (!fed) co_return fail(errc::connection_lost, "framing: " + fed.error().message());
+    }
+  }
+
+  // Ends the current session (drain() sees it: the socket's wait fails once closed); the first reason wins.
   void end_session(End why, std::string text = {}, int code = 0) {
     if (!ended_) {
       ended_ = true;

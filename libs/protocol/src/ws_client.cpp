@@ -193,14 +193,24 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
   return ssl_outcome(r, "read");
 }
 
-// The coroutine an idle connection waits in: it awaits the socket directly (no nested frame) and holds no
-// buffer meanwhile.
-net::awaitable<Status> WsClient::fill() {
+void WsClient::compact() {
   if (in_pos_ > 0) {
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
     in_pos_ = 0;
   }
-  if (in_.empty()) Bytes().swap(in_);
+  if (in_.empty()) Bytes().swap(in_);  // no buffer held while nothing is
+}
+
+Result<std::optional<WsClient::Want>> WsClient::fill_now() {
+  compact();
+  auto got = read_now();
+  if (got && *got && in_.empty()) Bytes().swap(in_);  // nothing came: the read's buffer is not kept
+  return got;
+}
+
+// Waits for the socket (when OpenSSL holds nothing already) and reads; holds no buffer while it waits.
+net::awaitable<Status> WsClient::fill() {
+  compact();
   // OpenSSL may hold decrypted bytes already (read-ahead): then the read comes before any wait.
   std::optional<Want> want;
   if (!ssl_ || SSL_has_pending(ssl_) == 0) want = Want::read;
@@ -332,7 +342,7 @@ net::awaitable<Status> WsClient::write(ByteView message) {
   co_return st;
 }
 
-net::awaitable<Status> WsClient::read(ByteView& data) {
+net::awaitable<Status> WsClient::read(ByteView& data, bool* would_block) {
   for (;;) {
     if (closed_) co_return lost("closed");
     auto ev = reader_.next(ByteView(in_).subspan(in_pos_));
@@ -366,6 +376,16 @@ net::awaitable<Status> WsClient::read(ByteView& data) {
       case wire::ws::Event::Kind::pong:
         continue;
       case wire::ws::Event::Kind::need_more:
+        if (would_block != nullptr) {
+          auto got = fill_now();
+          if (!got) co_return fail(got.error());
+          if (!*got) continue;  // bytes came
+          if (**got == Want::read) {
+            *would_block = true;
+            co_return ok();
+          }
+          // OpenSSL wants to write first (rare): wait for that as a waiting read does.
+        }
         if (auto st = co_await fill(); !st) co_return st;
         continue;
     }

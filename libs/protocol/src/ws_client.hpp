@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "wa/core/bytes.hpp"
 #include "wa/core/result.hpp"
@@ -52,8 +53,15 @@ class WsClient final {
   /// Sends one binary message.
   boost::asio::awaitable<Status> write(ByteView message);
   /// The next bytes of the server's binary messages, in any split; the view lives until the next read or
-  /// close. Answers pings; a close frame from the server is an error.
-  boost::asio::awaitable<Status> read(ByteView& data);
+  /// close. Answers pings; a close frame from the server is an error. With would_block: does not wait for
+  /// the socket; when nothing more can be read now, sets *would_block, leaves data empty and holds no buffer.
+  boost::asio::awaitable<Status> read(ByteView& data, bool* would_block = nullptr);
+  /// Calls h(error_code) once the socket is readable, or with an error once closed: how an idle connection
+  /// waits without a coroutine frame. After a read that would block, OpenSSL holds nothing decrypted.
+  template <class Handler>
+  void async_wait_readable(Handler&& h) {
+    sock_.async_wait(boost::asio::ip::tcp::socket::wait_read, std::forward<Handler>(h));
+  }
   void close() noexcept;
 
   /// Buffer memory this connection holds now (the read buffer and pending control frames). OpenSSL's
@@ -69,6 +77,8 @@ class WsClient final {
   boost::asio::awaitable<Status> tls_handshake(const std::string& host);
   boost::asio::awaitable<Status> send_all(ByteView b);  // plain or TLS
   boost::asio::awaitable<Status> fill();                // reads more bytes into in_
+  Result<std::optional<Want>> fill_now();               // fill() without waiting: nullopt when bytes came
+  void compact();                                       // drops what was handed out
   Result<std::optional<Want>> read_now();               // one non-blocking read; nullopt: bytes came
   boost::asio::awaitable<Status> flush_control();       // writes control_ (writing_ held by the caller)
   Status tls_error(int ret, const char* what);
