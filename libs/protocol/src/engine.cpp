@@ -717,7 +717,9 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
   }
 
-  // A frame if one can be had without waiting for the socket; nullopt when nothing more is there now.
+  // The next frame; nullopt when the socket has nothing more now and the session is idle. While logging in
+  // or while an iq awaits its answer, more is expected at once, so it waits in this coroutine instead: parking
+  // and waking for each of a login's bursts made a restart of 1,000 numbers about 10 % slower.
   net::awaitable<Result<std::optional<Bytes>>> next_frame() {
     for (;;) {
       auto f = reader_.next();
@@ -726,7 +728,10 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (ended_) co_return fail(errc::connection_lost, end_text_);
       ByteView data;
       bool blocked = false;
-      if (auto st = co_await tx_->read(data, &blocked); !st) co_return fail(errc::connection_lost, "read: " + st.error().context());
+      const bool expecting = !logged_in_ || !pending_.empty();
+      if (auto st = co_await tx_->read(data, expecting ? nullptr : &blocked); !st) {
+        co_return fail(errc::connection_lost, "read: " + st.error().context());
+      }
       if (blocked) co_return std::optional<Bytes>();
       auto fed = reader_.feed(data);
       if (!fed) co_return fail(errc::connection_lost, "framing: " + fed.error().message());
