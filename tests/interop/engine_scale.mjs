@@ -83,6 +83,18 @@ try {
   engine.send('devices');
   const devs = await engine.wait('devices', (e) => e.event === 'devices');
   check(devs.connect_peak === Math.min(slots, N), `at most ${slots} connecting at once, and that many at the restart (${devs.connect_peak})`);
+  // Idle connections hold no coroutine: each waits for its socket with a plain handler ("parked"), also after
+  // the keepalive pings (every 5 s here) and their answers.
+  let parked = -1;
+  for (const endAt = Date.now() + 15000; Date.now() < endAt;) {
+    await sleep(6000);
+    const from = engine.events.length;
+    engine.send('devices');
+    const d = await engine.wait('devices', (e) => e.event === 'devices', 15000, from);
+    parked = d.parked;
+    if (parked === N) break;
+  }
+  check(parked === N, `all ${N} idle connections parked after keepalives (${parked})`);
   const errors = engine.events.filter((e) => e.event === 'error');
   check(errors.length === 0, `no engine errors (${JSON.stringify(errors.slice(0, 3))})`);
   console.log(`engine_scale: N=${N} paired+connected in ${tPaired} ms; back after restart (2 s down) in ${tBack} ms; ` +

@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
     } else if (cmd == "devices") {
       print({{"event", "devices"}, {"count", engine.client_count()}, {"tls_contexts", engine.tls_contexts()},
              {"config_copies", engine.config_copies()}, {"qr_loops", engine.qr_loops()},
-             {"connect_peak", engine.connect_peak()}});
+             {"connect_peak", engine.connect_peak()}, {"parked", engine.parked_connections()}});
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -175,6 +175,7 @@ struct Engine::Impl {
   std::vector<std::weak_ptr<const ClientConfig>> configs;
   std::atomic<int> qr_loops{0};  // QR loops running (a registration in progress each)
   detail::ConnectGate gate;      // clients connecting at once (connect_gate.hpp)
+  std::atomic<int> parked{0};    // connected clients waiting for their socket without a coroutine
   std::shared_ptr<const ClientConfig> intern(ClientConfig c) {
     if (std::all_of(c.trusted_root.begin(), c.trusted_root.end(), [](auto b) { return b == 0; })) {
       c.trusted_root = noise::kWhatsAppRootKey;
@@ -518,7 +519,9 @@ class Client final : public std::enable_shared_from_this<Client> {
 
   // The idle wait: a plain handler on the socket (about 150 B) instead of a suspended coroutine chain.
   void arm_read(std::uint64_t gen) {
+    ++eng_.parked;
     tx_->async_wait_readable([self = shared_from_this(), gen](error_code) {
+      --self->eng_.parked;
       if (gen != self->gen_) return;  // an old session's socket
       self->spawn(self->drain(gen));  // data, or the error the read reports
     });
@@ -728,7 +731,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (ended_) co_return fail(errc::connection_lost, end_text_);
       ByteView data;
       bool blocked = false;
-      const bool expecting = !logged_in_ || !pending_.empty();
+      const bool expecting = !logged_in_ || awaiting_answer();
       if (auto st = co_await tx_->read(data, expecting ? nullptr : &blocked); !st) {
         co_return fail(errc::connection_lost, "read: " + st.error().context());
       }
@@ -821,6 +824,12 @@ class Client final : public std::enable_shared_from_this<Client> {
                                                         std::string(e->attr_string("text").value_or("")));
     }
     co_return std::move(*p->answer);
+  }
+
+  // An iq or a message ack whose answer has not come (one that has, but whose waiter has not run yet, does
+  // not count: the keepalive's pong would otherwise keep the reader in its coroutine until the next stanza).
+  bool awaiting_answer() const {
+    return std::any_of(pending_.begin(), pending_.end(), [](const auto& kv) { return !kv.second->answer; });
   }
 
   // An idle client holds no bucket array (104 B once the first iq had made one).
@@ -2003,6 +2012,7 @@ std::size_t Engine::client_count() const {
 std::size_t Engine::config_copies() const { return impl_->config_copies(); }
 int Engine::qr_loops() const { return impl_->qr_loops.load(); }
 std::size_t Engine::connect_peak() const { return impl_->gate.peak(); }
+int Engine::parked_connections() const { return impl_->parked.load(); }
 
 std::size_t Engine::tls_contexts() const {
   std::lock_guard lock(impl_->tls_mu);

@@ -139,6 +139,8 @@ class Engine final {
   int qr_loops() const;
   /// The most clients that were connecting at once (never above connect_slots; tests).
   std::size_t connect_peak() const;
+  /// Connected clients idle in their socket's wait, holding no coroutine (tests).
+  int parked_connections() const;
 
   struct Impl;
 
