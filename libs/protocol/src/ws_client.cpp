@@ -172,6 +172,7 @@ net::awaitable<Status> WsClient::send_all(ByteView b) {
 Result<std::optional<WsClient::Want>> WsClient::read_now() {
   if (closed_) return fail(errc::connection_lost, "closed");
   const std::size_t old = in_.size();
+  Result<std::optional<Want>> out = std::optional<Want>();
   if (!ssl_) {
     boost::system::error_code ec;
     const std::size_t avail = sock_.available(ec);
@@ -179,18 +180,24 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
     in_.resize(old + want);
     const std::size_t n = sock_.read_some(net::buffer(in_.data() + old, want), ec);
     in_.resize(old + n);
-    if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) return Want::read;
-    if (ec == net::error::eof) return fail(errc::connection_lost, "closed by the server");
-    if (ec) return fail(errc::connection_lost, ec.message());
-    return std::optional<Want>();
+    if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) {
+      out = Want::read;
+    } else if (ec == net::error::eof) {
+      out = fail(errc::connection_lost, "closed by the server");
+    } else if (ec) {
+      out = fail(errc::connection_lost, ec.message());
+    }
+  } else {
+    in_.resize(old + kTlsReadChunk);
+    ERR_clear_error();
+    errno = 0;
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
+    in_.resize(old + n);
+    out = ssl_outcome(r, "read");
   }
-  in_.resize(old + kTlsReadChunk);
-  ERR_clear_error();
-  errno = 0;
-  std::size_t n = 0;
-  const int r = SSL_read_ex(ssl_, in_.data() + old, kTlsReadChunk, &n);
-  in_.resize(old + n);
-  return ssl_outcome(r, "read");
+  if (in_.empty()) Bytes().swap(in_);  // nothing came: the read's buffer is not kept while the socket is waited on
+  return out;
 }
 
 void WsClient::compact() {
@@ -199,13 +206,6 @@ void WsClient::compact() {
     in_pos_ = 0;
   }
   if (in_.empty()) Bytes().swap(in_);  // no buffer held while nothing is
-}
-
-Result<std::optional<WsClient::Want>> WsClient::fill_now() {
-  compact();
-  auto got = read_now();
-  if (got && *got && in_.empty()) Bytes().swap(in_);  // nothing came: the read's buffer is not kept
-  return got;
 }
 
 // Waits for the socket (when OpenSSL holds nothing already) and reads; holds no buffer while it waits.
@@ -377,7 +377,8 @@ net::awaitable<Status> WsClient::read(ByteView& data, bool* would_block) {
         continue;
       case wire::ws::Event::Kind::need_more:
         if (would_block != nullptr) {
-          auto got = fill_now();
+          compact();
+          auto got = read_now();
           if (!got) co_return fail(got.error());
           if (!*got) continue;  // bytes came
           if (**got == Want::read) {

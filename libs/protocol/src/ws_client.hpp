@@ -77,7 +77,6 @@ class WsClient final {
   boost::asio::awaitable<Status> tls_handshake(const std::string& host);
   boost::asio::awaitable<Status> send_all(ByteView b);  // plain or TLS
   boost::asio::awaitable<Status> fill();                // reads more bytes into in_
-  Result<std::optional<Want>> fill_now();               // fill() without waiting: nullopt when bytes came
   void compact();                                       // drops what was handed out
   Result<std::optional<Want>> read_now();               // one non-blocking read; nullopt: bytes came
   boost::asio::awaitable<Status> flush_control();       // writes control_ (writing_ held by the caller)
