@@ -492,7 +492,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::awaitable<void> drain(std::uint64_t gen) {
     if (gen != gen_) co_return;
     for (;;) {
-      auto frame = co_await next_frame();
+      auto frame = co_await next_frame(true);
       if (!frame) {
         if (!ended_) end_text_ = frame.error().context();
         break;
@@ -664,7 +664,7 @@ class Client final : public std::enable_shared_from_this<Client> {
         co_return end_;
       }
     }
-    auto hello = co_await read_frame();
+    auto hello = co_await next_frame(false);
     if (!hello) {
       end_text_ = "handshake: " + hello.error().context();
       co_return end_;
@@ -678,7 +678,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     } else {
       payload = registration_payload(*creds_, cfg_->version);
     }
-    auto finish = init.on_server_hello(*hello, payload);
+    auto finish = init.on_server_hello(**hello, payload);
     if (!finish) {
       // An untrusted server is not retried quickly: backoff as for any lost connection.
       end_text_ = "server handshake: " + finish.error().message() + " " + finish.error().context();
@@ -704,26 +704,12 @@ class Client final : public std::enable_shared_from_this<Client> {
     co_return std::nullopt;
   }
 
-  // The next frame from the socket (handshake or transport), reading websocket messages as needed.
-  net::awaitable<Result<Bytes>> read_frame() {
-    for (;;) {
-      auto f = reader_.next();
-      if (!f) co_return fail(errc::connection_lost, "framing: " + f.error().message());
-      if (*f) {
-        co_return std::move(**f);
-      }
-      if (ended_) co_return fail(errc::connection_lost, end_text_);
-      ByteView data;
-      if (auto st = co_await tx_->read(data); !st) co_return fail(errc::connection_lost, "read: " + st.error().context());
-      auto fed = reader_.feed(data);
-      if (!fed) co_return fail(errc::connection_lost, "framing: " + fed.error().message());
-    }
-  }
 
-  // The next frame; nullopt when the socket has nothing more now and the session is idle. While logging in
-  // or while an iq awaits its answer, more is expected at once, so it waits in this coroutine instead: parking
-  // and waking for each of a login's bursts made a restart of 1,000 numbers about 10 % slower.
-  net::awaitable<Result<std::optional<Bytes>>> next_frame() {
+  // The next frame from the socket (handshake or transport), reading websocket messages as needed. With
+  // may_park, nullopt when the socket has nothing more now and the session is idle; never while logging in
+  // or while an iq awaits its answer: more is expected at once, so it waits in this coroutine (parking and
+  // waking for each of a login's bursts made a restart of 1,000 numbers about 10 % slower).
+  net::awaitable<Result<std::optional<Bytes>>> next_frame(bool may_park) {
     for (;;) {
       auto f = reader_.next();
       if (!f) co_return fail(errc::connection_lost, "framing: " + f.error().message());
@@ -731,7 +717,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       if (ended_) co_return fail(errc::connection_lost, end_text_);
       ByteView data;
       bool blocked = false;
-      const bool expecting = !logged_in_ || awaiting_answer();
+      const bool expecting = !may_park || !logged_in_ || awaiting_answer();
       if (auto st = co_await tx_->read(data, expecting ? nullptr : &blocked); !st) {
         co_return fail(errc::connection_lost, "read: " + st.error().context());
       }
