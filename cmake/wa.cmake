@@ -22,6 +22,13 @@ if(WA_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# Code layout (docs/architecture.md, "Code layout"): in optimised GCC builds every function gets its own section,
+# so that the zapd link can place the functions a running gateway executes next to each other (apps/zapd).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT WA_SANITIZE AND NOT WA_FUZZ AND CMAKE_BUILD_TYPE MATCHES "^Rel")
+  set(WA_LAYOUT ON)
+  add_compile_options(-ffunction-sections)
+endif()
+
 # wa_library(name SOURCES ... DEPS ... PRIVATE_DEPS ...)
 # Creates wa_<name> with include/ public, and, unless fuzzing, wa_<name>_test from test/*_test.cpp (label unit).
 function(wa_library name)

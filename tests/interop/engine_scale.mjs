@@ -1,7 +1,7 @@
 // Interop (issue 5, test 7): N engine clients (default 200) in one process pair with N wasim phones,
 // all stay connected, and all come back after a wasim restart (every connection dropped, none accepted
-// for 2 s), connecting at most 16 at a time (--connect-slots: the others wait their turn). Prints the engine's
-// resident memory and the times taken.
+// for 2 s), connecting at most 16 at a time (--connect-slots: the others wait their turn); a number stopped
+// while waiting for its first turn gives its place up. Prints the engine's resident memory and the times taken.
 // usage: node engine_scale.mjs --wasim path/to/wasim --engine path/to/wa-engine [--n 200]
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,6 +102,39 @@ try {
     `(${(((rssN - rss0) * 1024) / N).toFixed(1)} KB per device)`);
   const q = await engine.quit();
   check(q.code === 0, `engine exits cleanly (${JSON.stringify(q)})`);
+
+  // A number stopped while it waits for its first turn: a second engine on the same database, one slot, so
+  // every device queues behind the first. The stopped one leaves the queue and never connects; had it kept
+  // its place, the slot would pass to it and stop there, and the devices behind it would never connect.
+  const one = timing.map((v, i) => (timing[i - 1] === '--connect-slots' ? '1' : v));
+  engine = startEngine(opt.engine, engineFlags(opt, wasim, db, one));
+  await engine.wait('ready again', (e) => e.event === 'ready');
+  // Ten from the middle of the queue, stopped after their start (on their strands): at most one of them
+  // can be connecting, the others are waiting.
+  const stopped = Array.from({ length: 10 }, (_, k) => `d${Math.floor(N / 2) + k}`);
+  engine.send(`start-range d ${N}`);
+  for (const d of stopped) engine.send(`stop ${d}`);
+  const end4 = Date.now() + 60000;
+  while (connectedSet(0).size < N - stopped.length && Date.now() < end4) await sleep(50);
+  await sleep(300);
+  const back = connectedSet(0);
+  check(back.size >= N - stopped.length && stopped.filter((d) => back.has(d)).length <= 1,
+    `with one slot, every device but the stopped ones connects (${back.size} of ${N - stopped.length}; stopped ones connected: ${stopped.filter((d) => back.has(d)).length}, at most the one connecting when stopped)`);
+  engine.send('devices');
+  const d2 = await engine.wait('devices', (e) => e.event === 'devices');
+  check(d2.connect_peak === 1, `one connecting at a time (${d2.connect_peak})`);
+  const q2 = await engine.quit();
+  check(q2.code === 0, `the second engine exits cleanly (${JSON.stringify(q2)})`);
+
+  // Shut down while the devices wait for their first turn: every one winds down (none left unfinished).
+  engine = startEngine(opt.engine, engineFlags(opt, wasim, db, one));
+  await engine.wait('ready a third time', (e) => e.event === 'ready');
+  engine.send(`start-range d ${N}`);
+  await engine.wait('the first device connected', (e) => e.event === 'connected', 15000);
+  engine.send('quit');
+  const bye = await engine.wait('bye', (e) => e.event === 'bye', 15000);
+  check(bye.unfinished === 0, `a shutdown with ${N - 1} devices queued leaves none unfinished (${bye.unfinished})`);
+  check((await engine.exited).code === 0, 'the third engine exits cleanly');
 } catch (e) {
   failures.push({ step: 'exception', err: String(e && e.stack || e) });
   if (engine) await engine.kill();

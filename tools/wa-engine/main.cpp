@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
       print({{"event", "bad_command"}, {"text", line}});
     }
   }
-  engine.shutdown();
-  print({{"event", "bye"}});
+  const std::size_t unfinished = engine.shutdown();
+  print({{"event", "bye"}, {"unfinished", unfinished}});
   return 0;
 }

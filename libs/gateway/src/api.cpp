@@ -431,7 +431,11 @@ void Api::handle(const HttpRequest& req, Respond respond) {
       const std::size_t last = std::min(total, first + page_size);
       for (std::size_t i = first; i < last; ++i) {
         if (i > first) body += ',';
+        const std::size_t before = body.size();
         append_instance_json(body, *all[i]);
+        // Room for the rest at the first one's size and a quarter: a doubling string held one and a half
+        // times the page's size at its last growth (1.2 MB at 1,000 numbers, polled while they reconnect).
+        if (i == first) body.reserve(body.size() + (last - first - 1) * ((body.size() - before) * 5 / 4 + 1) + 128);
       }
       body += R"(],"page":)" + std::to_string(page) + R"(,"pageSize":)" + std::to_string(page_size) +
               R"(,"total":)" + std::to_string(total) + R"(,"totalPage":)" + std::to_string(pages) + "}";

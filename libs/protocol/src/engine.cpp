@@ -17,6 +17,7 @@
 #include <set>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <unordered_map>
 
 #include "wa/core/errc.hpp"
@@ -258,7 +259,15 @@ class Client final : public std::enable_shared_from_this<Client> {
         backoff_(strand_),
         keepalive_(strand_) {}
 
-  void start() { spawn(cycle(std::nullopt)); }
+  // The first session waits for its turn to connect (connect_gate.hpp) without a coroutine: a restart queues
+  // every number at once, and each waiting chain (cycle, open_session, connect_slot) held about 1.5 KB, the
+  // credentials' load another 1.5 KB when it came first (docs/benchmarks.md, session 11).
+  void start() {
+    net::post(strand_, [self = shared_from_this()] {
+      self->first_turn_ = self->eng_.gate.enter(self->first_turn_waker());
+      if (!self->first_turn_) self->spawn(self->cycle(std::nullopt, true));
+    });
+  }
 
   // Runs a coroutine of this client on its strand; the handler keeps the client alive until it ends. An
   // exception (none is expected: errors are results) stops the client.
@@ -281,6 +290,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       self->stopped_ = true;
       self->end_session(End::stopped);
       self->backoff_.cancel();
+      self->give_up_first_turn();
     });
   }
 
@@ -296,6 +306,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
       self->end_session(End::logged_out, "logged out by request", 0);
       self->backoff_.cancel();
+      self->give_up_first_turn();
     });
   }
 
@@ -415,7 +426,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   // idle number held a chain of eight coroutine frames, about 3 KB, before). When a session ends,
   // finish_session() spawns cycle() with why: what follows it (events, the wipe of a logged-out device,
   // backoff) and the next session.
-  net::awaitable<void> cycle(std::optional<End> ended) {
+  // holding: the first session's connect slot is already held (start()).
+  net::awaitable<void> cycle(std::optional<End> ended, bool holding = false) {
     for (;;) {
       if (ended) {
         const End end = *ended;
@@ -456,12 +468,14 @@ class Client final : public std::enable_shared_from_this<Client> {
           co_await backoff_.async_wait(use_nothrow);
         }
       }
+      if ((stopped_ || logout_) && std::exchange(holding, false)) eng_.gate.leave();
       if (stopped_) break;
       if (logout_) {
         ended = End::logged_out;
         continue;
       }
-      ended = co_await open_session();
+      const bool held = std::exchange(holding, false);
+      ended = co_await open_session(held);
       if (!ended) co_return;  // connected: the socket's wait carries the session from here
     }
     done_ = true;
@@ -470,16 +484,17 @@ class Client final : public std::enable_shared_from_this<Client> {
   // One connection up to its read loop: TCP connect, TLS, websocket, Noise. nullopt: connected, and drain()
   // runs; else why it ended before that. What comes before the read loop runs in coroutines of its own: GCC
   // gives every local of a coroutine a slot in its frame.
-  net::awaitable<std::optional<End>> open_session() {
+  // The slot is taken before the credentials are loaded: a restart's loads then also wait in the gate's
+  // queue, not as 1,000 suspended coroutines in the database's.
+  net::awaitable<std::optional<End>> open_session(bool holding) {
     const std::uint64_t gen = ++gen_;
     end_ = End::lost;
     end_text_ = "connection lost";
     end_code_ = 0;
     ended_ = false;
-    const std::optional<End> unprepared = co_await prepare();
-    if (unprepared) co_return *unprepared;
-    if (!co_await connect_slot()) co_return stopped_ ? End::stopped : end_;
-    const std::optional<End> unconnected = co_await connect_and_handshake();
+    if (!holding && !co_await connect_slot()) co_return stopped_ ? End::stopped : end_;
+    std::optional<End> unconnected = co_await prepare();
+    if (!unconnected) unconnected = co_await connect_and_handshake();
     eng_.gate.leave();
     if (unconnected) co_return *unconnected;
     schedule_keepalive(gen);
@@ -556,6 +571,30 @@ class Client final : public std::enable_shared_from_this<Client> {
       ticket = eng_.gate.enter(gate_waker());  // woken without the slot: queue again (at the back)
     }
     co_return true;
+  }
+  // The first turn: when the slot passes to this client, its first session starts holding it; queued again
+  // if the wake-up came without it (connect_gate.hpp).
+  std::function<void()> first_turn_waker() {
+    return [w = weak_from_this()] {
+      if (auto self = w.lock()) net::post(self->strand_, [self] { self->on_first_turn(); });
+    };
+  }
+  void on_first_turn() {
+    auto ticket = std::move(first_turn_);
+    if (!ticket) return;  // given up (stop, logout) before the wake-up ran
+    if (!eng_.gate.granted_or_withdraw(ticket)) {
+      first_turn_ = eng_.gate.enter(first_turn_waker());
+      if (first_turn_) return;
+    }
+    spawn(cycle(std::nullopt, true));
+  }
+  // stop() or logout() before the first turn came: out of the queue (leaving the slot if it had just passed
+  // here), and the cycle runs to wind the client down as it would after any session.
+  void give_up_first_turn() {
+    auto ticket = std::move(first_turn_);
+    if (!ticket) return;
+    if (eng_.gate.granted_or_withdraw(ticket)) eng_.gate.leave();
+    spawn(cycle(std::nullopt));
   }
   // What the gate calls (on the leaving client's thread) when the slot passes to this client.
   std::function<void()> gate_waker() {
@@ -1807,6 +1846,7 @@ class Client final : public std::enable_shared_from_this<Client> {
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer backoff_;  // reconnect backoff, and the wait for a connect slot
   bool waiting_slot_ = false;
+  std::shared_ptr<detail::ConnectGate::Ticket> first_turn_;  // queued for the first session's slot (start())
   net::steady_timer keepalive_;
   std::shared_ptr<SSL_CTX> ssl_;  // the engine's, kept while a connection may use it
   std::shared_ptr<WsClient> tx_;
@@ -1975,7 +2015,7 @@ void Engine::stop(const std::string& device_id) {
   c->stop();
 }
 
-void Engine::shutdown() {
+std::size_t Engine::shutdown() {
   std::vector<std::shared_ptr<Client>> all;
   {
     std::lock_guard lock(impl_->mu);
@@ -1984,10 +2024,9 @@ void Engine::shutdown() {
   }
   for (auto& c : all) c->stop();
   // Bounded wait for the run loops to notice.
-  for (int i = 0; i < 500; ++i) {
-    if (std::all_of(all.begin(), all.end(), [](const auto& c) { return c->done(); })) break;
-    std::this_thread::sleep_for(10ms);
-  }
+  const auto unfinished = [&] { return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [](const auto& c) { return !c->done(); })); };
+  for (int i = 0; i < 500 && unfinished() > 0; ++i) std::this_thread::sleep_for(10ms);
+  return unfinished();
 }
 
 std::size_t Engine::client_count() const {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Token dictionary 2 of the WhatsApp binary node format (protocol/README.md §3).
 // Data only: the byte values are protocol facts, checked against Baileys by tests/oracle.
+// Constant-initialised (constinit): no start-up code, no relocation work beyond the pointers.
 #include "tokens.hpp"
 
 namespace wa::wire::detail {
 
-const std::string_view kSingleV2[236] = {
+constexpr std::string_view kSingleV2[236] = {
     "", "xmlstreamstart", "xmlstreamend", "s.whatsapp.net",
     "type", "participant", "from", "receipt",
     "id", "broadcast", "status", "message",
@@ -67,7 +68,7 @@ const std::string_view kSingleV2[236] = {
     "signature", "preaccept", "token_id", "media-eze1-1.cdn.whatsapp.net",
 };
 
-const std::string_view kDoubleV2_0[256] = {
+constexpr std::string_view kDoubleV2_0[256] = {
     "media-for1-1.cdn.whatsapp.net", "relay", "media-gru2-2.cdn.whatsapp.net", "uncompressed",
     "medium", "voip_settings", "device", "reason",
     "media-lim1-1.cdn.whatsapp.net", "media-qro1-2.cdn.whatsapp.net", "media-gru1-2.cdn.whatsapp.net", "action",
@@ -134,7 +135,7 @@ const std::string_view kDoubleV2_0[256] = {
     "enhanced_storage_management", "android_privatestats_endpoint_dit_enabled", "media.fscl13-2.fna.whatsapp.net", "video_duration",
 };
 
-const std::string_view kDoubleV2_1[256] = {
+constexpr std::string_view kDoubleV2_1[256] = {
     "group_call_discoverability_enabled", "media.faep9-2.fna.whatsapp.net", "msgr", "bloks_loggedin_access_app_id",
     "db_status_migration_step", "watls_prefer_ip6", "jabber:iq:privacy", "68",
     "media.fsaw1-11.fna.whatsapp.net", "mms4_media_conn_persist_enabled", "animated_stickers_thread_clean_up", "media.fcgk3-2.fna.whatsapp.net",
@@ -201,7 +202,7 @@ const std::string_view kDoubleV2_1[256] = {
     "userrate", "a_v_id", "cond_rtt_ema_alpha", "invalid",
 };
 
-const std::string_view kDoubleV2_2[256] = {
+constexpr std::string_view kDoubleV2_2[256] = {
     "media.fada1-1.fna.whatsapp.net", "media.fadb3-2.fna.whatsapp.net", "media.fbhz2-1.fna.whatsapp.net", "media.fcor2-1.fna.whatsapp.net",
     "media.fjed4-2.fna.whatsapp.net", "media.flhe4-1.fna.whatsapp.net", "media.frak1-2.fna.whatsapp.net", "media.fsub6-3.fna.whatsapp.net",
     "media.fsub6-7.fna.whatsapp.net", "media.fvvi1-1.fna.whatsapp.net", "search_v5_eligible", "wam_real_time_enabled",
@@ -268,7 +269,7 @@ const std::string_view kDoubleV2_2[256] = {
     "cond_range_rtt", "ptt_fast_lock_enabled", "media-ort2-1.cdn.whatsapp.net", "fwd_ui_start_ts",
 };
 
-const std::string_view kDoubleV2_3[256] = {
+constexpr std::string_view kDoubleV2_3[256] = {
     "contact_blacklist", "Asia/Jakarta", "media.fepa10-1.fna.whatsapp.net", "media.fmex10-3.fna.whatsapp.net",
     "disorder_prefetching_start_when_empty", "America/Bogota", "use_local_probing_rx_bitrate", "America/Argentina/Buenos_Aires",
     "cross_post", "media.fabb1-1.fna.whatsapp.net", "media.fbog4-2.fna.whatsapp.net", "media.fcgk9-1.fna.whatsapp.net",
@@ -335,6 +336,6 @@ const std::string_view kDoubleV2_3[256] = {
     "media.fagr1-1.fna.whatsapp.net", "media.famd1-1.fna.whatsapp.net", "media.famm6-1.fna.whatsapp.net", "media.faqp2-3.fna.whatsapp.net",
 };
 
-const TokenTable kTokensV2 = {2, kSingleV2, {kDoubleV2_0, kDoubleV2_1, kDoubleV2_2, kDoubleV2_3}};
+constinit const TokenTable kTokensV2 = {2, kSingleV2, {kDoubleV2_0, kDoubleV2_1, kDoubleV2_2, kDoubleV2_3}};
 
 }  // namespace wa::wire::detail

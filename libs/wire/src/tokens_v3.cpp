@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Token dictionary 3 of the WhatsApp binary node format (protocol/README.md §3).
 // Data only: the byte values are protocol facts, checked against Baileys by tests/oracle.
+// Constant-initialised (constinit): no start-up code, no relocation work beyond the pointers.
 #include "tokens.hpp"
 
 namespace wa::wire::detail {
 
-const std::string_view kSingleV3[236] = {
+constexpr std::string_view kSingleV3[236] = {
     "", "xmlstreamstart", "xmlstreamend", "s.whatsapp.net",
     "type", "participant", "from", "receipt",
     "id", "notification", "disappearing_mode", "status",
@@ -67,7 +68,7 @@ const std::string_view kSingleV3[236] = {
     "attribute_padding", "1080", "03", "screen_height",
 };
 
-const std::string_view kDoubleV3_0[256] = {
+constexpr std::string_view kDoubleV3_0[256] = {
     "read-self", "active", "fbns", "protocol",
     "reaction", "screen_width", "heartbeat", "deviceid",
     "2:47DEQpj8", "uploadfieldstat", "voip_settings", "retry",
@@ -134,7 +135,7 @@ const std::string_view kDoubleV3_0[256] = {
     "played-self", "catalog_exists", "01f", "mute_v2",
 };
 
-const std::string_view kDoubleV3_1[256] = {
+constexpr std::string_view kDoubleV3_1[256] = {
     "reject", "dirty", "announcement", "020",
     "13", "9", "status_video_max_bitrate", "fb:thrift_iq",
     "offline_batch", "022", "full", "ctwa_first_business_reply_logging",
@@ -201,7 +202,7 @@ const std::string_view kDoubleV3_1[256] = {
     "03a", "web_md_migration_experience", "ptt_conversation_waveform", "u_aud_limit_sil_restarts_test1",
 };
 
-const std::string_view kDoubleV3_2[256] = {
+constexpr std::string_view kDoubleV3_2[256] = {
     "64", "ptt_playback_speed_enabled", "web_product_list_message_enabled", "paid_convo_ts",
     "27", "manufacturer", "psp-routing", "grp_uii_cleanup",
     "ptt_draft_enabled", "03c", "business_initiated", "web_catalog_products_onoff",
@@ -268,7 +269,7 @@ const std::string_view kDoubleV3_2[256] = {
     "1183", "1213", "1304", "1537",
 };
 
-const std::string_view kDoubleV3_3[256] = {
+constexpr std::string_view kDoubleV3_3[256] = {
     "1724", "profile_picture", "1071", "1314",
     "1605", "407", "990", "1710",
     "746", "pricing_model", "056", "059",
@@ -335,6 +336,6 @@ const std::string_view kDoubleV3_3[256] = {
     "728", "1147", "1372", "1961",
 };
 
-const TokenTable kTokensV3 = {3, kSingleV3, {kDoubleV3_0, kDoubleV3_1, kDoubleV3_2, kDoubleV3_3}};
+constinit const TokenTable kTokensV3 = {3, kSingleV3, {kDoubleV3_0, kDoubleV3_1, kDoubleV3_2, kDoubleV3_3}};
 
 }  // namespace wa::wire::detail

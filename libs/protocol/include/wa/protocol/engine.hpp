@@ -128,8 +128,9 @@ class Engine final {
   void subscribe_presence(const std::string& device_id, std::string jid);
   /// Typing state in the chat with `to`: "composing", "recording" or "paused".
   void send_chatstate(const std::string& device_id, std::string to, std::string state);
-  /// Stops every client; returns when all sockets are closed.
-  void shutdown();
+  /// Stops every client; returns when all have wound down (sockets closed, queued turns given up), or after
+  /// 5 s: how many had not by then (0 unless something is stuck).
+  std::size_t shutdown();
   std::size_t client_count() const;
   /// How many TLS client contexts exist: one per distinct extra_ca_pem, shared by every client (tests).
   std::size_t tls_contexts() const;
