@@ -81,7 +81,9 @@ try {
       insts.push({ ...c.body, phone });
     }
   }));
-  const allConnected = async () => { const l = await zapd.partner('GET', '/instances'); return l.body.content.filter((x) => x.connected).length === N; };
+  // The counts, not the list: polled every 50 ms during the restart, the list of 1,000 (about 600 KB of JSON,
+  // built by zapd and parsed here) took a quarter of the restart's time and 0.8 MB of its peak.
+  const allConnected = async () => (await zapd.partner('GET', '/instances/summary')).body.connected === N;
   await until('all paired instances connected', allConnected, 300000);
   const pairMs = Date.now() - tPair;
   await sleep(3000);

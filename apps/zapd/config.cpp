@@ -420,7 +420,7 @@ std::string usage() {
       << "  --public-url URL       ZAPD_PUBLIC_URL (default http://LISTEN): the base of received media URLs in webhooks\n"
       << "  --media-max-mb N       ZAPD_MEDIA_MAX_MB (default 64): the largest file sent or received\n"
       << "  --media-retention-days N  ZAPD_MEDIA_RETENTION_DAYS (default 30): received files are deleted after this\n"
-      << "  --connect-slots N      ZAPD_CONNECT_SLOTS (default 256): numbers connecting to WhatsApp at once\n"
+      << "  --connect-slots N      ZAPD_CONNECT_SLOTS (default 256): the most numbers connecting at once (adapts from 16)\n"
       << "  --sandbox [on|off]     ZAPD_SANDBOX (default off): an embedded simulated WhatsApp network (wasim)\n"
       << "                         instead of WhatsApp; link instances with POST /sandbox/instances/ID/link\n"
       << "  --version              print the version and exit\n"

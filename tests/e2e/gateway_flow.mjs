@@ -55,6 +55,9 @@ try {
     check(p3.status === 200 && p3.body.content.length === 0 && p3.body.total === 2, `past the last page (${JSON.stringify(p3.body)})`);
     const me = await instanceApi(zapd, created.body).call('GET', 'me');
     check(me.status === 200 && me.body.id === created.body.id && me.body.name === 'flow' && me.body.due === null, `me (${JSON.stringify(me.body)})`);
+    const sum2 = await zapd.partner('GET', '/instances/summary');
+    check(sum2.status === 200 && sum2.body.total === 2 && sum2.body.paired === 0 && sum2.body.connected === 0, `summary of two unpaired (${JSON.stringify(sum2.body)})`);
+    check((await zapd.call('GET', '/instances/summary')).status === 401, 'the summary needs the admin token');
     check((await zapd.partner('DELETE', `/instances/${second.body.id}`)).status === 200, 'second instance deleted');
   }
   check((await inst.call('GET', 'status')).body.connected === false, 'status: not connected before pairing');
@@ -72,6 +75,8 @@ try {
     `ConnectedCallback (${JSON.stringify(connected)})`);
   const st = await inst.call('GET', 'status');
   check(st.body.connected === true && st.body.smartphoneConnected === true, `status connected (${JSON.stringify(st.body)})`);
+  const sum1 = await zapd.partner('GET', '/instances/summary');
+  check(sum1.body.total === 1 && sum1.body.paired === 1 && sum1.body.connected === 1, `summary: one paired and connected (${JSON.stringify(sum1.body)})`);
   const dev = await inst.call('GET', 'device');
   check(dev.status === 200 && dev.body.phone === E, `device (${JSON.stringify(dev.body)})`);
   check((await inst.call('GET', 'qr-code')).body.connected === true, 'qr-code when connected says so');

@@ -441,6 +441,11 @@ void Api::handle(const HttpRequest& req, Respond respond) {
               R"(,"total":)" + std::to_string(total) + R"(,"totalPage":)" + std::to_string(pages) + "}";
       return answer(HttpResponse{200, std::move(body), {}, {}});
     }
+    if (seg.size() == 2 && seg[1] == "summary") {
+      if (m != "GET") return method_not_allowed("GET");
+      const auto c = svc_.counts();
+      return answer(json_ok(json{{"total", c.total}, {"paired", c.paired}, {"connected", c.connected}}));
+    }
     if (seg.size() == 2) {
       if (m != "DELETE") return method_not_allowed("DELETE");
       auto st = svc_.delete_instance(std::string(seg[1]));

@@ -160,7 +160,7 @@ enum class End { lost, restart, logged_out, replaced, qr_exhausted, stopped };
 class Client;
 
 struct Engine::Impl {
-  Impl(store::Store& s, unsigned n, std::size_t slots) : store(s), io_threads(n == 0 ? 1 : n), gate(slots) {}
+  Impl(store::Store& s, unsigned n, std::size_t slots) : store(s), io_threads(n == 0 ? 1 : n), gate(slots, std::min(slots, Engine::kConnectFloor)) {}
 
   store::Store& store;
   net::io_context ioc;
@@ -495,7 +495,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (!holding && !co_await connect_slot()) co_return stopped_ ? End::stopped : end_;
     std::optional<End> unconnected = co_await prepare();
     if (!unconnected) unconnected = co_await connect_and_handshake();
-    eng_.gate.leave();
+    eng_.gate.leave(detail::ConnectGate::Clock::now());  // an attempt completed: the gate adapts to their rate
     if (unconnected) co_return *unconnected;
     schedule_keepalive(gen);
     spawn(drain(gen));  // what came with the handshake's last packet, then the wait

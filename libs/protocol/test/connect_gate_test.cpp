@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The engine's connect gate: at most `limit` holders, waiters served in arrival order, a withdrawn waiter
-// never holds a slot, and a slot passed to a waiter that gives up at the same moment is not lost.
+// never holds a slot, and a slot passed to a waiter that gives up at the same moment is not lost; with a
+// floor, the bound follows what connecting is bound by (round trips: it grows; the CPU: it shrinks).
 #include "../src/connect_gate.hpp"
 
 #include <gtest/gtest.h>
@@ -90,6 +91,95 @@ TEST(ConnectGate, ManyThreadsNeverExceedTheLimit) {
   EXPECT_EQ(g.active(), 0u);
   EXPECT_EQ(g.waiting(), 0u);
   EXPECT_LE(g.peak(), 3u);
+}
+
+// Rounds of as many attempts as the bound, completing `spacing` apart: the gate's clock is the tests'. Four
+// waiters stay queued, so that a raised bound admits them at once; `woken` counts those.
+struct Driver {
+  explicit Driver(ConnectGate& gate) : g(gate) {}
+  ConnectGate& g;
+  ConnectGate::Clock::time_point now = ConnectGate::Clock::time_point{} + std::chrono::hours(1);
+  int woken = 0;
+  std::vector<std::shared_ptr<ConnectGate::Ticket>> queued;
+  void fill() {
+    while (g.active() < g.bound()) ASSERT_EQ(g.enter({}), nullptr);
+    while (queued.size() < 4) queued.push_back(g.enter([this] { ++woken; }));
+  }
+  void round(std::chrono::microseconds spacing) {
+    const std::size_t n = g.bound();
+    for (std::size_t i = 0; i < n; ++i) {
+      now += spacing;
+      g.leave(now);
+      for (auto& t : queued) {
+        if (t && g.granted_or_withdraw(t)) t = nullptr;  // admitted: holds a slot, as a client would
+      }
+      std::erase(queued, nullptr);
+    }
+    fill();
+  }
+  // Attempts of `ms` each with the bound in flight: the rate grows with the bound (a distant server).
+  void round_trip_bound(int ms) { round(std::chrono::microseconds(ms * 1000 / static_cast<long>(g.bound()))); }
+};
+
+TEST(ConnectGate, TheBoundGrowsFromTheFloorWhenRoundTripsBindIt) {
+  // A distant server: every attempt takes 500 ms whatever the number in flight, so doubling the bound doubles
+  // the rate of completions. The bound doubles each round up to the limit, and stays there.
+  ConnectGate g(256, 16);
+  EXPECT_EQ(g.bound(), 16u);
+  Driver d(g);
+  d.fill();
+  std::vector<std::size_t> seen;
+  for (int r = 0; r < 16; ++r) {
+    d.round_trip_bound(500);
+    seen.push_back(g.bound());
+  }
+  EXPECT_EQ(seen, (std::vector<std::size_t>{32, 64, 128, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256}));
+  EXPECT_LE(g.active(), 256u);
+  EXPECT_EQ(g.peak(), 256u);
+  EXPECT_GT(d.woken, 0);  // a raised bound admits waiters at once, not only as holders leave
+}
+
+TEST(ConnectGate, TheBoundStaysNearTheFloorWhenTheCpuBindsIt) {
+  // A near server on a busy CPU: 2,000 completions a second whatever the number in flight. Doubling does not
+  // pay, so the bound goes back to the floor, and probes twice the floor after 8 rounds there.
+  ConnectGate g(256, 16);
+  Driver d(g);
+  d.fill();
+  std::vector<std::size_t> seen;
+  for (int r = 0; r < 12; ++r) {
+    d.round(std::chrono::microseconds(500));
+    seen.push_back(g.bound());
+  }
+  EXPECT_EQ(seen, (std::vector<std::size_t>{32, 16, 16, 16, 16, 16, 16, 16, 16, 32, 16, 16}));
+  EXPECT_EQ(g.peak(), 32u);
+}
+
+TEST(ConnectGate, WithoutAFloorOrUnmeasuredTheBoundIsTheLimit) {
+  ConnectGate fixed(8);
+  EXPECT_EQ(fixed.bound(), 8u);
+  Driver d(fixed);
+  d.fill();
+  for (int r = 0; r < 3; ++r) d.round_trip_bound(500);
+  EXPECT_EQ(fixed.bound(), 8u);
+  ConnectGate adaptive(64, 4);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(adaptive.enter({}), nullptr);
+  for (int i = 0; i < 4; ++i) adaptive.leave();  // stopped, not an attempt: nothing measured
+  EXPECT_EQ(adaptive.bound(), 4u);
+  EXPECT_EQ(adaptive.active(), 0u);
+}
+
+TEST(ConnectGate, ABurstAfterAnIdleSpellStartsAtTheFloor) {
+  // Grown to 64 by a distant server, then nothing for a minute: the next burst (a restart of the numbers, say,
+  // against another server) starts again at the floor, counting its rate from its own first completion.
+  ConnectGate g(256, 16);
+  Driver d(g);
+  d.fill();
+  d.round_trip_bound(500);
+  d.round_trip_bound(500);
+  ASSERT_EQ(g.bound(), 64u);
+  d.now += std::chrono::minutes(1);
+  g.leave(d.now);
+  EXPECT_EQ(g.bound(), 16u);
 }
 
 }  // namespace

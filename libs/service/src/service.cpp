@@ -1598,6 +1598,16 @@ std::vector<const InstanceView*> Service::instances() const {
   return out;
 }
 
+Service::Counts Service::counts() const {
+  Counts c;
+  for (const auto& [_, in] : impl_->insts) {
+    ++c.total;
+    if (in.view.paired) ++c.paired;
+    if (in.view.connected) ++c.connected;
+  }
+  return c;
+}
+
 std::optional<InstanceView> Service::authenticate(std::string_view id, std::string_view token) const {
   auto it = impl_->insts.find(std::string(id));
   // Compare against something of the same shape when the id is unknown, so both failures cost the same.

@@ -90,6 +90,10 @@ class Engine final {
   /// connect_slots: how many clients may be connecting (TCP, TLS, websocket, Noise) at once; the others wait
   /// their turn. A restart starts every number together; each handshake holds buffers until it completes.
   static constexpr std::size_t kDefaultConnectSlots = 256;
+  /// With more slots than this, the number connecting at once adapts between this and connect_slots
+  /// (src/connect_gate.hpp): this many when connecting is bound by the CPU, up to connect_slots when by round
+  /// trips (a distant server).
+  static constexpr std::size_t kConnectFloor = 16;
   Engine(store::Store& store, unsigned io_threads = 1, std::size_t connect_slots = kDefaultConnectSlots);
   ~Engine();  ///< stops every client and joins the threads
   Engine(const Engine&) = delete;

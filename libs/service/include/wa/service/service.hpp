@@ -178,6 +178,12 @@ class Service final {
   /// Every instance, oldest first, as views into the service's records: valid until the service changes
   /// (use them at once, on the service's thread). No copies: a list of 1,000 numbers is polled often.
   std::vector<const InstanceView*> instances() const;
+  struct Counts {
+    std::size_t total = 0, paired = 0, connected = 0;
+  };
+  /// How many instances there are, have WhatsApp credentials, are connected: what a monitor polls, without
+  /// the list (1,000 numbers are about 600 KB of JSON).
+  Counts counts() const;
   /// The instance when token matches (constant time); nullopt for an unknown id or a wrong token alike.
   std::optional<InstanceView> authenticate(std::string_view id, std::string_view token) const;
   [[nodiscard]] Status delete_instance(const std::string& id);
