@@ -74,14 +74,30 @@ void ConnectGate::adapt_locked(Clock::time_point now) {
     last_rate_ = 0;
     holding_ = 0;
     round_done_ = 0;
+    timed_ = false;
   }
-  if (round_done_ == 0) round_start_ = now;  // the round's first completion: the rate is counted from here
+  // A round is timed from the end of the one before, so that attempts which complete in bunches (each after
+  // the same round trip) count at the rate they really complete, stalls included; a burst's first round from
+  // its first completion.
+  if (!timed_) {
+    round_start_ = now;  // the first completion starts the clock
+    timed_ = true;
+    first_round_ = true;
+  }
   last_done_ = now;
   if (++round_done_ < std::max<std::size_t>(bound_, 2)) return;
+  if (first_round_) {
+    // Timed from a completion that may have come in a bunch: it only starts the clock for the next round.
+    first_round_ = false;
+    round_done_ = 0;
+    round_start_ = now;
+    return;
+  }
   const double seconds = std::chrono::duration<double>(now - round_start_).count();
-  // All at once (no time between the first and the last): as fast as can be seen.
-  const double rate = seconds > 0 ? static_cast<double>(round_done_ - 1) / seconds : 1e12;
+  // All at once (no time since the last round): as fast as can be seen.
+  const double rate = seconds > 0 ? static_cast<double>(round_done_) / seconds : 1e12;
   round_done_ = 0;
+  round_start_ = now;
   if (growing_) {
     if (rate > kGain * last_rate_) {
       last_rate_ = rate;

@@ -7,8 +7,9 @@
 // served. With a floor the bound adapts: against a distant server connecting is bound by round trips and the
 // rate of completed attempts grows with the number in flight; against a near one on a busy CPU it does not,
 // and more in flight only hold more memory for longer. A burst (attempts after a second without any) starts
-// at the floor; each round (as many completed attempts as the bound) doubles the bound while that raised the
-// rate by a quarter, else halves it back and keeps it for 8 rounds before probing again.
+// at the floor; after its first round, each round (as many completed attempts as the bound, timed from the
+// end of the previous one, so that bunched completions count at the rate they really come) doubles the bound
+// while that raised the rate by a quarter, else halves it back and keeps it for 8 rounds before probing again.
 // Pure logic, no Asio: a waiter is woken through the function it queued; time comes from the callers.
 #pragma once
 
@@ -66,6 +67,8 @@ class ConnectGate {
   // The current round: completed attempts and when the first completed; the last completion; the previous
   // round's rate; growing (each round doubles while it pays) or holding (rounds left before a probe).
   std::size_t round_done_ = 0;
+  bool timed_ = false;        // the burst's clock runs (else the next completion starts it)
+  bool first_round_ = false;  // the burst's first round, which only starts the clock for the next
   Clock::time_point round_start_{};
   Clock::time_point last_done_{};
   double last_rate_ = 0;

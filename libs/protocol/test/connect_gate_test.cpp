@@ -117,26 +117,47 @@ struct Driver {
     }
     fill();
   }
+  // The bound after each of `rounds` rounds that `one` runs.
+  template <class F>
+  std::vector<std::size_t> bounds(int rounds, F one) {
+    std::vector<std::size_t> seen;
+    for (int r = 0; r < rounds; ++r) {
+      one();
+      seen.push_back(g.bound());
+    }
+    return seen;
+  }
   // Attempts of `ms` each with the bound in flight: the rate grows with the bound (a distant server).
   void round_trip_bound(int ms) { round(std::chrono::microseconds(ms * 1000 / static_cast<long>(g.bound()))); }
 };
 
 TEST(ConnectGate, TheBoundGrowsFromTheFloorWhenRoundTripsBindIt) {
   // A distant server: every attempt takes 500 ms whatever the number in flight, so doubling the bound doubles
-  // the rate of completions. The bound doubles each round up to the limit, and stays there.
+  // the rate of completions. After a first round that starts the clock, the bound doubles each round up to the
+  // limit, and stays there.
   ConnectGate g(256, 16);
   EXPECT_EQ(g.bound(), 16u);
   Driver d(g);
   d.fill();
-  std::vector<std::size_t> seen;
-  for (int r = 0; r < 16; ++r) {
-    d.round_trip_bound(500);
-    seen.push_back(g.bound());
-  }
-  EXPECT_EQ(seen, (std::vector<std::size_t>{32, 64, 128, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256}));
+  const auto seen = d.bounds(16, [&] { d.round_trip_bound(500); });
+  EXPECT_EQ(seen, (std::vector<std::size_t>{16, 32, 64, 128, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256}));
   EXPECT_LE(g.active(), 256u);
   EXPECT_EQ(g.peak(), 256u);
   EXPECT_GT(d.woken, 0);  // a raised bound admits waiters at once, not only as holders leave
+}
+
+TEST(ConnectGate, BunchedCompletionsCountAtTheirRealRate) {
+  // Each attempt waits 45 ms for a round trip (a stall, say), then the bound's worth complete within 1 ms:
+  // timed from first to last completion of a round the rate would look the same at every bound (16 in 1 ms,
+  // 32 in 2 ms) and the bound would never grow; timed from round to round it doubles with the bound.
+  ConnectGate g(256, 16);
+  Driver d(g);
+  d.fill();
+  const auto seen = d.bounds(6, [&] {
+    d.now += std::chrono::milliseconds(45);
+    d.round(std::chrono::microseconds(1000 / static_cast<long>(g.bound())));
+  });
+  EXPECT_EQ(seen, (std::vector<std::size_t>{16, 32, 64, 128, 256, 256}));
 }
 
 TEST(ConnectGate, TheBoundStaysNearTheFloorWhenTheCpuBindsIt) {
@@ -145,12 +166,8 @@ TEST(ConnectGate, TheBoundStaysNearTheFloorWhenTheCpuBindsIt) {
   ConnectGate g(256, 16);
   Driver d(g);
   d.fill();
-  std::vector<std::size_t> seen;
-  for (int r = 0; r < 12; ++r) {
-    d.round(std::chrono::microseconds(500));
-    seen.push_back(g.bound());
-  }
-  EXPECT_EQ(seen, (std::vector<std::size_t>{32, 16, 16, 16, 16, 16, 16, 16, 16, 32, 16, 16}));
+  const auto seen = d.bounds(12, [&] { d.round(std::chrono::microseconds(500)); });
+  EXPECT_EQ(seen, (std::vector<std::size_t>{16, 32, 16, 16, 16, 16, 16, 16, 16, 16, 32, 16}));
   EXPECT_EQ(g.peak(), 32u);
 }
 
@@ -170,12 +187,11 @@ TEST(ConnectGate, WithoutAFloorOrUnmeasuredTheBoundIsTheLimit) {
 
 TEST(ConnectGate, ABurstAfterAnIdleSpellStartsAtTheFloor) {
   // Grown to 64 by a distant server, then nothing for a minute: the next burst (a restart of the numbers, say,
-  // against another server) starts again at the floor, counting its rate from its own first completion.
+  // against another server) starts again at the floor, timing its rounds from its own first completion.
   ConnectGate g(256, 16);
   Driver d(g);
   d.fill();
-  d.round_trip_bound(500);
-  d.round_trip_bound(500);
+  for (int r = 0; r < 3; ++r) d.round_trip_bound(500);
   ASSERT_EQ(g.bound(), 64u);
   d.now += std::chrono::minutes(1);
   g.leave(d.now);
