@@ -259,14 +259,8 @@ class Client final : public std::enable_shared_from_this<Client> {
         backoff_(strand_),
         keepalive_(strand_) {}
 
-  // The first session waits for its turn to connect (connect_gate.hpp) without a coroutine: a restart queues
-  // every number at once, and each waiting chain (cycle, open_session, connect_slot) held about 1.5 KB, the
-  // credentials' load another 1.5 KB when it came first (docs/benchmarks.md, session 11).
   void start() {
-    net::post(strand_, [self = shared_from_this()] {
-      self->first_turn_ = self->eng_.gate.enter(self->first_turn_waker());
-      if (!self->first_turn_) self->spawn(self->cycle(std::nullopt, true));
-    });
+    net::post(strand_, [self = shared_from_this()] { self->take_turn(); });
   }
 
   // Runs a coroutine of this client on its strand; the handler keeps the client alive until it ends. An
@@ -290,7 +284,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       self->stopped_ = true;
       self->end_session(End::stopped);
       self->backoff_.cancel();
-      self->give_up_first_turn();
+      self->give_up_turn();
     });
   }
 
@@ -306,7 +300,7 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
       self->end_session(End::logged_out, "logged out by request", 0);
       self->backoff_.cancel();
-      self->give_up_first_turn();
+      self->give_up_turn();
     });
   }
 
@@ -426,7 +420,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   // idle number held a chain of eight coroutine frames, about 3 KB, before). When a session ends,
   // finish_session() spawns cycle() with why: what follows it (events, the wipe of a logged-out device,
   // backoff) and the next session.
-  // holding: the first session's connect slot is already held (start()).
+  // holding: the next session's connect slot is held (take_turn()); without it, the cycle queues for one and
+  // ends, and the turn starts a new cycle holding it.
   net::awaitable<void> cycle(std::optional<End> ended, bool holding = false) {
     for (;;) {
       if (ended) {
@@ -474,8 +469,11 @@ class Client final : public std::enable_shared_from_this<Client> {
         ended = End::logged_out;
         continue;
       }
-      const bool held = std::exchange(holding, false);
-      ended = co_await open_session(held);
+      if (!std::exchange(holding, false)) {
+        take_turn();
+        co_return;
+      }
+      ended = co_await open_session();
       if (!ended) co_return;  // connected: the socket's wait carries the session from here
     }
     done_ = true;
@@ -484,15 +482,14 @@ class Client final : public std::enable_shared_from_this<Client> {
   // One connection up to its read loop: TCP connect, TLS, websocket, Noise. nullopt: connected, and drain()
   // runs; else why it ended before that. What comes before the read loop runs in coroutines of its own: GCC
   // gives every local of a coroutine a slot in its frame.
-  // The slot is taken before the credentials are loaded: a restart's loads then also wait in the gate's
-  // queue, not as 1,000 suspended coroutines in the database's.
-  net::awaitable<std::optional<End>> open_session(bool holding) {
+  // Called holding a connect slot, which it leaves: it is taken before the credentials are loaded, so that a
+  // restart's loads wait in the gate's queue, not as 1,000 suspended coroutines in the database's.
+  net::awaitable<std::optional<End>> open_session() {
     const std::uint64_t gen = ++gen_;
     end_ = End::lost;
     end_text_ = "connection lost";
     end_code_ = 0;
     ended_ = false;
-    if (!holding && !co_await connect_slot()) co_return stopped_ ? End::stopped : end_;
     std::optional<End> unconnected = co_await prepare();
     if (!unconnected) unconnected = co_await connect_and_handshake();
     eng_.gate.leave(detail::ConnectGate::Clock::now());  // an attempt completed: the gate adapts to their rate
@@ -552,59 +549,36 @@ class Client final : public std::enable_shared_from_this<Client> {
     spawn(cycle(end_));
   }
 
-  // A turn to connect (connect_gate.hpp): at once, or after waiting on backoff_, which a connecting client
-  // does not otherwise use and which stop() and logout() already cancel. False: stopped or logged out while
-  // waiting (no slot held).
-  net::awaitable<bool> connect_slot() {
-    std::shared_ptr<detail::ConnectGate::Ticket> ticket = eng_.gate.enter(gate_waker());
-    while (ticket) {
-      waiting_slot_ = true;
-      backoff_.expires_at(net::steady_timer::time_point::max());
-      co_await backoff_.async_wait(use_nothrow);
-      waiting_slot_ = false;
-      const bool held = eng_.gate.granted_or_withdraw(ticket);
-      if (stopped_ || logout_ || ended_) {
-        if (held) eng_.gate.leave();
-        co_return false;
-      }
-      if (held) break;
-      ticket = eng_.gate.enter(gate_waker());  // woken without the slot: queue again (at the back)
-    }
-    co_return true;
+  // Every session waits for its turn to connect (connect_gate.hpp) without a coroutine: a restart, or a
+  // reconnection storm after an outage, queues every number at once, and each waiting chain (cycle,
+  // open_session, the wait for the slot) held about 1.5 KB, the credentials' load another 1.5 KB when it came
+  // first (docs/benchmarks.md, session 11). With the slot, a cycle starts holding it.
+  void take_turn() {
+    turn_ = eng_.gate.enter(turn_waker());
+    if (!turn_) spawn(cycle(std::nullopt, true));
   }
-  // The first turn: when the slot passes to this client, its first session starts holding it; queued again
-  // if the wake-up came without it (connect_gate.hpp).
-  std::function<void()> first_turn_waker() {
+  // What the gate calls (on the leaving client's thread) when the slot passes to this client.
+  std::function<void()> turn_waker() {
     return [w = weak_from_this()] {
-      if (auto self = w.lock()) net::post(self->strand_, [self] { self->on_first_turn(); });
+      if (auto self = w.lock()) net::post(self->strand_, [self] { self->on_turn(); });
     };
   }
-  void on_first_turn() {
-    auto ticket = std::move(first_turn_);
+  void on_turn() {
+    auto ticket = std::move(turn_);
     if (!ticket) return;  // given up (stop, logout) before the wake-up ran
     if (!eng_.gate.granted_or_withdraw(ticket)) {
-      first_turn_ = eng_.gate.enter(first_turn_waker());
-      if (first_turn_) return;
+      take_turn();  // woken without the slot: queue again (at the back)
+      return;
     }
     spawn(cycle(std::nullopt, true));
   }
-  // stop() or logout() before the first turn came: out of the queue (leaving the slot if it had just passed
-  // here), and the cycle runs to wind the client down as it would after any session.
-  void give_up_first_turn() {
-    auto ticket = std::move(first_turn_);
+  // stop() or logout() while queued: out of the queue (leaving the slot if it had just passed here), and the
+  // cycle runs to wind the client down as it would after any session.
+  void give_up_turn() {
+    auto ticket = std::move(turn_);
     if (!ticket) return;
     if (eng_.gate.granted_or_withdraw(ticket)) eng_.gate.leave();
     spawn(cycle(std::nullopt));
-  }
-  // What the gate calls (on the leaving client's thread) when the slot passes to this client.
-  std::function<void()> gate_waker() {
-    return [w = weak_from_this()] {
-      if (auto self = w.lock()) {
-        net::post(self->strand_, [self] {
-          if (self->waiting_slot_) self->backoff_.cancel();
-        });
-      }
-    };
   }
 
   // The credentials (loaded, or made for a new device) and, once per client, the inbox replayed. nullopt:
@@ -1844,9 +1818,8 @@ class Client final : public std::enable_shared_from_this<Client> {
   std::shared_ptr<const ClientConfig> cfg_;  // shared by every client with an equal configuration
   EventSink sink_;
   net::strand<net::io_context::executor_type> strand_;
-  net::steady_timer backoff_;  // reconnect backoff, and the wait for a connect slot
-  bool waiting_slot_ = false;
-  std::shared_ptr<detail::ConnectGate::Ticket> first_turn_;  // queued for the first session's slot (start())
+  net::steady_timer backoff_;  // reconnect backoff
+  std::shared_ptr<detail::ConnectGate::Ticket> turn_;  // queued for the next session's connect slot (take_turn())
   net::steady_timer keepalive_;
   std::shared_ptr<SSL_CTX> ssl_;  // the engine's, kept while a connection may use it
   std::shared_ptr<WsClient> tx_;
