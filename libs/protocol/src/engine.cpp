@@ -27,6 +27,7 @@
 #include "bytes_util.hpp"
 #include "connect_gate.hpp"
 #include "signal_store.hpp"
+#include "tls_client.hpp"
 #include "ws_client.hpp"
 #include "wa/noise/handshake.hpp"
 #include "wa/protocol/message.hpp"
@@ -197,9 +198,10 @@ struct Engine::Impl {
   }
 
   // One TLS client context per set of extra CAs (in practice one per process), shared by every client's
-  // wss:// connection. A context holds the system trust store: reading it takes about 100 ms and it fills
-  // hundreds of KB, so a context per client made restarting 1,000 numbers cost minutes and most of their
-  // memory. A context may be shared by connections on several threads once it is set up.
+  // wss:// connection. A context holds the system trust store (read lazily where the system has a hashed CA
+  // directory, tls_client.hpp; else about 100 ms and hundreds of KB up front), so a context per client made
+  // restarting 1,000 numbers cost minutes and most of their memory. It also holds the pool of TLS session
+  // tickets. A context may be shared by connections on several threads once it is set up.
   std::mutex tls_mu;
   std::map<std::string, std::shared_ptr<SSL_CTX>> tls;
 
@@ -210,7 +212,7 @@ struct Engine::Impl {
       std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
       if (!ctx) return nullptr;
       SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-      SSL_CTX_set_default_verify_paths(ctx.get());
+      detail::trust_system_cas(ctx.get());  // read as handshakes need it (tls_client.hpp)
       if (!extra_ca_pem.empty()) {
         X509_STORE* trust = SSL_CTX_get_cert_store(ctx.get());
         BIO* bio = BIO_new_mem_buf(extra_ca_pem.data(), static_cast<int>(extra_ca_pem.size()));
@@ -225,6 +227,7 @@ struct Engine::Impl {
       // OpenSSL's read and write buffers (about 33 KB per connection) are returned while a connection is
       // idle, which a linked number mostly is.
       SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+      detail::keep_tls_tickets(ctx.get());  // reconnections resume their TLS sessions (tls_client.hpp)
       slot = std::move(ctx);
     }
     return slot;

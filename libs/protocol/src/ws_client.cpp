@@ -21,6 +21,7 @@
 
 #include "wa/core/errc.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "tls_client.hpp"
 #include "wa/protocol/auth.hpp"
 
 namespace wa::protocol {
@@ -124,7 +125,7 @@ Result<std::optional<WsClient::Want>> WsClient::ssl_outcome(int ret, const char*
   return fail(st.error());
 }
 
-net::awaitable<Status> WsClient::tls_handshake(const std::string& host) {
+net::awaitable<Status> WsClient::tls_handshake(const std::string& host, const std::string& port) {
   ssl_ = SSL_new(ctx_);
   if (!ssl_ || SSL_set_fd(ssl_, sock_.native_handle()) != 1) co_return lost("TLS: " + openssl_errors());
   SSL_set_read_ahead(ssl_, 1);  // one recv per arrival instead of a record header, then its body
@@ -138,12 +139,16 @@ net::awaitable<Status> WsClient::tls_handshake(const std::string& host) {
       co_return lost("TLS: host name " + host + ": " + openssl_errors());
     }
   }
+  detail::offer_tls_ticket(ssl_, host + ":" + port);  // a reconnection resumes: no certificate to verify again
   for (;;) {
     ERR_clear_error();
     errno = 0;
     auto want = ssl_outcome(SSL_connect(ssl_), "handshake");
     if (!want) co_return fail(want.error());
-    if (!*want) co_return ok();
+    if (!*want) {
+      detail::tls_handshake_done(ssl_);
+      co_return ok();
+    }
     if (auto st = co_await wait(**want); !st) co_return st;
   }
 }
@@ -293,7 +298,7 @@ net::awaitable<Status> WsClient::connect(const WsUrl& u, std::string origin) {
   if (ec) co_return lost(ec.message());
   if (u.tls) {
     if (!ctx_) co_return fail(core::errc::invalid_argument, "wss:// without a TLS context");
-    if (auto st = co_await tls_handshake(u.host); !st) co_return st;
+    if (auto st = co_await tls_handshake(u.host, u.port); !st) co_return st;
   }
   const std::string key = to_base64(crypto::random_bytes(16));
   std::string accept_src = key;

@@ -74,7 +74,7 @@ class WsClient final {
  private:
   enum class Want { read, write };
   boost::asio::awaitable<Status> wait(Want w);
-  boost::asio::awaitable<Status> tls_handshake(const std::string& host);
+  boost::asio::awaitable<Status> tls_handshake(const std::string& host, const std::string& port);
   boost::asio::awaitable<Status> send_all(ByteView b);  // plain or TLS
   boost::asio::awaitable<Status> fill();                // reads more bytes into in_
   void compact();                                       // drops what was handed out
