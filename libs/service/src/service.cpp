@@ -301,17 +301,84 @@ struct Service::Impl {
     });
   }
 
-  // Every hour: the message index forgets what is older than the retention (ids and statuses only).
+  // Every hour: the message index forgets what is older than the retention (ids and statuses only), and
+  // received files older than theirs are deleted.
   void schedule_prune() {
     if (!prune_timer) prune_timer = std::make_shared<net::steady_timer>(ex);
     prune_timer->expires_after(std::chrono::hours(1));
     std::weak_ptr<bool> alive_w = alive;
     prune_timer->async_wait([this, alive_w](const boost::system::error_code& ec) {
       if (ec || !alive_w.lock() || stopping) return;
-      for (auto& [id, _] : insts) prune_index(id);
+      start_index_prune();
       prune_media();
       schedule_prune();
     });
+  }
+
+  // A pass over the message index of every instance, a slice of at most kPruneSlice entries per turn of the
+  // loop (their reads and one transaction for the stale ones), the API's work in between. Start-up used to
+  // read every entry of every instance before it started the next instance (a week of a busy number's
+  // messages is tens of thousands), and the hourly pass held the service's thread for all of them at once.
+  struct IndexPrune {
+    std::vector<std::string> ids;   // instances still to visit
+    std::string id;                 // the instance whose entries are in keys
+    std::vector<std::string> keys;  // its entries still to read
+    std::int64_t limit = 0;         // entries written before this (unix ms) go
+  };
+  static constexpr std::size_t kPruneSlice = 256;
+  std::optional<IndexPrune> index_prune;
+
+  void start_index_prune() {
+    if (index_prune) return;  // the pass under way covers it
+    IndexPrune p;
+    p.ids.reserve(insts.size());
+    for (const auto& [id, _] : insts) p.ids.push_back(id);
+    p.limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
+    index_prune = std::move(p);
+    post_index_prune();
+  }
+
+  void post_index_prune() {
+    std::weak_ptr<bool> alive_w = alive;
+    net::post(ex, [this, alive_w] {
+      if (alive_w.lock() && !stopping) index_prune_slice();
+    });
+  }
+
+  void index_prune_slice() {
+    if (!index_prune) return;
+    if (!commit()) {  // the store fails: the next hourly pass starts over
+      index_prune.reset();
+      return;
+    }
+    IndexPrune& p = *index_prune;
+    std::vector<std::pair<std::string, std::string>> stale;
+    for (std::size_t budget = kPruneSlice; budget > 0;) {
+      if (p.keys.empty()) {
+        if (p.ids.empty()) break;
+        p.id = std::move(p.ids.back());
+        p.ids.pop_back();
+        if (insts.count(p.id) == 0) continue;  // deleted since the pass began
+        if (auto ks = gw.keys(p.id, Table::message_index, ""); ks) p.keys = std::move(*ks);
+        continue;
+      }
+      std::string k = std::move(p.keys.back());
+      p.keys.pop_back();
+      --budget;
+      auto j = get_json(p.id, Table::message_index, k);
+      if (!j || j->value("t", std::int64_t{0}) < p.limit) stale.emplace_back(p.id, std::move(k));
+    }
+    if (!stale.empty()) {
+      (void)gw.transaction([&]() -> Status {
+        for (const auto& [id, k] : stale) WA_TRY_STATUS(gw.remove(id, Table::message_index, k));
+        return ok();
+      });
+    }
+    if (p.ids.empty() && p.keys.empty()) {
+      index_prune.reset();
+      return;
+    }
+    post_index_prune();
   }
 
   Inst* find(const std::string& id) {
@@ -370,7 +437,6 @@ struct Service::Impl {
       if (!in.outbox.empty()) in.next_outbox_seq = std::stoull(in.outbox.back().key) + 1;
       auto d = gw.keys(id, Table::dead_letter, "");
       if (d && !d->empty()) in.next_dead_seq = std::stoull(d->back()) + 1;
-      prune_index(id);
       if (std::binary_search(paired->begin(), paired->end(), id)) {
         if (auto c = keys.load_credentials(id); c && *c && (*c)->registered()) {
           in.view.paired = true;
@@ -384,23 +450,6 @@ struct Service::Impl {
       deliver(in);
     }
     return ok();
-  }
-
-  void prune_index(const std::string& id) {
-    if (!commit()) return;
-    auto ks = gw.keys(id, Table::message_index, "");
-    if (!ks) return;
-    const auto limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
-    std::vector<std::string> stale;
-    for (const auto& k : *ks) {
-      auto j = get_json(id, Table::message_index, k);
-      if (!j || j->value("t", std::int64_t{0}) < limit) stale.push_back(k);
-    }
-    if (stale.empty()) return;  // the usual case at start-up: no transaction
-    (void)gw.transaction([&]() -> Status {
-      for (const auto& k : stale) WA_TRY_STATUS(gw.remove(id, Table::message_index, k));
-      return ok();
-    });
   }
 
   // Received files older than the media retention are deleted (by modification time).
@@ -1543,6 +1592,7 @@ Service::~Service() { shutdown(); }
 Status Service::start() {
   WA_TRY_STATUS(impl_->load());
   impl_->prune_media();
+  impl_->start_index_prune();  // in slices, after every instance has started
   impl_->schedule_prune();
   impl_->heap_trim.start();
   return ok();

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// The message index's pruning: a start reads none of it (every instance starts first), then a pass forgets
+// what is older than the retention, a bounded slice of entries per turn of the loop.
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "counting_store.hpp"
+#include "wa/service/service.hpp"
+
+namespace wa::service {
+namespace {
+
+constexpr int kStale = 300, kFresh = 300;
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void put_text(CountingStore& s, const std::string& dev, const std::string& key, const std::string& text) {
+  ASSERT_TRUE(s.put(dev, Table::message_index, key, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+}
+
+TEST(IndexPrune, AStartReadsNoneOfItThenSlicesForgetTheStale) {
+  CountingStore gw, keys;
+  Options opt;
+  opt.spacing = false;
+  std::string a, b;
+  {
+    boost::asio::io_context ioc;
+    Service first(ioc.get_executor(), gw, keys, opt);
+    ASSERT_TRUE(first.start());
+    a = first.create_instance("a", {})->id;
+    b = first.create_instance("b", {})->id;
+    first.shutdown();
+  }
+  const std::int64_t old = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count() - 60000;
+  for (int i = 0; i < kStale; ++i) put_text(gw, i % 2 ? a : b, "OLD" + std::to_string(i), R"({"chat":"x","t":)" + std::to_string(old) + "}");
+  for (int i = 0; i < kFresh; ++i) put_text(gw, i % 2 ? a : b, "NEW" + std::to_string(i), R"({"chat":"x","t":)" + std::to_string(unix_ms()) + "}");
+  put_text(gw, a, "BROKEN", "not json");  // unreadable: forgotten too
+  ASSERT_EQ(gw.rows(a, Table::message_index) + gw.rows(b, Table::message_index), static_cast<std::size_t>(kStale + kFresh + 1));
+
+  boost::asio::io_context ioc;
+  Service svc(ioc.get_executor(), gw, keys, opt);
+  gw.gets.clear();
+  ASSERT_TRUE(svc.start());
+  EXPECT_EQ(gw.gets[Table::message_index], 0) << "start() read the message index";
+  EXPECT_EQ(gw.rows(a, Table::message_index) + gw.rows(b, Table::message_index), static_cast<std::size_t>(kStale + kFresh + 1));
+
+  // One handler at a time: none reads more than a slice; the pass ends (bounded here in turns).
+  int slices = 0, most = 0;
+  for (int turn = 0; turn < 200; ++turn) {
+    const int before = gw.gets[Table::message_index];
+    if (ioc.poll_one() == 0) break;
+    const int read = gw.gets[Table::message_index] - before;
+    if (read > 0) ++slices;
+    most = std::max(most, read);
+  }
+  EXPECT_LE(most, 256) << "a slice read more than its bound";
+  EXPECT_GE(slices, 3) << "the pass was not sliced";
+  EXPECT_EQ(gw.gets[Table::message_index], kStale + kFresh + 1) << "every entry read once";
+  EXPECT_EQ(gw.rows(a, Table::message_index) + gw.rows(b, Table::message_index), static_cast<std::size_t>(kFresh));
+  auto fresh = gw.keys(a, Table::message_index, "");
+  ASSERT_TRUE(fresh);
+  for (const auto& k : *fresh) EXPECT_TRUE(k.starts_with("NEW")) << k;
+  svc.shutdown();
+}
+
+}  // namespace
+}  // namespace wa::service
