@@ -453,15 +453,23 @@ struct Service::Impl {
   }
 
   // Received files older than the media retention are deleted (by modification time).
+  // On the picture thread: a walk of every received file is no work for the service's thread (at start-up it
+  // used to come before the API answered).
   void prune_media() {
     if (opt.media_dir.empty()) return;
-    std::error_code ec;
-    const auto limit = std::filesystem::file_time_type::clock::now() - opt.media_retention;
-    for (auto it = std::filesystem::recursive_directory_iterator(opt.media_dir, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      std::error_code fec;
-      if (it->is_regular_file(fec) && it->last_write_time(fec) < limit) std::filesystem::remove(it->path(), fec);
-    }
+    off_loop(
+        [dir = opt.media_dir, retention = opt.media_retention] {
+          std::size_t removed = 0;
+          std::error_code ec;
+          const auto limit = std::filesystem::file_time_type::clock::now() - retention;
+          for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+               !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+            std::error_code fec;
+            if (it->is_regular_file(fec) && it->last_write_time(fec) < limit && std::filesystem::remove(it->path(), fec)) ++removed;
+          }
+          return removed;
+        },
+        [](std::size_t) {});
   }
 
   protocol::ClientConfig client_config() const {

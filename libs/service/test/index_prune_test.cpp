@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
-// The message index's pruning: a start reads none of it (every instance starts first), then a pass forgets
+// Housekeeping after start-up. The message index's pruning: a start reads none of it (every instance starts first), then a pass forgets
 // what is older than the retention, a bounded slice of entries per turn of the loop.
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "counting_store.hpp"
 #include "wa/service/service.hpp"
@@ -66,6 +69,31 @@ TEST(IndexPrune, AStartReadsNoneOfItThenSlicesForgetTheStale) {
   ASSERT_TRUE(fresh);
   for (const auto& k : *fresh) EXPECT_TRUE(k.starts_with("NEW")) << k;
   svc.shutdown();
+}
+
+// Received files older than their retention are deleted (off the service's thread); younger ones stay.
+TEST(MediaPrune, OldReceivedFilesGoAfterTheStart) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("zapd-media-prune-" + std::to_string(unix_ms()));
+  fs::create_directories(dir / "inst");
+  const fs::path old_file = dir / "inst" / "old.jpg", new_file = dir / "inst" / "new.jpg";
+  std::ofstream(old_file) << "old";
+  std::ofstream(new_file) << "new";
+  fs::last_write_time(old_file, fs::file_time_type::clock::now() - std::chrono::hours(24 * 31));
+  CountingStore gw, keys;
+  Options opt;
+  opt.media_dir = dir.string();
+  boost::asio::io_context ioc;
+  Service svc(ioc.get_executor(), gw, keys, opt);
+  ASSERT_TRUE(svc.start());
+  for (int i = 0; i < 300 && fs::exists(old_file); ++i) {
+    ioc.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(fs::exists(old_file)) << "a file past the 30-day retention is still there";
+  EXPECT_TRUE(fs::exists(new_file)) << "a young file was deleted";
+  svc.shutdown();
+  fs::remove_all(dir);
 }
 
 }  // namespace
