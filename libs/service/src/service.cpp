@@ -1873,22 +1873,38 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
   if (!impl_->commit()) return fail(errc::storage, "commit");
   auto ks = impl_->gw.keys(id, Table::dead_letter, "");
   if (!ks) return storage_error(ks.error());
+  // Letters move to the outbox in transactions of up to 512 (a day of an unreachable endpoint leaves
+  // thousands; one transaction each cost a commit each). A chunk moves whole or not at all.
+  constexpr std::size_t kChunk = 512;
   std::size_t n = 0;
-  for (const auto& k : *ks) {
-    auto found = impl_->get_json(id, Table::dead_letter, k);
-    if (!found) continue;
-    json j = std::move(*found);
-    j["attempts"] = 0;
-    const std::string s = j.dump();
-    const std::string okey = seq_key(in->next_outbox_seq);
+  for (std::size_t from = 0; from < ks->size(); from += kChunk) {
+    const std::size_t to = std::min(ks->size(), from + kChunk);
+    std::vector<std::string> moved;  // outbox keys, in order
+    std::uint64_t seq = in->next_outbox_seq;
     auto st = impl_->gw.transaction([&]() -> Status {
-      WA_TRY_STATUS(impl_->gw.put(id, Table::outbox, okey, as_bytes(s)));
-      return impl_->gw.remove(id, Table::dead_letter, k);
+      moved.clear();
+      seq = in->next_outbox_seq;
+      for (std::size_t i = from; i < to; ++i) {
+        const std::string& k = (*ks)[i];
+        auto found = impl_->get_json(id, Table::dead_letter, k);
+        if (!found) continue;
+        json j = std::move(*found);
+        j["attempts"] = 0;
+        const std::string s = j.dump();
+        std::string okey = seq_key(seq++);
+        WA_TRY_STATUS(impl_->gw.put(id, Table::outbox, okey, as_bytes(s)));
+        WA_TRY_STATUS(impl_->gw.remove(id, Table::dead_letter, k));
+        moved.push_back(std::move(okey));
+      }
+      return ok();
     });
-    if (!st) return storage_error(st.error());
-    ++in->next_outbox_seq;
-    in->outbox.push_back(Impl::Outgoing{okey, std::nullopt});
-    ++n;
+    if (!st) {
+      impl_->deliver(*in);  // what moved in earlier chunks
+      return storage_error(st.error());
+    }
+    in->next_outbox_seq = seq;
+    for (auto& okey : moved) in->outbox.push_back(Impl::Outgoing{std::move(okey), std::nullopt});
+    n += moved.size();
   }
   impl_->deliver(*in);
   return n;
