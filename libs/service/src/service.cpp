@@ -358,6 +358,7 @@ struct Service::Impl {
         if (p.ids.empty()) break;
         p.id = std::move(p.ids.back());
         p.ids.pop_back();
+        --budget;  // a listing costs about what a read does: 10,000 instances without entries are slices too
         if (insts.count(p.id) == 0) continue;  // deleted since the pass began
         if (auto ks = gw.keys(p.id, Table::message_index, ""); ks) p.keys = std::move(*ks);
         continue;

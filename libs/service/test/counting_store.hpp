@@ -24,6 +24,7 @@ class CountingStore final : public store::Store {
   int transactions = 0;
   bool fail_commits = false;
   std::map<Table, int> gets;  ///< get() calls per table
+  int index_listings = 0;     ///< keys() calls on the message index
 
   Result<std::vector<std::string>> device_ids() override { return std::vector<std::string>{}; }
   Result<std::optional<store::Credentials>> load_credentials(std::string_view) override {
@@ -46,6 +47,7 @@ class CountingStore final : public store::Store {
     return ok();
   }
   Result<std::vector<std::string>> keys(std::string_view d, Table t, std::string_view prefix) override {
+    if (t == Table::message_index) ++index_listings;
     std::vector<std::string> out;
     for (const auto& [k, v] : live()) {
       if (std::get<0>(k) == d && std::get<1>(k) == t && std::get<2>(k).starts_with(prefix)) out.push_back(std::get<2>(k));

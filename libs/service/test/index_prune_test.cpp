@@ -65,9 +65,36 @@ TEST(IndexPrune, AStartReadsNoneOfItThenSlicesForgetTheStale) {
   EXPECT_GE(slices, 3) << "the pass was not sliced";
   EXPECT_EQ(gw.gets[Table::message_index], kStale + kFresh + 1) << "every entry read once";
   EXPECT_EQ(gw.rows(a, Table::message_index) + gw.rows(b, Table::message_index), static_cast<std::size_t>(kFresh));
+  svc.shutdown();
   auto fresh = gw.keys(a, Table::message_index, "");
   ASSERT_TRUE(fresh);
   for (const auto& k : *fresh) EXPECT_TRUE(k.starts_with("NEW")) << k;
+}
+
+// Instances without entries cost their listing: a pass over many of them is sliced too.
+TEST(IndexPrune, ManyInstancesWithoutEntriesAreSlicedToo) {
+  CountingStore gw, keys;
+  Options opt;
+  opt.spacing = false;
+  {
+    boost::asio::io_context ioc;
+    Service first(ioc.get_executor(), gw, keys, opt);
+    ASSERT_TRUE(first.start());
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE(first.create_instance("n" + std::to_string(i), {}));
+    first.shutdown();
+  }
+  boost::asio::io_context ioc;
+  Service svc(ioc.get_executor(), gw, keys, opt);
+  ASSERT_TRUE(svc.start());
+  int most = 0, listings = 0;
+  for (int turn = 0; turn < 200; ++turn) {
+    const int before = gw.index_listings;
+    if (ioc.poll_one() == 0) break;
+    most = std::max(most, gw.index_listings - before);
+    listings = gw.index_listings;
+  }
+  EXPECT_EQ(listings, 600) << "every instance's index listed once";
+  EXPECT_LE(most, 256) << "one turn listed more instances than a slice";
   svc.shutdown();
 }
 
