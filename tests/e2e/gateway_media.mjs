@@ -5,7 +5,9 @@
 //    and Baileys' own downloadMediaMessage gives back the same bytes; DeliveryCallback and SENT arrive;
 //  - a source that answers 404 fails that message (DeliveryCallback with an error) and the next one still goes;
 //  - an image, document, voice note, video and sticker sent by Baileys arrive as ReceivedCallbacks whose
-//    URLs zapd serves with the same bytes, in order with the texts around them; other names are 404.
+//    URLs zapd serves with the same bytes, in order with the texts around them; other names are 404;
+//  - while a download is slow (wasim POST /media-delay), another chat's message is not held behind it, and the
+//    same chat's next message is.
 // usage: node gateway_media.mjs --which b6|b7 --wasim path/to/wasim --zapd path/to/zapd
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -81,6 +83,7 @@ sink.redirect('/files/moved.png', `${sink.url}/files/photo.png`);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-e2e-media-'));
 const A = '15550009001';  // Baileys (Alice)
 const E = '15550009002';  // the zapd instance's number
+const C = '15550009003';  // Carol: a wasim phone only
 let zapd;
 let alice;
 try {
@@ -222,6 +225,25 @@ try {
   const pdUrl = pd.document?.documentUrl;
   const pdBytes = pdUrl ? Buffer.from(await (await fetch(pdUrl)).arrayBuffer()) : Buffer.alloc(0);
   check(pd.document?.fileName === 'phone.pdf' && sha(pdBytes) === sha(pdf), `a document from a wasim phone is served with the same bytes (${JSON.stringify(pd.document ?? pd)})`);
+  // A slow media host holds back the downloading chat only: Carol's text (another chat) is not kept behind
+  // Alice's image, and Alice's text after the image still comes after it.
+  await wasim.call('POST', '/accounts', { phone: C, name: 'Carol' });
+  check((await wasim.call('POST', '/media-delay', { ms: 3000 })).status === 200, 'wasim serves media 3 s late');
+  const mark2 = sink.events.length;
+  const slow = await alice.sock.sendMessage(to, { image: jpeg, caption: 'slow', mimetype: 'image/jpeg' });
+  const carol = await wasim.call('POST', `/accounts/${C}/send`, { to: E, text: 'from carol' });
+  await alice.sock.sendMessage(to, { text: 'after the slow image' });
+  await sink.wait('the text after the slow image', (b) => b.type === 'ReceivedCallback' && b.text?.message === 'after the slow image', 30000)
+    .catch(() => {});
+  await wasim.call('POST', '/media-delay', { ms: 0 });
+  const got = sink.events.slice(mark2).filter((e) => e.body.type === 'ReceivedCallback' && !e.body.fromMe).map((e) => e.body);
+  const iCarol = got.findIndex((b) => b.messageId === carol.body?.id);
+  const iSlow = got.findIndex((b) => b.messageId === slow.key.id);
+  const iAfter = got.findIndex((b) => b.text?.message === 'after the slow image');
+  const seen = JSON.stringify(got.map((b) => b.text?.message ?? (b.image ? 'image' : b.type)));
+  check(iCarol >= 0 && iSlow > iCarol, `another chat's text is not held behind a slow download (${seen})`);
+  check(iSlow >= 0 && got[iSlow].image?.downloadError === false, `the slow image still arrives with its file (${JSON.stringify(got[iSlow]?.image)})`);
+  check(iAfter > iSlow, `the same chat's text waits for its image (${seen})`);
   const anyUrl = received.find((e) => e.messageId === inboundIds[0])?.image?.imageUrl;
   if (anyUrl) {
     const other = anyUrl.replace(/\/[0-9a-f]{32}\./, `/${'0'.repeat(32)}.`);

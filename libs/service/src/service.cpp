@@ -252,9 +252,9 @@ struct Service::Impl {
     bool typing_shown = false;
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
     std::size_t pending_sends = 0;  // accepted, waiting for the batch commit
-    // Inbound messages, handled one at a time so a media download keeps them in order.
-    Fifo<protocol::Event> inbound;
-    bool inbound_busy = false;
+    // Inbound messages in order per chat: while a received file downloads, that chat's later messages wait
+    // behind it; other chats go on. Only chats with a download under way have an entry (its head).
+    std::map<std::string, Fifo<protocol::Event>> inbound;
     std::chrono::steady_clock::time_point next_send_at{};
     std::unique_ptr<net::steady_timer> send_timer;  // only while armed: an idle number holds no timers
     // Outbox: keys in order; the first few records are kept parsed, so a healthy webhook costs no store reads.
@@ -710,35 +710,48 @@ struct Service::Impl {
   using SavedDone = std::function<void(Saved)>;
 
   void on_message(Inst& in, const protocol::Event& ev) {
-    in.inbound.push_back(ev);
-    drain_inbound(in);
+    if (auto it = in.inbound.find(ev.chat); it != in.inbound.end()) {
+      it->second.push_back(ev);  // behind the chat's download
+      return;
+    }
+    if (!takes_download(in, ev)) return finish_message(in, ev, nullptr);
+    in.inbound[ev.chat].push_back(ev);
+    start_download(in, ev.chat);
   }
 
-  // One inbound message at a time: a message with media waits for its file, and those after it wait too.
-  void drain_inbound(Inst& in) {
-    while (!in.inbound_busy && !in.inbound.empty() && !stopping) {
-      const protocol::Event& ev = in.inbound.front();
-      const bool wanted = !ev.from_me || in.view.notify_sent_by_me;
-      if (is_media_type(ev.type) && wanted && !opt.media_dir.empty() && !in.view.hooks[static_cast<std::size_t>(Hook::received)].empty()) {
-        in.inbound_busy = true;
-        std::weak_ptr<bool> alive_w = alive;
-        const std::string id = in.view.id;
-        download(id, ev, [this, alive_w, id](Saved saved) {
-          if (!alive_w.lock()) return;
-          Inst* i = find(id);
-          if (i == nullptr || i->inbound.empty()) return;
-          const protocol::Event e = std::move(i->inbound.front());
-          i->inbound.pop_front();
-          i->inbound_busy = false;
-          finish_message(*i, e, &saved);
-          drain_inbound(*i);
-        });
-        return;
-      }
-      const protocol::Event e = std::move(in.inbound.front());
-      in.inbound.pop_front();
+  bool takes_download(const Inst& in, const protocol::Event& ev) const {
+    const bool wanted = !ev.from_me || in.view.notify_sent_by_me;
+    return is_media_type(ev.type) && wanted && !opt.media_dir.empty() && !in.view.hooks[static_cast<std::size_t>(Hook::received)].empty();
+  }
+
+  // Downloads the file of the chat's head message; then that message goes out, and the chat's messages after
+  // it, up to the next one with a file to download.
+  void start_download(Inst& in, const std::string& chat) {
+    std::weak_ptr<bool> alive_w = alive;
+    const std::string id = in.view.id;
+    download(id, in.inbound.at(chat).front(), [this, alive_w, id, chat](Saved saved) {
+      if (!alive_w.lock() || stopping) return;
+      Inst* i = find(id);
+      if (i == nullptr) return;
+      auto it = i->inbound.find(chat);
+      if (it == i->inbound.end() || it->second.empty()) return;
+      const protocol::Event e = std::move(it->second.front());
+      it->second.pop_front();
+      finish_message(*i, e, &saved);
+      drain_chat(*i, chat);
+    });
+  }
+
+  void drain_chat(Inst& in, const std::string& chat) {
+    auto it = in.inbound.find(chat);
+    while (it != in.inbound.end() && !it->second.empty() && !stopping) {
+      if (takes_download(in, it->second.front())) return start_download(in, chat);
+      const protocol::Event e = std::move(it->second.front());
+      it->second.pop_front();
       finish_message(in, e, nullptr);
+      it = in.inbound.find(chat);  // finish_message may have changed the map
     }
+    if (it != in.inbound.end() && it->second.empty()) in.inbound.erase(it);
   }
 
   // Downloads a received file (its url, else each media host with its direct path), checks and decrypts it, and

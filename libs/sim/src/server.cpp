@@ -471,10 +471,21 @@ struct Server::Impl {
         return respond(st, buf, req, http::status::ok, json{{"pem", tls.cert_pem}});
       }
       if (req.method() == http::verb::post && req.target().starts_with("/mms/")) return upload(st, buf, req);
+      if (req.method() == http::verb::post && req.target() == "/media-delay") {
+        // A slow media host: every download answers this many milliseconds late (0: at once).
+        auto body = nlohmann::json::parse(req.body(), nullptr, false);
+        const long long ms = body.is_object() && body.contains("ms") && body["ms"].is_number_integer() ? body["ms"].get<long long>() : 0;
+        media_delay = std::chrono::milliseconds(std::clamp(ms, 0LL, 600000LL));
+        return respond(st, buf, req, http::status::ok, json{{"ok", true}, {"ms", media_delay.count()}});
+      }
       if (req.method() == http::verb::get && req.target().starts_with("/v/")) {
         const std::string* blob = net.media_get(req.target());
         if (blob == nullptr) return respond(st, buf, req, http::status::not_found, json{{"error", "NOT_FOUND"}});
-        return respond_bytes(st, buf, req, *blob);
+        if (media_delay.count() == 0) return respond_bytes(st, buf, req, *blob);
+        auto timer = std::make_shared<net::steady_timer>(ioc, media_delay);
+        auto held = std::make_shared<http::request<http::string_body>>(std::move(req));
+        timer->async_wait([this, st, buf, held, blob, timer](beast::error_code) { respond_bytes(st, buf, *held, *blob); });
+        return;
       }
       auto [status, body] = control(net, req);
       respond(st, buf, req, status, body);
@@ -537,6 +548,7 @@ struct Server::Impl {
   net::ssl::context ssl{net::ssl::context::tls_server};
   net::io_context ioc{1};
   tcp::acceptor acceptor;
+  std::chrono::milliseconds media_delay{0};  // POST /media-delay
   std::uint64_t tls_handshakes = 0, tls_resumed = 0;  // completed TLS handshakes, and those that resumed a session
   std::uint64_t ids = 0;
   std::chrono::steady_clock::time_point down_until{};
