@@ -24,6 +24,7 @@
 #include "wa/core/fifo.hpp"
 #include "wa/core/jid.hpp"
 #include "wa/crypto/crypto.hpp"
+#include "wa/crypto/trust.hpp"
 #include "bytes_util.hpp"
 #include "connect_gate.hpp"
 #include "signal_store.hpp"
@@ -199,7 +200,7 @@ struct Engine::Impl {
 
   // One TLS client context per set of extra CAs (in practice one per process), shared by every client's
   // wss:// connection. A context holds the system trust store (read lazily where the system has a hashed CA
-  // directory, tls_client.hpp; else about 100 ms and hundreds of KB up front), so a context per client made
+  // directory, crypto/trust.hpp; else about 100 ms and hundreds of KB up front), so a context per client made
   // restarting 1,000 numbers cost minutes and most of their memory. It also holds the pool of TLS session
   // tickets. A context may be shared by connections on several threads once it is set up.
   std::mutex tls_mu;
@@ -212,7 +213,7 @@ struct Engine::Impl {
       std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
       if (!ctx) return nullptr;
       SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-      detail::trust_system_cas(ctx.get());  // read as handshakes need it (tls_client.hpp)
+      crypto::trust_system_cas(SSL_CTX_get_cert_store(ctx.get()));  // read as handshakes need it
       if (!extra_ca_pem.empty()) {
         X509_STORE* trust = SSL_CTX_get_cert_store(ctx.get());
         BIO* bio = BIO_new_mem_buf(extra_ca_pem.data(), static_cast<int>(extra_ca_pem.size()));

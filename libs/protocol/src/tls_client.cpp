@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "tls_client.hpp"
 
-#include <openssl/x509.h>
-
-#include <cstdlib>
 #include <ctime>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -76,49 +72,7 @@ int on_new_session(SSL* ssl, SSL_SESSION* s) {
   return 0;
 }
 
-// A directory that holds at least one CA under its subject hash (XXXXXXXX.N), as OpenSSL looks them up.
-bool hashed_name(const std::string& n) {
-  if (n.size() < 10 || n[8] != '.') return false;
-  for (std::size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    if (i == 8) continue;
-    const bool ok = i < 8 ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) : (c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool hashed_ca_dir(const std::string& dir) {
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (hashed_name(it->path().filename().string())) return true;
-  }
-  return false;
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : std::string(fallback);
-}
-
 }  // namespace
-
-void trust_system_cas(SSL_CTX* ctx) {
-  const std::string dir = env_or(X509_get_default_cert_dir_env(), X509_get_default_cert_dir());
-  const std::string file = env_or(X509_get_default_cert_file_env(), X509_get_default_cert_file());
-  std::error_code ec;
-  const bool default_file = std::filesystem::equivalent(file, X509_get_default_cert_file(), ec) && !ec;
-  if (default_file && dir.find(':') == std::string::npos && hashed_ca_dir(dir) &&
-      SSL_CTX_load_verify_dir(ctx, dir.c_str()) == 1) {
-    return;
-  }
-  SSL_CTX_set_default_verify_paths(ctx);
-}
-
-int tls_trusted_in_memory(SSL_CTX* ctx) {
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  return store == nullptr ? 0 : sk_X509_OBJECT_num(X509_STORE_get0_objects(store));
-}
 
 void keep_tls_tickets(SSL_CTX* ctx) {
   if (pool_of(ctx) != nullptr) return;

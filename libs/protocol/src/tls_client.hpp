@@ -1,8 +1,5 @@
 // SPDX-License-Identifier: MIT
-// What the engine's TLS client contexts add to OpenSSL's defaults: a system trust store read lazily, and
-// session tickets.
-//
-// Tickets are kept per server, so that a reconnection resumes (RFC 8446 §2.2) instead of making a
+// TLS session tickets, kept per server so that a reconnection resumes (RFC 8446 §2.2) instead of making a
 // full handshake. A resumption has no certificate to parse and verify (OpenSSL 3 decodes the certificate's
 // key through its provider decoders: about a third of a full client handshake's CPU) and costs the server
 // no signature. Each ticket is offered once (RFC 8446 Appendix C.4). OpenSSL servers issue two tickets
@@ -16,15 +13,6 @@
 #include <string>
 
 namespace wa::protocol::detail {
-
-/// Makes ctx trust the system's CAs. A hashed CA directory (c_rehash, update-ca-certificates) is read
-/// lazily: a handshake loads the one CA its chain names. The bundle file holds every CA (about 140 on
-/// Debian), all parsed up front: 30 ms and 0.5 MB in each process. The directory is used instead of the
-/// file only when the file is the system's default one, which holds the same CAs; an SSL_CERT_FILE of the
-/// user's own, or a system without a hashed directory, gets OpenSSL's default paths as before.
-void trust_system_cas(SSL_CTX* ctx);
-/// The CA certificates ctx's store holds in memory now (tests: 0 after a lazy trust_system_cas).
-int tls_trusted_in_memory(SSL_CTX* ctx);
 
 /// At most this many tickets are kept per server; the oldest goes first.
 inline constexpr std::size_t kTlsTicketsPerServer = 64;

@@ -57,6 +57,9 @@ class Poster final {
   /// Whether the TLS context (the system trust store and extra_ca_pem) has been loaded: at the first https
   /// URL, not before (diagnostics and tests).
   [[nodiscard]] bool tls_context_loaded() const noexcept;
+  /// Certificates the TLS context's trust store holds in memory (0 without a context): the extra CAs and the
+  /// system CAs that verifications needed so far, not the whole system bundle.
+  [[nodiscard]] int trusted_certificates_in_memory() const noexcept;
 
   struct Impl;
 
