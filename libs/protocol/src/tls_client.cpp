@@ -111,18 +111,8 @@ void offer_tls_ticket(SSL* ssl, const std::string& server) {
 
 void tls_handshake_done(SSL* ssl) {
   if (SSL_session_reused(ssl) != 1 || SSL_version(ssl) >= TLS1_3_VERSION) return;
-  if (SSL_SESSION* s = SSL_get0_session(ssl) == nullptr ? nullptr : SSL_SESSION_dup(SSL_get0_session(ssl)); s != nullptr) {
-    if (usable(s)) keep(ssl, s);
-    else SSL_SESSION_free(s);
-  }
-}
-
-std::size_t tls_tickets_held(SSL_CTX* ctx, const std::string& server) {
-  Pool* pool = pool_of(ctx);
-  if (pool == nullptr) return 0;
-  std::lock_guard lock(pool->mu);
-  auto it = pool->by_server.find(server);
-  return it == pool->by_server.end() ? 0 : it->second.size();
+  SSL_SESSION* s = SSL_get0_session(ssl);
+  if (s != nullptr && usable(s) && (s = SSL_SESSION_dup(s)) != nullptr) keep(ssl, s);
 }
 
 }  // namespace wa::protocol::detail

@@ -24,7 +24,5 @@ void keep_tls_tickets(SSL_CTX* ctx);
 void offer_tls_ticket(SSL* ssl, const std::string& server);
 /// After a completed handshake: a resumed TLS 1.2 session may be resumed again (no new ticket comes).
 void tls_handshake_done(SSL* ssl);
-/// The tickets ctx holds for server (host or IP, ':', port), 0 without a pool.
-std::size_t tls_tickets_held(SSL_CTX* ctx, const std::string& server);
 
 }  // namespace wa::protocol::detail

@@ -460,17 +460,16 @@ struct Service::Impl {
     if (opt.media_dir.empty()) return;
     off_loop(
         [dir = opt.media_dir, retention = opt.media_retention] {
-          std::size_t removed = 0;
           std::error_code ec;
           const auto limit = std::filesystem::file_time_type::clock::now() - retention;
           for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
                !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
             std::error_code fec;
-            if (it->is_regular_file(fec) && it->last_write_time(fec) < limit && std::filesystem::remove(it->path(), fec)) ++removed;
+            if (it->is_regular_file(fec) && it->last_write_time(fec) < limit) std::filesystem::remove(it->path(), fec);
           }
-          return removed;
+          return true;  // nothing to hand back: off_loop wants a result
         },
-        [](std::size_t) {});
+        [](bool) {});
   }
 
   protocol::ClientConfig client_config() const {
@@ -1896,8 +1895,6 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
     std::vector<std::string> moved;  // outbox keys, in order
     std::uint64_t seq = in->next_outbox_seq;
     auto st = impl_->gw.transaction([&]() -> Status {
-      moved.clear();
-      seq = in->next_outbox_seq;
       for (std::size_t i = from; i < to; ++i) {
         const std::string& k = (*ks)[i];
         auto found = impl_->get_json(id, Table::dead_letter, k);
