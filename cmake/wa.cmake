@@ -1,5 +1,9 @@
 # Shared build rules: warnings, sanitizers, dependencies and the wa_library() helper.
 find_package(PkgConfig REQUIRED)
+if(WA_STATIC_DEPS)
+  set(OPENSSL_USE_STATIC_LIBS TRUE)
+  set(Protobuf_USE_STATIC_LIBS ON)
+endif()
 find_package(OpenSSL 3 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Protobuf REQUIRED)

@@ -130,6 +130,18 @@ class SandboxRoutes final {
   int linked_ = 0;
 };
 
+// What an operator needs after a security advisory: which OpenSSL and SQLite this binary runs, and whether they
+// are inside it (a static build, the default: rebuild zapd to update them) or the system's shared libraries.
+std::string libraries_line() {
+#ifdef WA_STATIC_DEPS
+  const char* how = "linked in: rebuild zapd after their security updates";
+#else
+  const char* how = "the system's shared libraries";
+#endif
+  return "libraries: " + crypto::openssl_version() + ", SQLite " + store_sqlite::SqliteStore::library_version() + " (" +
+         how + ")";
+}
+
 int serve(const Config& config) {
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);
@@ -138,7 +150,7 @@ int serve(const Config& config) {
               << "': " << (fs_ec ? fs_ec.message() : "not a directory") << '\n';
     return kExitRuntime;
   }
-  std::cout << "zapd " << kVersion << '\n';
+  std::cout << "zapd " << kVersion << '\n' << libraries_line() << '\n';
   print_config(std::cout, config);
   std::cout.flush();
 
@@ -274,7 +286,7 @@ int main(int argc, char** argv) {
         std::cout << usage();
         return 0;
       case Command::Version:
-        std::cout << "zapd " << kVersion << '\n';
+        std::cout << "zapd " << kVersion << '\n' << libraries_line() << '\n';
         return 0;
       case Command::Serve:
         break;

@@ -30,7 +30,10 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^ZAPD_' || tru
 
 # --- command line only --------------------------------------------------------------------------------------------
 version=$(timeout 5 "$zapd" --version) || fail "zapd --version exited with $?"
-[[ $version == "zapd 0.1.0" ]] || fail "zapd --version printed '$version'"
+[[ $(head -1 <<<"$version") == "zapd 0.1.0" ]] || fail "zapd --version printed '$version'"
+# The second line names the OpenSSL and SQLite in use, for operators following security advisories.
+grep -Eq '^libraries: OpenSSL 3\.[0-9]+\.[0-9]+.*, SQLite 3\.[0-9]+\.[0-9]+ \((linked in|the system)' <<<"$version" ||
+  fail "zapd --version does not name its OpenSSL and SQLite: '$version'"
 
 timeout 5 "$zapd" --listen bogus --data-dir "$tmp/never" >/dev/null 2>"$tmp/bogus.err"
 rc=$?

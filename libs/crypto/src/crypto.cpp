@@ -110,6 +110,8 @@ thread_local RandomBlock t_random;
 void drop_random_in_child() noexcept { t_random.drop(); }
 }  // namespace
 
+std::string openssl_version() { return OpenSSL_version(OPENSSL_VERSION); }
+
 void random_bytes(std::uint8_t* out, std::size_t n) {
   if (n > kBufferedMax) {
     WA_CHECK(n <= static_cast<std::size_t>(INT32_MAX) && RAND_bytes(out, ilen(n)) == 1);

@@ -248,6 +248,8 @@ struct SqliteStore::Impl {
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
+std::string SqliteStore::library_version() { return sqlite3_libversion(); }
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, std::size_t cache_kib) {
   auto impl = std::make_unique<Impl>();
   const bool in_memory = path == ":memory:";

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -25,6 +26,8 @@ enum class errc {
 const std::error_category& category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
+/// The OpenSSL this process runs ("OpenSSL 3.0.17 1 Jul 2025"): with a static build, the one it was linked with.
+std::string openssl_version();
 void random_bytes(std::uint8_t* out, std::size_t n);
 Bytes random_bytes(std::size_t n);
 

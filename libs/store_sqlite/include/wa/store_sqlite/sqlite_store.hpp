@@ -23,6 +23,8 @@ class SqliteStore final : public store::Store {
   /// page cache's bound (SQLite's default, 2 MB, unless given).
   [[nodiscard]] static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, std::size_t cache_kib = 2000);
   ~SqliteStore() override;
+  /// The SQLite this process runs ("3.40.1"): with a static build, the one it was linked with.
+  static std::string library_version();
 
   Result<std::vector<std::string>> device_ids() override;
   Result<std::optional<store::Credentials>> load_credentials(std::string_view device) override;
