@@ -588,44 +588,42 @@ class Client final : public std::enable_shared_from_this<Client> {
   // The credentials (loaded, or made for a new device) and, once per client, the inbox replayed. nullopt:
   // go on; else the session ends so.
   net::awaitable<std::optional<End>> prepare() {
-    if (!creds_) {
-      const std::string id = id_;
-      auto loaded_job = [this, id]() -> Result<store::Credentials> {
-        WA_TRY(auto c, eng_.store.load_credentials(id));
-        if (c) return std::move(*c);
-        // A new device: its keys are created once, and kept before anything is sent.
-        NewDevice d = new_device(id, unix_now());
-        WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
-          WA_TRY_STATUS(eng_.store.put(id, store::Table::signed_prekey, std::to_string(d.creds.signed_prekey_id),
-                                       d.signed_prekey_record));
-          return eng_.store.save_credentials(d.creds);
-        }));
-        return std::move(d.creds);
-      };
-      auto loaded = *co_await eng_.on_db(std::move(loaded_job));
-      if (!loaded) {
-        end_text_ = "store: " + loaded.error().context();
+    if (creds_ && inbox_replayed_) co_return std::nullopt;
+    // One trip to the database thread for both: the credentials (unless loaded before) and the messages
+    // persisted but not yet taken by the consumer (a crash between the two), emitted again.
+    struct Loaded {
+      std::optional<Result<store::Credentials>> creds;
+      std::optional<Result<std::vector<std::pair<std::string, Bytes>>>> pending;
+    };
+    auto job = [this, id = id_, need_creds = !creds_, need_inbox = !inbox_replayed_]() -> Loaded {
+      Loaded out;
+      if (need_creds) out.creds = load_or_create(id);
+      if (need_inbox) {
+        out.pending = [&]() -> Result<std::vector<std::pair<std::string, Bytes>>> {
+          std::vector<std::pair<std::string, Bytes>> found;
+          WA_TRY(auto keys, eng_.store.keys(id, store::Table::inbox, ""));
+          for (auto& k : keys) {
+            WA_TRY(auto v, eng_.store.get(id, store::Table::inbox, k));
+            if (v) found.emplace_back(k, std::move(*v));
+          }
+          return found;
+        }();
+      }
+      return out;
+    };
+    auto loaded = *co_await eng_.on_db(std::move(job));
+    if (loaded.creds) {
+      if (!*loaded.creds) {
+        end_text_ = "store: " + loaded.creds->error().context();
         emit(EventKind::error, end_text_);
         co_return End::lost;
       }
-      creds_ = std::make_shared<store::Credentials>(std::move(*loaded));
+      creds_ = std::make_shared<store::Credentials>(std::move(**loaded.creds));
     }
-    if (!inbox_replayed_) {
-      // Messages persisted but not yet taken by the consumer (a crash between the two): emitted again.
+    if (loaded.pending) {
       inbox_replayed_ = true;
-      const std::string id = id_;
-      auto pending_job = [this, id]() -> Result<std::vector<std::pair<std::string, Bytes>>> {
-        std::vector<std::pair<std::string, Bytes>> out;
-        WA_TRY(auto keys, eng_.store.keys(id, store::Table::inbox, ""));
-        for (auto& k : keys) {
-          WA_TRY(auto v, eng_.store.get(id, store::Table::inbox, k));
-          if (v) out.emplace_back(k, std::move(*v));
-        }
-        return out;
-      };
-      auto pending = *co_await eng_.on_db(std::move(pending_job));
-      if (pending) {
-        for (auto& [k, v] : *pending) {
+      if (*loaded.pending) {
+        for (auto& [k, v] : **loaded.pending) {
           auto ev = decode_inbound(v);
           if (!ev) {
             emit(EventKind::error, "inbox record " + k + ": " + ev.error().context());
@@ -637,6 +635,20 @@ class Client final : public std::enable_shared_from_this<Client> {
       }
     }
     co_return std::nullopt;
+  }
+
+  // On the database thread: the device's credentials, or a new device's, created once and kept before anything
+  // is sent.
+  Result<store::Credentials> load_or_create(const std::string& id) {
+    WA_TRY(auto c, eng_.store.load_credentials(id));
+    if (c) return std::move(*c);
+    NewDevice d = new_device(id, unix_now());
+    WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+      WA_TRY_STATUS(eng_.store.put(id, store::Table::signed_prekey, std::to_string(d.creds.signed_prekey_id),
+                                   d.signed_prekey_record));
+      return eng_.store.save_credentials(d.creds);
+    }));
+    return std::move(d.creds);
   }
 
   // TCP (and TLS), the websocket upgrade and the Noise handshake under one deadline; on success tx_ and

@@ -31,7 +31,7 @@ using tcp = net::ip::tcp;
 namespace {
 constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kTlsReadChunk = 16 * 1024 + 512;  // one TLS record
-constexpr std::size_t kMaxReadChunk = 256 * 1024;
+constexpr std::size_t kReadScratch = 64 * 1024;  // the most one plain read takes
 
 Status lost(std::string what) { return fail(errc::connection_lost, std::move(what)); }
 
@@ -179,12 +179,12 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
   const std::size_t old = in_.size();
   Result<std::optional<Want>> out = std::optional<Want>();
   if (!ssl_) {
+    // Read into the thread's scratch buffer, then keep only what came: the read needs no FIONREAD ioctl to be
+    // sized (that was a second system call per read, 7 per login), and no connection holds a large buffer.
+    thread_local std::array<std::uint8_t, kReadScratch> scratch;
     boost::system::error_code ec;
-    const std::size_t avail = sock_.available(ec);
-    const std::size_t want = std::clamp<std::size_t>(avail, 512, kMaxReadChunk);
-    in_.resize(old + want);
-    const std::size_t n = sock_.read_some(net::buffer(in_.data() + old, want), ec);
-    in_.resize(old + n);
+    const std::size_t n = sock_.read_some(net::buffer(scratch.data(), scratch.size()), ec);
+    in_.insert(in_.end(), scratch.data(), scratch.data() + n);
     if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) {
       out = Want::read;
     } else if (ec == net::error::eof) {
