@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "wa/crypto/trust.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -47,6 +51,19 @@ void trust_system_cas(X509_STORE* store) {
     return;
   }
   X509_STORE_set_default_paths(store);
+}
+
+int trust_pem(X509_STORE* store, std::string_view pem) {
+  if (store == nullptr || pem.empty() || pem.size() > static_cast<std::size_t>(INT32_MAX)) return 0;
+  int added = 0;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  while (X509* cert = bio != nullptr ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) {
+    if (X509_STORE_add_cert(store, cert) == 1) ++added;
+    X509_free(cert);
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the end of the text (or text that is no certificate) is reported as an error
+  return added;
 }
 
 int certificates_in_memory(X509_STORE* store) {

@@ -4,6 +4,8 @@
 #include "wa/crypto/trust.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace wa::crypto {
 namespace {
@@ -86,6 +89,48 @@ TEST(Trust, AUsersOwnBundleIsLoadedAsBefore) {
   if (was != nullptr) setenv(X509_get_default_cert_file_env(), saved.c_str(), 1);
   else unsetenv(X509_get_default_cert_file_env());
   std::filesystem::remove(path);
+}
+
+// PEM text of cert.
+std::string pem_of(X509* cert) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return {};
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+
+TEST(Trust, PemTextAddsEveryCertificateItHolds) {
+  // Two different CAs of the system's, as one PEM text (what --wa-tls-ca or a webhook CA file holds).
+  std::vector<Cert> cas;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(system_dir(), ec), end; !ec && it != end && cas.size() < 2; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() < 10 || name[8] != '.') continue;
+    FILE* f = std::fopen(it->path().c_str(), "r");
+    if (f == nullptr) continue;
+    Cert c(PEM_read_X509(f, nullptr, nullptr, nullptr));
+    std::fclose(f);
+    if (c && (cas.empty() || X509_cmp(cas[0].get(), c.get()) != 0)) cas.push_back(std::move(c));
+  }
+  ASSERT_EQ(cas.size(), 2u) << "fewer than two CAs in " << system_dir();
+  const std::string two = pem_of(cas[0].get()) + pem_of(cas[1].get());
+
+  Store store(X509_STORE_new());
+  EXPECT_EQ(trust_pem(store.get(), two), 2);
+  EXPECT_EQ(certificates_in_memory(store.get()), 2);
+  EXPECT_EQ(verify(store.get(), cas[1].get()), X509_V_OK) << "the second certificate is not trusted";
+  EXPECT_EQ(ERR_peek_error(), 0u) << "the end of the text left an error queued";
+
+  // Text that is no certificate ends the reading: what came before counts, nothing after, no error queued.
+  Store partial(X509_STORE_new());
+  EXPECT_EQ(trust_pem(partial.get(), pem_of(cas[0].get()) + "-----BEGIN CERTIFICATE-----\nnot base64\n"), 1);
+  EXPECT_EQ(ERR_peek_error(), 0u);
+  Store none(X509_STORE_new());
+  EXPECT_EQ(trust_pem(none.get(), "no certificate here"), 0);
+  EXPECT_EQ(trust_pem(none.get(), ""), 0);
+  EXPECT_EQ(certificates_in_memory(none.get()), 0);
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include "wa/protocol/engine.hpp"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -214,16 +213,7 @@ struct Engine::Impl {
       if (!ctx) return nullptr;
       SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
       crypto::trust_system_cas(SSL_CTX_get_cert_store(ctx.get()));  // read as handshakes need it
-      if (!extra_ca_pem.empty()) {
-        X509_STORE* trust = SSL_CTX_get_cert_store(ctx.get());
-        BIO* bio = BIO_new_mem_buf(extra_ca_pem.data(), static_cast<int>(extra_ca_pem.size()));
-        while (X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) {
-          X509_STORE_add_cert(trust, cert);
-          X509_free(cert);
-        }
-        BIO_free(bio);
-        ERR_clear_error();  // the end of the PEM text is reported as an error
-      }
+      crypto::trust_pem(SSL_CTX_get_cert_store(ctx.get()), extra_ca_pem);
       SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
       // OpenSSL's read and write buffers (about 33 KB per connection) are returned while a connection is
       // idle, which a linked number mostly is.

@@ -107,10 +107,7 @@ struct Poster::Impl : std::enable_shared_from_this<Poster::Impl> {
     if (!ssl) {
       ssl.emplace(net::ssl::context::tls_client);
       crypto::trust_system_cas(SSL_CTX_get_cert_store(ssl->native_handle()));
-      if (!cfg.extra_ca_pem.empty()) {
-        beast::error_code ec;
-        ssl->add_certificate_authority(net::buffer(cfg.extra_ca_pem), ec);
-      }
+      crypto::trust_pem(SSL_CTX_get_cert_store(ssl->native_handle()), cfg.extra_ca_pem);
       ssl->set_verify_mode(net::ssl::verify_peer);
     }
     return *ssl;

@@ -5,6 +5,8 @@
 
 #include <openssl/types.h>
 
+#include <string_view>
+
 namespace wa::crypto {
 
 /// Makes store trust the system's CAs. A hashed CA directory (c_rehash, update-ca-certificates) is read
@@ -13,6 +15,10 @@ namespace wa::crypto {
 /// instead of the file only when the file is the system's default one, which holds the same CAs; an
 /// SSL_CERT_FILE of the user's own, or a system without a hashed directory, gets OpenSSL's default paths.
 void trust_system_cas(X509_STORE* store);
+
+/// Adds every certificate of pem (PEM text, one or more certificates, e.g. wasim's CA given by --wa-tls-ca) to
+/// store; returns how many. Text that is not a certificate ends the reading and leaves no error queued.
+int trust_pem(X509_STORE* store, std::string_view pem);
 
 /// The certificates store holds in memory now (0 after a lazy trust_system_cas, until a verification).
 int certificates_in_memory(X509_STORE* store);
