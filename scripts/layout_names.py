@@ -2,7 +2,8 @@
 """Reads callgrind profiles of zapd; prints, sorted, every zapd function that executed (apps/zapd/layout.txt).
 
 callgrind writes each object (ob=) and function (fn=, cfn=) name once with a numeric id, then the id alone;
-with --demangle=no the names are the symbols (scripts/layout_sections.py turns them into section names).
+with --demangle=no the names are the symbols, which lld's --symbol-ordering-file takes as they are. Functions
+of the static libraries inside zapd (OpenSSL, SQLite, protobuf-lite, libstdc++) are zapd's too and are listed.
 """
 import re
 import sys

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config make                  # toolchain
+  lld                                                    # links zapd with its code layout (apps/zapd/layout.txt)
   libboost1.81-dev libssl-dev libprotobuf-dev protobuf-compiler libsignal-protocol-c-dev zlib1g-dev
   nlohmann-json3-dev                                     # JSON in tools, wasim's control API and, later, the gateway
   libzbar-dev libpng-dev                                 # wasim's phones read QR codes from PNG pictures

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates apps/zapd/layout.txt, the functions a running gateway executes (docs/architecture.md, "Code layout").
 # Runs the system benchmark at a small N with zapd under callgrind (pairing, sends, receipts, webhooks, the accept
-# run, a restart) and lists every function of the zapd binary that executed, as the section names that the link
-# places first. Needs valgrind and a built release tree; takes a few minutes. Run it after large changes to the
+# run, a restart) and lists every function of the zapd binary that executed (ours and the static libraries'),
+# the symbols whose sections the link places first. Needs valgrind and a built release tree; takes a few minutes. Run it after large changes to the
 # engine, the service or the HTTP server (unit.zapd_layout says when most names have gone stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
