@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -35,19 +36,28 @@ std::string system_dir() {
   return v != nullptr && *v != '\0' ? v : X509_get_default_cert_dir();
 }
 
-// A CA of the system's, from its hashed directory, that is valid today.
-Cert some_system_ca() {
+// Up to n different CAs of the system's, from its hashed directory (valid today, when asked).
+std::vector<Cert> system_cas(std::size_t n, bool valid_today) {
+  std::vector<Cert> out;
   std::error_code ec;
-  for (std::filesystem::directory_iterator it(system_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+  for (std::filesystem::directory_iterator it(system_dir(), ec), end; !ec && it != end && out.size() < n; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.size() < 10 || name[8] != '.') continue;
     FILE* f = std::fopen(it->path().c_str(), "r");
     if (f == nullptr) continue;
     Cert c(PEM_read_X509(f, nullptr, nullptr, nullptr));
     std::fclose(f);
-    if (c && X509_cmp_current_time(X509_get0_notAfter(c.get())) > 0 && X509_cmp_current_time(X509_get0_notBefore(c.get())) < 0) return c;
+    if (!c) continue;
+    if (valid_today && !(X509_cmp_current_time(X509_get0_notAfter(c.get())) > 0 && X509_cmp_current_time(X509_get0_notBefore(c.get())) < 0)) continue;
+    if (std::any_of(out.begin(), out.end(), [&](const Cert& o) { return X509_cmp(o.get(), c.get()) == 0; })) continue;
+    out.push_back(std::move(c));
   }
-  return nullptr;
+  return out;
+}
+
+Cert some_system_ca() {
+  auto cas = system_cas(1, true);
+  return cas.empty() ? nullptr : std::move(cas.front());
 }
 
 int verify(X509_STORE* store, X509* cert) {
@@ -102,17 +112,7 @@ std::string pem_of(X509* cert) {
 
 TEST(Trust, PemTextAddsEveryCertificateItHolds) {
   // Two different CAs of the system's, as one PEM text (what --wa-tls-ca or a webhook CA file holds).
-  std::vector<Cert> cas;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(system_dir(), ec), end; !ec && it != end && cas.size() < 2; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() < 10 || name[8] != '.') continue;
-    FILE* f = std::fopen(it->path().c_str(), "r");
-    if (f == nullptr) continue;
-    Cert c(PEM_read_X509(f, nullptr, nullptr, nullptr));
-    std::fclose(f);
-    if (c && (cas.empty() || X509_cmp(cas[0].get(), c.get()) != 0)) cas.push_back(std::move(c));
-  }
+  std::vector<Cert> cas = system_cas(2, false);
   ASSERT_EQ(cas.size(), 2u) << "fewer than two CAs in " << system_dir();
   const std::string two = pem_of(cas[0].get()) + pem_of(cas[1].get());
 
