@@ -181,10 +181,13 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
   if (!ssl_) {
     // Read into the thread's scratch buffer, then keep only what came: the read needs no FIONREAD ioctl to be
     // sized (that was a second system call per read, 7 per login), and no connection holds a large buffer.
-    thread_local std::array<std::uint8_t, kReadScratch> scratch;
+    // On the heap, made at the first read: a thread_local array would be in the static TLS block that every
+    // thread of the process gets, zeroed (64 KB resident per thread).
+    thread_local std::unique_ptr<std::uint8_t[]> scratch;
+    if (!scratch) scratch.reset(new std::uint8_t[kReadScratch]);  // not zeroed: only what reads fill is touched
     boost::system::error_code ec;
-    const std::size_t n = sock_.read_some(net::buffer(scratch.data(), scratch.size()), ec);
-    in_.insert(in_.end(), scratch.data(), scratch.data() + n);
+    const std::size_t n = sock_.read_some(net::buffer(scratch.get(), kReadScratch), ec);
+    in_.insert(in_.end(), scratch.get(), scratch.get() + n);
     if (ec == net::error::would_block || ec == net::error::try_again || ec == net::error::interrupted) {
       out = Want::read;
     } else if (ec == net::error::eof) {
