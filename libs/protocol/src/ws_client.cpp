@@ -176,7 +176,6 @@ net::awaitable<Status> WsClient::send_all(ByteView b) {
 
 Result<std::optional<WsClient::Want>> WsClient::read_now() {
   if (closed_) return fail(errc::connection_lost, "closed");
-  const std::size_t old = in_.size();
   Result<std::optional<Want>> out = std::optional<Want>();
   if (!ssl_) {
     // Read into the thread's scratch buffer, then keep only what came: the read needs no FIONREAD ioctl to be
@@ -196,6 +195,7 @@ Result<std::optional<WsClient::Want>> WsClient::read_now() {
       out = fail(errc::connection_lost, ec.message());
     }
   } else {
+    const std::size_t old = in_.size();
     in_.resize(old + kTlsReadChunk);
     ERR_clear_error();
     errno = 0;
