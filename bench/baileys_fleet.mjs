@@ -12,6 +12,8 @@ import { createInterface } from 'node:readline';
 import { loadBaileys, args, silentLogger } from '../tests/oracle/lib.mjs';
 
 const opt = args({ which: 'b6' });
+// stdout carries the answers; libsignal (under Baileys 7) prints "Closing session" chatter with console.log/info.
+console.log = console.info = console.debug = () => {};
 const { B } = await loadBaileys(opt.which);
 if (B.WA_CERT_DETAILS?.PUBLIC_KEY) B.WA_CERT_DETAILS.PUBLIC_KEY.set(Buffer.from(opt.root, 'hex'));
 const makeWASocket = B.makeWASocket || B.default;

@@ -2,7 +2,7 @@
 // wa_bench_load: the system benchmark's load process in C++ (bench/system_vs_baileys.mjs, docs/benchmarks.md).
 // Same contract as bench/load.mjs: POSTs COUNT send-text requests over CONC keep-alive connections, one request
 // in flight on each, spread round-robin over the instance paths and recipients; prints one JSON line with
-// accepted, failed, secs, rps, p50/p99 (ms) and each accepted request's send time (unix ms) by messageId.
+// accepted, failed, secs, rps, p50/p99 (ms), its own CPU (cpuMs) and each accepted request's send time (unix ms) by messageId.
 // One thread, non-blocking sockets and epoll: it costs a fraction of the Node process per request, so that on a
 // two-core machine the measurement is less of the load generator and more of zapd.
 // usage: wa_bench_load BASE COUNT CONC PATHS_JSON|@FILE RECIPIENTS_JSON
@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,6 +239,10 @@ int main(int argc, char** argv) {
   out["rps"] = static_cast<double>(lat.size()) / secs;
   out["p50"] = q(0.5);
   out["p99"] = q(0.99);
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  out["cpuMs"] = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+                 static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
   nlohmann::json s = nlohmann::json::object();
   for (auto& [id, at] : sent_at) s[id] = at;
   out["sentAt"] = std::move(s);

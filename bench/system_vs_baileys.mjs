@@ -11,8 +11,12 @@
 //          [--load build/release/bench/wa_bench_load] [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
 // --load: the C++ load process (same contract as bench/load.mjs, a fraction of its CPU); without it, load.mjs.
 // --tls 1: both halves reach wasim over wss:// (as against WhatsApp), trusting wasim's certificate.
+// --which b7: Baileys 7.0.0-rc14 instead of 6.17.16. --stanza-delay MS: wasim's pause before a connection's first
+// stanza, for both halves (wasim's default, 150, is there for Baileys 6, which loses a stanza that comes sooner;
+// Baileys 7 does not need it). Also printed: the CPU per message of wasim, of this script (the webhook sink) and
+// of the load process during the end-to-end phase. --baileys-heap MB: the Baileys process's V8 heap limit.
 import { spawn } from 'node:child_process';
-import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,16 +27,21 @@ import { sleep } from '../tests/interop/clients.mjs';
 import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0' });
+const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0', 'stanza-delay': '', 'baileys-heap': '' });
 const tls = opt.tls === '1';
 const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
 const ticks = 100;
 const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 const cpuMsOf = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return ((Number(f[11]) + Number(f[12])) * 1000) / ticks; };
-const wasimPid = (w) => w.pid;
+// This script's own CPU: during the end-to-end phase it is the webhook sink's (and the polling's).
+const selfCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 const MB = (b) => (b / 1048576).toFixed(1);
 const KB = (b) => (b / 1024).toFixed(0);
 const results = {};
+// Every directory this run makes goes at its end (a run at N = 1,000 leaves hundreds of MB: databases, their WAL,
+// Baileys' auth files).
+const scratch = [];
+const tempDir = (prefix) => { const d = mkdtempSync(path.join(tmpdir(), prefix)); scratch.push(d); return d; };
 const deadline = Date.now() + 40 * 60 * 1000;
 const until = async (what, pred, ms, every = 50) => {
   const end = Math.min(Date.now() + ms, deadline);
@@ -41,7 +50,7 @@ const until = async (what, pred, ms, every = 50) => {
 };
 // The instance paths go through a file: at N = 10,000 they exceed what a command line may carry.
 const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, reject) => {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'zapd-bench-load-')), 'paths.json');
+  const file = path.join(tempDir('zapd-bench-load-'), 'paths.json');
   writeFileSync(file, JSON.stringify(paths));
   const argv = [base, String(count), String(conc), `@${file}`, JSON.stringify(recipients)];
   const c = opt.load ? spawn(opt.load, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -51,14 +60,14 @@ const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, 
   c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
 });
 
-const wasim = await startWasim(opt.wasim);
+const wasim = await startWasim(opt.wasim, opt['stanza-delay'] === '' ? [] : ['--first-stanza-delay-ms', opt['stanza-delay']]);
 // wasim's process id, for its memory: the helper keeps the child private, so find it by port.
 const { execSync } = await import('node:child_process');
 const wpid = Number(execSync(`ss -ltnpH 'sport = :${wasim.port}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`).toString().trim());
 const sink = await startSink();
 const recipients = Array.from({ length: R }, (_, i) => `1555090${String(i).padStart(4, '0')}`);
 for (const p of recipients) await wasim.call('POST', '/accounts', { phone: p, name: `R${p}` });
-const dataDir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-system-'));
+const dataDir = tempDir('zapd-bench-system-');
 const waUrl = tls ? wasim.url.replace('ws://', 'wss://') : wasim.url;
 const zopts = { dataDir, wasim: { ...wasim, url: waUrl }, extra: [] };
 let zapd = await startZapd(opt.zapd, zopts);
@@ -125,14 +134,16 @@ try {
   await until('their receipts', async () => { const n = countReceived(); await sleep(1000); return countReceived() === n; }, 600000);
 
   // 4 and 5. End to end: M messages as fast as the load process sends them, until every RECEIVED webhook.
-  const cpu0 = cpuMsOf(zapd.pid);
+  const cpu0 = cpuMsOf(zapd.pid), wcpu0 = cpuMsOf(wpid), scpu0 = selfCpuMs();
   const t4 = Date.now();
   const e2e = await runLoad(zapd.base, M, 64, paths, recipients);
+  const loadCpuMs = e2e.cpuMs ?? 0;
   const ids = Object.keys(e2e.sentAt);
   await until('every RECEIVED webhook', () => ids.every((id) => received.has(id) || (countReceived() && received.has(id))), 600000);
   const last = Math.max(...ids.map((id) => received.get(id)));
   const lat = ids.map((id) => received.get(id) - e2e.sentAt[id]).sort((a, b) => a - b);
-  results.e2e = { messages: ids.length, secs: (last - t4) / 1000, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], cpuMsPerMsg: (cpuMsOf(zapd.pid) - cpu0) / ids.length };
+  results.e2e = { messages: ids.length, secs: (last - t4) / 1000, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], cpuMsPerMsg: (cpuMsOf(zapd.pid) - cpu0) / ids.length,
+    wasimMsPerMsg: (cpuMsOf(wpid) - wcpu0) / ids.length, sinkMsPerMsg: (selfCpuMs() - scpu0) / ids.length, loadMsPerMsg: loadCpuMs / ids.length };
   results.e2e.rate = ids.length / results.e2e.secs;
 
   // 3b. The accept path alone: the same requests to instances that are not paired, so nothing drains meanwhile
@@ -157,16 +168,24 @@ await zapd.stop();
 
 // The same scenarios with stock Baileys: one Node process holding N sockets.
 if (opt.baileys === '1' && !process.exitCode) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'zapd-bench-baileys-'));
+  const dir = tempDir('zapd-bench-baileys-');
   const fleet = () => {
-    const c = spawn(process.execPath, [path.join(here, 'baileys_fleet.mjs'), '--which', opt.which, '--control', `http://127.0.0.1:${wasim.port}`,
+    const heap = opt['baileys-heap'] ? [`--max-old-space-size=${opt['baileys-heap']}`] : [];
+    const c = spawn(process.execPath, [...heap, path.join(here, 'baileys_fleet.mjs'), '--which', opt.which, '--control', `http://127.0.0.1:${wasim.port}`,
       '--url', waUrl, '--root', wasim.root, '--dir', dir], { stdio: ['pipe', 'pipe', 'inherit'],
       env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: wasim.caFile } : process.env });
     process.on('exit', () => c.kill('SIGKILL'));
     const lines = [];
-    const waiters = [];
-    createInterface({ input: c.stdout }).on('line', (l) => { const w = waiters.shift(); if (w) w(JSON.parse(l)); else lines.push(l); });
-    const cmd = (o) => new Promise((resolve) => { waiters.push(resolve); c.stdin.write(JSON.stringify(o) + '\n'); });
+    const waiters = [];  // [resolve, reject] of the commands waiting for their answer line
+    createInterface({ input: c.stdout }).on('line', (l) => { const w = waiters.shift(); if (w) w[0](JSON.parse(l)); else lines.push(l); });
+    // A fleet that dies (Baileys 7 at N = 1,000 outgrows Node's default heap) fails the commands it owed.
+    c.on('exit', (code, signal) => { for (const w of waiters.splice(0)) w[1](new Error(`the Baileys process exited (${code ?? signal})`)); });
+    c.stdin.on('error', () => {});  // EPIPE once it is gone: the exit handler reports it
+    const cmd = (o) => new Promise((resolve, reject) => {
+      if (c.exitCode !== null || c.signalCode !== null) return reject(new Error(`the Baileys process exited (${c.exitCode ?? c.signalCode})`));
+      waiters.push([resolve, reject]);
+      c.stdin.write(JSON.stringify(o) + '\n');
+    });
     return { c, cmd };
   };
   try {
@@ -190,10 +209,11 @@ if (opt.baileys === '1' && !process.exitCode) {
     results.baileys.restartMs = Date.now() - tR;
     results.baileys.restartPeakRss = peak;
     await f.cmd({ cmd: 'send', to: recipients, m: Math.min(N * R, 2000) });  // sessions first
-    const c0 = (await f.cmd({ cmd: 'stats' })).cpu;
+    const c0 = (await f.cmd({ cmd: 'stats' })).cpu, wc0 = cpuMsOf(wpid);
     const sent = await f.cmd({ cmd: 'send', to: recipients, m: M });
     const c1 = (await f.cmd({ cmd: 'stats' })).cpu;
-    results.baileys.e2e = { messages: sent.delivered, secs: sent.secs, rate: sent.delivered / sent.secs, p50: sent.p50, p99: sent.p99, cpuMsPerMsg: (c1 - c0) / sent.delivered };
+    results.baileys.e2e = { messages: sent.delivered, secs: sent.secs, rate: sent.delivered / sent.secs, p50: sent.p50, p99: sent.p99, cpuMsPerMsg: (c1 - c0) / sent.delivered,
+      wasimMsPerMsg: (cpuMsOf(wpid) - wc0) / sent.delivered };
     f.c.kill('SIGKILL');
   } catch (e) {
     console.error('baileys half failed:', e);
@@ -202,6 +222,7 @@ if (opt.baileys === '1' && !process.exitCode) {
 }
 wasim.stop();
 await sink.close();
+for (const d of scratch) rmSync(d, { recursive: true, force: true });
 
 const z = results.zapd ?? {}, b = results.baileys;
 const ratio = (x, y, inverse) => (b && x && y ? `${(inverse ? y / x : x / y).toFixed(1)}x` : '-');
@@ -219,6 +240,10 @@ for (const a of results.acceptOnly ?? []) {
 }
 console.log(`| end to end (call to delivery receipt) | ${results.e2e?.rate.toFixed(0)} msg/s, p50 ${results.e2e?.p50} ms, p99 ${results.e2e?.p99} ms | ${b?.e2e ? `${b.e2e.rate.toFixed(0)} msg/s, p50 ${b.e2e.p50} ms, p99 ${b.e2e.p99} ms` : '-'} | ${ratio(results.e2e?.rate, b?.e2e?.rate)} |`);
 console.log(`| CPU per delivered message | ${results.e2e?.cpuMsPerMsg.toFixed(3)} ms | ${b?.e2e ? b.e2e.cpuMsPerMsg.toFixed(3) + ' ms' : '-'} | ${ratio(results.e2e?.cpuMsPerMsg, b?.e2e?.cpuMsPerMsg, true)} |`);
+// The rest of the machine during the end-to-end phase: what the 2 cores spend per message outside the two
+// measured processes (the rate's ceiling is about 2,000 ms / the sum of every process's CPU per message).
+const e = results.e2e;
+if (e) console.log(`| CPU per message elsewhere: wasim; webhook sink (this script); load process | ${e.wasimMsPerMsg.toFixed(3)}; ${e.sinkMsPerMsg.toFixed(3)}; ${e.loadMsPerMsg ? e.loadMsPerMsg.toFixed(3) : '-'} ms | ${b?.e2e ? b.e2e.wasimMsPerMsg.toFixed(3) + ' ms (wasim)' : '-'} | |`);
 console.log(`| wasim RSS per linked device | ${KB(results.wasim?.perDevice)} KB | | |`);
 // Complete means every row has its numbers (the exit status is what the smoke test checks).
 if (!results.e2e || !results.accept || results.acceptOnly?.length !== 2 || z.restartMs === undefined || (opt.baileys === '1' && !b?.e2e)) process.exitCode = 1;

@@ -2,6 +2,8 @@
 #include "wa/protocol/message.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 
 #include "bytes_util.hpp"
 #include "wa.pb.h"
@@ -28,13 +30,36 @@ wa::detail::Unexpected bad(std::string why) { return fail(errc::bad_stanza, std:
 }  // namespace
 
 std::string new_message_id() {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  const Bytes r = crypto::random_bytes(9);
-  std::string id = "3EB0";
-  for (auto b : r) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
+  // 44 bits of milliseconds (enough until the year 2527), then 28 bits that start at a random value in each new
+  // millisecond and count up within it. A process never makes the same id twice, nor a smaller one than the last
+  // (a clock that steps back only stops the time part until it catches up).
+  static std::mutex mu;
+  static std::uint64_t last_ms = 0;
+  static std::uint32_t last_low = 0;
+  constexpr std::uint64_t kMsMask = (std::uint64_t{1} << 44) - 1;
+  constexpr std::uint32_t kLowLimit = std::uint32_t{1} << 28;
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const Bytes r = crypto::random_bytes(4);
+  const std::uint32_t fresh = static_cast<std::uint32_t>(be_uint(r)) % kLowLimit;
+  std::uint64_t ms;
+  std::uint32_t low;
+  {
+    std::lock_guard lock(mu);
+    if ((now & kMsMask) > last_ms) {
+      last_ms = now & kMsMask;
+      last_low = fresh;
+    } else if (++last_low == kLowLimit) {
+      last_low = 0;
+      last_ms = (last_ms + 1) & kMsMask;
+    }
+    ms = last_ms;
+    low = last_low;
   }
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string id = "3EB0";
+  for (int shift = 40; shift >= 0; shift -= 4) id += kHex[(ms >> shift) & 15];
+  for (int shift = 24; shift >= 0; shift -= 4) id += kHex[(low >> shift) & 15];
   return id;
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -24,6 +25,30 @@ TEST(Message, IdsHaveTheWebForm) {
   EXPECT_EQ(a.substr(0, 4), "3EB0");
   EXPECT_EQ(a.find_first_not_of("0123456789ABCDEF"), std::string::npos);
   EXPECT_NE(a, b);
+}
+
+// The gateway's message index is ordered by these ids: ids in creation order put a burst's entries on its last
+// pages.
+TEST(Message, IdsGrowInCreationOrderAndCarryTheTime) {
+  const auto ms = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  const std::uint64_t before = ms();
+  std::string prev = protocol::new_message_id();
+  std::set<std::string> seen{prev};
+  for (int i = 0; i < 20000; ++i) {
+    std::string id = protocol::new_message_id();
+    ASSERT_GT(id, prev) << "after " << i << " ids";
+    ASSERT_EQ(id.size(), 22u);
+    seen.insert(id);
+    prev = std::move(id);
+  }
+  EXPECT_EQ(seen.size(), 20001u);
+  const std::uint64_t stamped = std::stoull(prev.substr(4, 11), nullptr, 16);
+  EXPECT_GE(stamped, before);
+  EXPECT_LE(stamped, ms() + 1000);  // 20,000 ids within one millisecond would carry into the next ones
 }
 
 TEST(Message, RecipientsAreDigitsOrJidsAndBecomeUserJids) {

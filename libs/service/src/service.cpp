@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -31,6 +32,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <unordered_map>
 
 namespace wa::service {
 
@@ -72,6 +74,16 @@ std::string seq_key(std::uint64_t n) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(n));
   return buf;
+}
+
+// The number a seq_key() holds; 0 for a key that is not one.
+std::uint64_t seq_of(const std::string& key) {
+  std::uint64_t n = 0;
+  for (char c : key) {
+    if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) return 0;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
 }
 
 ByteView as_bytes(const std::string& s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
@@ -237,17 +249,18 @@ struct Service::Impl {
     std::vector<Waiter> waiters;
     // Send queue.
     Fifo<std::string> queue;  // keys, in order
-    std::uint64_t next_queue_seq = 1;
     std::string inflight_key, inflight_id;
     // The head in flight as read from the store once, for on_sent (its content goes when it is sent).
     // On the heap: a Send is about 580 bytes and only a number with a message in flight needs one.
     std::unique_ptr<Send> inflight_send;
     std::string inflight_zaap;
+    std::int64_t inflight_indexed = 0;  // when the accept wrote its index entry (unix ms); 0: it did not
     void clear_inflight() {
       inflight_key.clear();
       inflight_id.clear();
       inflight_send.reset();
       inflight_zaap.clear();
+      inflight_indexed = 0;
     }
     bool typing_shown = false;
     int prepare_failures = 0;  // in a row, for the message at the head (media: fetch, upload)
@@ -259,7 +272,6 @@ struct Service::Impl {
     std::unique_ptr<net::steady_timer> send_timer;  // only while armed: an idle number holds no timers
     // Outbox: keys in order; the first few records are kept parsed, so a healthy webhook costs no store reads.
     Fifo<Outgoing> outbox;
-    std::uint64_t next_outbox_seq = 1;
     std::uint64_t next_dead_seq = 1;
     bool delivering = false;
     std::unique_ptr<net::steady_timer> retry_timer;  // only while a webhook waits for its retry
@@ -315,15 +327,13 @@ struct Service::Impl {
     });
   }
 
-  // A pass over the message index of every instance, a slice of at most kPruneSlice entries per turn of the
-  // loop (their reads and one transaction for the stale ones), the API's work in between. Start-up used to
-  // read every entry of every instance before it started the next instance (a week of a busy number's
-  // messages is tens of thousands), and the hourly pass held the service's thread for all of them at once.
+  // A pass over the message index in key order, a slice of at most kPruneSlice entries per turn of the loop
+  // (one scan and one transaction for the stale ones), the API's work in between. Entries of instances that are
+  // gone go too: delete_instance leaves them to the pass, because the index is ordered by message id first
+  // (store.hpp, key_first()) and one instance's entries are spread over all of it.
   struct IndexPrune {
-    std::vector<std::string> ids;   // instances still to visit
-    std::string id;                 // the instance whose entries are in keys
-    std::vector<std::string> keys;  // its entries still to read
-    std::int64_t limit = 0;         // entries written before this (unix ms) go
+    std::string after_key, after_device;  // where the next slice starts
+    std::int64_t limit = 0;               // entries written before this (unix ms) go
   };
   static constexpr std::size_t kPruneSlice = 256;
   std::optional<IndexPrune> index_prune;
@@ -331,8 +341,6 @@ struct Service::Impl {
   void start_index_prune() {
     if (index_prune) return;  // the pass under way covers it
     IndexPrune p;
-    p.ids.reserve(insts.size());
-    for (const auto& [id, _] : insts) p.ids.push_back(id);
     p.limit = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count();
     index_prune = std::move(p);
     post_index_prune();
@@ -345,6 +353,16 @@ struct Service::Impl {
     });
   }
 
+  // An entry goes when its instance is gone, when it is not a JSON object with a numeric "t", or when it is
+  // older than the pass's limit.
+  bool index_stale(const store::Record& r, std::int64_t limit) const {
+    if (insts.count(r.device) == 0) return true;
+    const json j = json::parse(r.value.begin(), r.value.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return true;
+    const auto t = j.find("t");
+    return t == j.end() || !t->is_number() || t->get<std::int64_t>() < limit;
+  }
+
   void index_prune_slice() {
     if (!index_prune) return;
     if (!commit()) {  // the store fails: the next hourly pass starts over
@@ -352,22 +370,18 @@ struct Service::Impl {
       return;
     }
     IndexPrune& p = *index_prune;
+    auto recs = gw.scan(Table::message_index, p.after_key, p.after_device, kPruneSlice);
+    if (!recs) {
+      index_prune.reset();
+      return;
+    }
     std::vector<std::pair<std::string, std::string>> stale;
-    for (std::size_t budget = kPruneSlice; budget > 0;) {
-      if (p.keys.empty()) {
-        if (p.ids.empty()) break;
-        p.id = std::move(p.ids.back());
-        p.ids.pop_back();
-        --budget;  // a listing costs about what a read does: 10,000 instances without entries are slices too
-        if (insts.count(p.id) == 0) continue;  // deleted since the pass began
-        if (auto ks = gw.keys(p.id, Table::message_index, ""); ks) p.keys = std::move(*ks);
-        continue;
-      }
-      std::string k = std::move(p.keys.back());
-      p.keys.pop_back();
-      --budget;
-      auto j = get_json(p.id, Table::message_index, k);
-      if (!j || j->value("t", std::int64_t{0}) < p.limit) stale.emplace_back(p.id, std::move(k));
+    for (const auto& r : *recs) {
+      if (index_stale(r, p.limit)) stale.emplace_back(r.device, r.key);
+    }
+    if (!recs->empty()) {
+      p.after_key = recs->back().key;
+      p.after_device = recs->back().device;
     }
     if (!stale.empty()) {
       (void)gw.transaction([&]() -> Status {
@@ -375,7 +389,7 @@ struct Service::Impl {
         return ok();
       });
     }
-    if (p.ids.empty() && p.keys.empty()) {
+    if (recs->size() < kPruneSlice) {
       index_prune.reset();
       return;
     }
@@ -416,6 +430,17 @@ struct Service::Impl {
   Status load() {
     auto ids = gw.keys("", Table::instance, "");
     if (!ids) return storage_error(ids.error());
+    // The send queue and the outbox are ordered by key across instances (store.hpp, key_first()): one listing
+    // of each, handed out by instance, in key order. Their keys come from one sequence, continued here.
+    std::unordered_map<std::string, std::vector<std::string>> queued, outgoing;
+    for (auto [table, into] : {std::pair{Table::send_queue, &queued}, std::pair{Table::outbox, &outgoing}}) {
+      auto all = gw.all_keys(table);
+      if (!all) return storage_error(all.error());
+      for (auto& [dev, key] : *all) {
+        next_seq = std::max(next_seq, seq_of(key) + 1);
+        (*into)[dev].push_back(std::move(key));
+      }
+    }
     auto paired = keys.device_ids();
     if (!paired) return storage_error(paired.error());
     std::sort(paired->begin(), paired->end());  // looked up once per instance: at 10,000, a linear find costs 10^8 compares
@@ -428,14 +453,10 @@ struct Service::Impl {
       const json& j = *rec;
       Inst& in = insts[id];
       in.view = view_of(j);
-      auto q = gw.keys(id, Table::send_queue, "");
-      if (q) in.queue.assign(q->begin(), q->end());
-      if (!in.queue.empty()) in.next_queue_seq = std::stoull(in.queue.back()) + 1;
-      auto o = gw.keys(id, Table::outbox, "");
-      if (o) {
-        for (auto& k : *o) in.outbox.push_back(Outgoing{std::move(k), std::nullopt});
+      if (auto q = queued.find(id); q != queued.end()) in.queue.assign(q->second.begin(), q->second.end());
+      if (auto o = outgoing.find(id); o != outgoing.end()) {
+        for (auto& k : o->second) in.outbox.push_back(Outgoing{std::move(k), std::nullopt});
       }
-      if (!in.outbox.empty()) in.next_outbox_seq = std::stoull(in.outbox.back().key) + 1;
       auto d = gw.keys(id, Table::dead_letter, "");
       if (d && !d->empty()) in.next_dead_seq = std::stoull(d->back()) + 1;
       if (std::binary_search(paired->begin(), paired->end(), id)) {
@@ -693,6 +714,10 @@ struct Service::Impl {
   std::optional<json> index_get(const std::string& id, const std::string& msg) { return get_json(id, Table::message_index, msg); }
   void index_put(const std::string& id, const std::string& msg, const json& j) {
     write(id, Table::message_index, msg, j.dump());
+  }
+  // What the index keeps of a message sent through the API.
+  static json index_entry(const std::string& chat, const std::string& zaap, bool failed, std::int64_t t) {
+    return json{{"chat", chat}, {"from_me", true}, {"api", true}, {"zaap", zaap}, {"failed", failed}, {"t", t}};
   }
 
   std::string field(const protocol::Event& ev, std::string_view name) {
@@ -972,8 +997,12 @@ struct Service::Impl {
     std::string inst, key, value;
     SendIds ids;
     SendDone done;
+    std::string index;  // the message index entry, committed with the accept
   };
   std::vector<PendingSend> send_batch;
+  // Keys of the send queue and the outbox, one sequence for every instance: a commit's new records of many
+  // instances are neighbours in those key-first tables (store.hpp). Continued from the store by load().
+  std::uint64_t next_seq = 1;
 
   void send(const std::string& id, Send s, SendDone done) {
     Inst* in = find(id);
@@ -985,10 +1014,15 @@ struct Service::Impl {
                                                                  std::to_string(limit) + " messages"));
     }
     SendIds ids{random_hex(16), protocol::new_message_id()};
-    const std::string key = seq_key(in->next_queue_seq++);
-    json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now_ms()}, {"send", send_to_json(s)}};
+    const std::string key = seq_key(next_seq++);
+    const std::int64_t now = now_ms();
+    // The index entry goes with the accept, not with the send: message ids grow with time (new_message_id()),
+    // so a batch of accepts appends to the index's last pages, where entries written as messages leave (in the
+    // order numbers' queues drain) landed on a page each. "indexed" tells on_sent it need not write it again.
+    json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now}, {"indexed", now}, {"send", send_to_json(s)}};
+    std::string index = index_entry(recipient_jid(s.phone), ids.zaap_id, false, now).dump();
     ++in->pending_sends;
-    send_batch.push_back(PendingSend{id, key, item.dump(), std::move(ids), std::move(done)});
+    send_batch.push_back(PendingSend{id, key, item.dump(), std::move(ids), std::move(done), std::move(index)});
     schedule_commit();
   }
 
@@ -1053,7 +1087,10 @@ struct Service::Impl {
         }
       }
       for (const auto& p : batch) {
-        if (find(p.inst) != nullptr) WA_TRY_STATUS(gw.put(p.inst, Table::send_queue, p.key, as_bytes(p.value)));
+        if (find(p.inst) != nullptr) {
+          WA_TRY_STATUS(gw.put(p.inst, Table::send_queue, p.key, as_bytes(p.value)));
+          WA_TRY_STATUS(gw.put(p.inst, Table::message_index, p.ids.message_id, as_bytes(p.index)));
+        }
       }
       return ok();
     });
@@ -1100,6 +1137,19 @@ struct Service::Impl {
   }
 
   std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
+  // A queued message removed before it was sent: the index entry its accept wrote goes with it, in one
+  // transaction.
+  Status unqueue(const std::string& id, const std::string& key) {
+    const auto item = queue_item(id, key);
+    const std::string mid = item && item->is_object() ? item->value("mid", "") : "";
+    auto st = gw.transaction([&]() -> Status {
+      WA_TRY_STATUS(gw.remove(id, Table::send_queue, key));
+      if (!mid.empty()) WA_TRY_STATUS(gw.remove(id, Table::message_index, mid));
+      return ok();
+    });
+    if (!st) return storage_error(st.error());
+    return ok();
+  }
 
   std::chrono::milliseconds spacing(const Send& s) {
     if (!opt.spacing) return 0ms;
@@ -1131,6 +1181,7 @@ struct Service::Impl {
     in.inflight_key = key;
     in.inflight_id = item->value("mid", "");
     in.inflight_zaap = item->value("zaap", "");
+    in.inflight_indexed = item->value("indexed", std::int64_t{0});
     in.inflight_send = std::make_unique<Send>(s);
     in.inflight_send->media.clear();  // a data: URI can be megabytes; on_sent needs only the recipient
     std::weak_ptr<bool> alive_w = alive;
@@ -1481,6 +1532,7 @@ struct Service::Impl {
     const std::string key = in.inflight_key;
     std::unique_ptr<Send> sent = std::move(in.inflight_send);
     const std::string zaap = std::move(in.inflight_zaap);
+    const std::int64_t indexed = in.inflight_indexed;
     in.clear_inflight();
     if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();
     if (sent) {
@@ -1490,8 +1542,13 @@ struct Service::Impl {
       // One commit: the content goes, the ids stay (bounded time) for replies, reactions, edits and statuses,
       // and the webhook events are in the outbox; a crash leaves all of it or none.
       erase(in.view.id, Table::send_queue, key);
-      index_put(in.view.id, mid, json{{"chat", recipient_jid(s.phone)}, {"from_me", true}, {"api", true}, {"zaap", zaap},
-                                      {"failed", !error.empty()}, {"t", now_ms()}});
+      // The accept wrote the entry; written again when the send failed, when it was queued before zapd wrote
+      // entries with accepts, or when it waited so long that a prune pass may have taken the entry.
+      const std::int64_t now = now_ms();
+      const auto half_retention = std::chrono::duration_cast<std::chrono::milliseconds>(opt.message_retention).count() / 2;
+      if (!error.empty() || indexed == 0 || now - indexed > half_retention) {
+        index_put(in.view.id, mid, index_entry(recipient_jid(s.phone), zaap, !error.empty(), now));
+      }
       enqueue_event(in, Hook::delivery, std::move(d));
       if (error.empty()) {
         enqueue_event(in, Hook::message_status,
@@ -1516,7 +1573,7 @@ struct Service::Impl {
   // joins the instance's outbox once committed, so nothing is POSTed that a crash could take back.
   void enqueue_event(Inst& in, Hook h, const json& body) {
     if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
-    const std::string key = seq_key(in.next_outbox_seq++);
+    const std::string key = seq_key(next_seq++);
     Event e{random_hex(16), static_cast<int>(h), body.dump(), 0, ""};
     write(in.view.id, Table::outbox, key, event_record(e));
     when_committed([this, id = in.view.id, key, e = std::move(e)]() mutable {
@@ -1698,14 +1755,14 @@ Status Service::delete_instance(const std::string& id) {
   if (!impl_->commit()) return fail(errc::storage, "commit");
   auto st = impl_->gw.transaction([&]() -> Status {
     WA_TRY_STATUS(impl_->gw.remove("", Table::instance, id));
-    for (Table t : {Table::send_queue, Table::outbox, Table::dead_letter, Table::message_index}) {
-      WA_TRY_STATUS(impl_->gw.remove_prefix(id, t, ""));
-    }
+    // The message index (no content: ids, chats, statuses) is left to a prune pass, started below.
+    for (Table t : {Table::send_queue, Table::outbox, Table::dead_letter}) WA_TRY_STATUS(impl_->gw.remove_prefix(id, t, ""));
     return ok();
   });
   if (!st) return storage_error(st.error());
   for (auto& w : in->waiters) w.timer->cancel();
   impl_->insts.erase(id);
+  impl_->start_index_prune();  // takes its index entries
   if (!impl_->opt.media_dir.empty()) {  // its received files go with it
     std::error_code ec;
     std::filesystem::remove_all(std::filesystem::path(impl_->opt.media_dir) / id, ec);
@@ -1799,7 +1856,7 @@ Status Service::queue_clear(const std::string& id) {
       keep.push_back(k);
       continue;
     }
-    if (auto st = impl_->gw.remove(id, Table::send_queue, k); !st) return storage_error(st.error());
+    if (auto st = impl_->unqueue(id, k); !st) return st;
   }
   in->queue = std::move(keep);
   return ok();
@@ -1812,7 +1869,7 @@ Status Service::queue_remove(const std::string& id, const std::string& zaap_id) 
     auto j = impl_->queue_item(id, *it);
     if (!j || j->value("zaap", "") != zaap_id) continue;
     if (*it == in->inflight_key) return fail(errc::invalid_argument, "the message is being sent");
-    if (auto st = impl_->gw.remove(id, Table::send_queue, *it); !st) return storage_error(st.error());
+    if (auto st = impl_->unqueue(id, *it); !st) return st;
     in->queue.erase(it);
     return ok();
   }
@@ -1893,7 +1950,7 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
   for (std::size_t from = 0; from < ks->size(); from += kChunk) {
     const std::size_t to = std::min(ks->size(), from + kChunk);
     std::vector<std::string> moved;  // outbox keys, in order
-    std::uint64_t seq = in->next_outbox_seq;
+    std::uint64_t seq = impl_->next_seq;
     auto st = impl_->gw.transaction([&]() -> Status {
       for (std::size_t i = from; i < to; ++i) {
         const std::string& k = (*ks)[i];
@@ -1913,7 +1970,7 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
       impl_->deliver(*in);  // what moved in earlier chunks
       return storage_error(st.error());
     }
-    in->next_outbox_seq = seq;
+    impl_->next_seq = seq;
     for (auto& okey : moved) in->outbox.push_back(Impl::Outgoing{std::move(okey), std::nullopt});
     n += moved.size();
   }

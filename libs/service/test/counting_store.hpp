@@ -25,6 +25,7 @@ class CountingStore final : public store::Store {
   bool fail_commits = false;
   std::map<Table, int> gets;  ///< get() calls per table
   int index_listings = 0;     ///< keys() calls on the message index
+  int scanned = 0;            ///< message-index records scan() returned
 
   Result<std::vector<std::string>> device_ids() override { return std::vector<std::string>{}; }
   Result<std::optional<store::Credentials>> load_credentials(std::string_view) override {
@@ -64,6 +65,27 @@ class CountingStore final : public store::Store {
     return static_cast<std::size_t>(std::count_if(live().begin(), live().end(), [&](const auto& kv) {
       return std::get<0>(kv.first) == d && std::get<1>(kv.first) == t;
     }));
+  }
+  Result<std::vector<std::pair<std::string, std::string>>> all_keys(Table t) override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [k, v] : live()) {
+      if (std::get<1>(k) == t) out.emplace_back(std::get<0>(k), std::get<2>(k));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.second, a.first) < std::tie(b.second, b.first); });
+    return out;
+  }
+  Result<std::vector<store::Record>> scan(Table t, std::string_view after_key, std::string_view after_device,
+                                          std::size_t limit) override {
+    std::vector<store::Record> out;
+    for (const auto& [k, v] : live()) {
+      if (std::get<1>(k) != t) continue;
+      if (std::tie(std::get<2>(k), std::get<0>(k)) <= std::make_tuple(std::string(after_key), std::string(after_device))) continue;
+      out.push_back(store::Record{std::get<0>(k), std::get<2>(k), v});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.key, a.device) < std::tie(b.key, b.device); });
+    if (out.size() > limit) out.resize(limit);
+    if (t == Table::message_index) scanned += static_cast<int>(out.size());
+    return out;
   }
   Status transaction(const std::function<Status()>& body) override {
     ++transactions;

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "counting_store.hpp"
 
@@ -84,6 +85,71 @@ TEST_F(GroupCommit, AFailedCommitRefusesItsSendsAndQueuesNothingThenRecovers) {
   for (const auto& a : accepted) ASSERT_TRUE(a) << a.error().context();
   EXPECT_EQ(gw.rows(id, Table::send_queue), 2u);
   EXPECT_EQ(*svc.queue_count(id), 2u);
+}
+
+// The index entry of an accepted message is written by its accept's transaction (message ids grow with time,
+// so a burst's entries share the index's last pages); a queued message removed before it was sent takes its
+// entry with it.
+TEST_F(GroupCommit, AnAcceptWritesItsIndexEntryAndUnqueueingRemovesIt) {
+  auto answers = send_together(3);
+  ASSERT_EQ(answers.size(), 3u);
+  for (const auto& a : answers) ASSERT_TRUE(a);
+  ASSERT_EQ(gw.rows(id, Table::message_index), 3u);
+  for (const auto& a : answers) {
+    auto e = gw.get(id, Table::message_index, a->message_id);
+    ASSERT_TRUE(e && *e) << a->message_id;
+    const auto j = nlohmann::json::parse(std::string((*e)->begin(), (*e)->end()));
+    EXPECT_EQ(j.value("zaap", ""), a->zaap_id);
+    EXPECT_EQ(j.value("chat", ""), "5511999990000@s.whatsapp.net");
+    EXPECT_TRUE(j.value("from_me", false));
+  }
+  ASSERT_TRUE(svc.queue_remove(id, answers[1]->zaap_id));
+  EXPECT_FALSE(*gw.get(id, Table::message_index, answers[1]->message_id));
+  EXPECT_EQ(gw.rows(id, Table::message_index), 2u);
+  ASSERT_TRUE(svc.queue_clear(id));
+  EXPECT_EQ(gw.rows(id, Table::message_index), 0u);
+  EXPECT_EQ(gw.rows(id, Table::send_queue), 0u);
+}
+
+// Queue keys come from one sequence for every instance (key-first tables, store.hpp): accepts for several
+// instances get increasing keys in the order they were accepted, and a restart continues the sequence and
+// keeps each instance's order.
+TEST_F(GroupCommit, QueueKeysAreOneSequenceAcrossInstancesAndRestarts) {
+  const std::string other = svc.create_instance("other", {})->id;
+  std::vector<std::pair<std::string, std::string>> order;  // instance, message
+  auto send = [&](Service& on, const std::string& inst, const std::string& text) {
+    Send s;
+    s.phone = "5511999990000";
+    s.message = text;
+    on.send(inst, s, [](Result<SendIds> r) { ASSERT_TRUE(r); });
+    order.emplace_back(inst, text);
+    ioc.restart();
+    for (int i = 0; i < 20; ++i) ioc.poll();
+  };
+  send(svc, id, "1");
+  send(svc, other, "2");
+  send(svc, id, "3");
+  send(svc, other, "4");
+  auto all = gw.all_keys(Table::send_queue);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 4u);
+  for (std::size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].first, order[i].first) << "key " << i << " out of accept order";
+  svc.shutdown();
+
+  Service again{ioc.get_executor(), gw, keys, opt};
+  ASSERT_TRUE(again.start());
+  send(again, id, "5");
+  all = gw.all_keys(Table::send_queue);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ(all->back().first, id) << "the restart did not continue the sequence";
+  auto page = again.queue(id, 10, "");
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 3u);
+  EXPECT_EQ(page->items[0].message, "1");
+  EXPECT_EQ(page->items[1].message, "3");
+  EXPECT_EQ(page->items[2].message, "5");
+  again.shutdown();
 }
 
 }  // namespace

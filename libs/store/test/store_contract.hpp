@@ -154,4 +154,47 @@ inline void delete_device_wipes_only_that_device(Store& st) {
   }
 }
 
+// The key-first tables (send queue, outbox, message index) listed across devices: by key, then device, all at
+// once or in slices after a (key, device) position; per-device operations still see only their device.
+inline void scans_across_devices_in_key_order(Store& st) {
+  ASSERT_TRUE(key_first(Table::send_queue) && key_first(Table::outbox) && key_first(Table::message_index));
+  ASSERT_FALSE(key_first(Table::session) || key_first(Table::dead_letter) || key_first(Table::instance));
+  for (Table t : {Table::send_queue, Table::message_index, Table::session}) {
+    ASSERT_TRUE(st.put("b", t, "002", Bytes{1}));
+    ASSERT_TRUE(st.put("a", t, "003", Bytes{2}));
+    ASSERT_TRUE(st.put("a", t, "001", Bytes{3}));
+    ASSERT_TRUE(st.put("c", t, "002", Bytes{4}));
+    ASSERT_TRUE(st.put("b", t, "\xff", Bytes{}));
+    using P = std::pair<std::string, std::string>;
+    auto all = st.all_keys(t);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(*all, (std::vector<P>{{"a", "001"}, {"b", "002"}, {"c", "002"}, {"a", "003"}, {"b", "\xff"}}));
+    std::vector<P> walked;
+    std::string after_key, after_device;
+    for (int slice = 0; slice < 10; ++slice) {
+      auto recs = st.scan(t, after_key, after_device, 2);
+      ASSERT_TRUE(recs);
+      EXPECT_LE(recs->size(), 2u);
+      for (const auto& r : *recs) walked.emplace_back(r.device, r.key);
+      if (recs->size() < 2) break;
+      after_key = recs->back().key;
+      after_device = recs->back().device;
+    }
+    EXPECT_EQ(walked, *all);
+    auto from_b = st.scan(t, "002", "b", 10);
+    ASSERT_TRUE(from_b);
+    ASSERT_EQ(from_b->size(), 3u);
+    EXPECT_EQ(from_b->front().device, "c");
+    EXPECT_EQ(from_b->front().value, Bytes{4});
+    EXPECT_TRUE(from_b->back().value.empty());
+    EXPECT_EQ(*st.keys("a", t, ""), (std::vector<std::string>{"001", "003"}));
+    EXPECT_EQ(*st.count("b", t), 2u);
+    ASSERT_TRUE(st.remove_prefix("a", t, ""));
+    EXPECT_EQ(st.all_keys(t)->size(), 3u);
+  }
+  auto none = st.scan(Table::outbox, "", "", 5);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
 }  // namespace wa::store::contract

@@ -57,7 +57,7 @@ const Pq& pq() { return g_pq; }
 // Device ids and keys are BYTEA: any bytes, compared bytewise (queues rely on that order), whatever the
 // database's encoding and collation.
 constexpr const char* kKv = " (device_id BYTEA NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (device_id, key))";
-const std::array<std::string, 1> kMigrations = {
+const std::array<std::string, 2> kMigrations = {
     std::string(R"sql(
 CREATE TABLE devices (
   device_id BYTEA PRIMARY KEY,
@@ -77,6 +77,12 @@ CREATE TABLE devices (
         ";\nCREATE TABLE seen_ciphertexts" + kKv + ";\nCREATE TABLE instances" + kKv + ";\nCREATE TABLE send_queue" + kKv +
         ";\nCREATE TABLE webhook_outbox" + kKv + ";\nCREATE TABLE webhook_dead_letters" + kKv +
         ";\nCREATE TABLE message_index" + kKv + ";\n",
+    // 2: the send queue, the outbox and the message index ordered by key first (store.hpp, key_first()).
+    R"sql(
+ALTER TABLE send_queue DROP CONSTRAINT send_queue_pkey, ADD PRIMARY KEY (key, device_id);
+ALTER TABLE webhook_outbox DROP CONSTRAINT webhook_outbox_pkey, ADD PRIMARY KEY (key, device_id);
+ALTER TABLE message_index DROP CONSTRAINT message_index_pkey, ADD PRIMARY KEY (key, device_id);
+)sql",
 };
 
 constexpr std::array<const char*, store::kTableCount> kTables = {
@@ -385,6 +391,31 @@ Result<std::size_t> PgStore::count(std::string_view device, Table t) {
                                   {Param::text(device)}, "count"));
   ResultHandle h{r};
   return static_cast<std::size_t>(Impl::integer(r, 0, 0));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> PgStore::all_keys(Table t) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("SELECT device_id, key FROM ") + table_name(t) + " ORDER BY key, device_id", {},
+                                  "all_keys"));
+  ResultHandle h{r};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; i < pq().PQntuples(r); ++i) out.emplace_back(Impl::text(r, i, 0), Impl::text(r, i, 1));
+  return out;
+}
+
+Result<std::vector<store::Record>> PgStore::scan(Table t, std::string_view after_key, std::string_view after_device,
+                                                 std::size_t limit) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(PGresult * r, impl_->run(std::string("SELECT device_id, key, value FROM ") + table_name(t) +
+                                      " WHERE (key, device_id) > ($1::bytea, $2::bytea) ORDER BY key, device_id LIMIT $3::bigint",
+                                  {Param::text(after_key), Param::text(after_device), Param::integer(static_cast<std::int64_t>(limit))},
+                                  "scan"));
+  ResultHandle h{r};
+  std::vector<store::Record> out;
+  for (int i = 0; i < pq().PQntuples(r); ++i) {
+    out.push_back(store::Record{Impl::text(r, i, 0), Impl::text(r, i, 1), Impl::blob(r, i, 2)});
+  }
+  return out;
 }
 
 Status PgStore::transaction(const std::function<Status()>& body) {

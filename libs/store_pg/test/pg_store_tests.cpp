@@ -45,6 +45,7 @@ WA_PG_CONTRACT(keyed_by_device_and_prefix)
 WA_PG_CONTRACT(keys_sort_bytewise)
 WA_PG_CONTRACT(failed_transaction_rolls_back)
 WA_PG_CONTRACT(delete_device_wipes_only_that_device)
+WA_PG_CONTRACT(scans_across_devices_in_key_order)
 
 TEST(PgStore, SurvivesReopenAndSchemasAreSeparate) {
   ASSERT_FALSE(url().empty());

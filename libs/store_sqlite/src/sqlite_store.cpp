@@ -22,7 +22,7 @@ namespace {
 using store::Table;
 
 // Migration n (1-based) takes the schema from version n-1 to n. Append only; never edit a shipped one.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   device_id TEXT PRIMARY KEY,
@@ -56,6 +56,21 @@ CREATE TABLE send_queue (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB 
 CREATE TABLE webhook_outbox (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 CREATE TABLE webhook_dead_letters (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
 CREATE TABLE message_index (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (device_id, key)) WITHOUT ROWID;
+)sql",
+    // 4: the send queue, the outbox and the message index ordered by key first (store.hpp, key_first()).
+    R"sql(
+CREATE TABLE send_queue_v4 (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, device_id)) WITHOUT ROWID;
+INSERT INTO send_queue_v4 SELECT device_id, key, value FROM send_queue;
+DROP TABLE send_queue;
+ALTER TABLE send_queue_v4 RENAME TO send_queue;
+CREATE TABLE webhook_outbox_v4 (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, device_id)) WITHOUT ROWID;
+INSERT INTO webhook_outbox_v4 SELECT device_id, key, value FROM webhook_outbox;
+DROP TABLE webhook_outbox;
+ALTER TABLE webhook_outbox_v4 RENAME TO webhook_outbox;
+CREATE TABLE message_index_v4 (device_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, device_id)) WITHOUT ROWID;
+INSERT INTO message_index_v4 SELECT device_id, key, value FROM message_index;
+DROP TABLE message_index;
+ALTER TABLE message_index_v4 RENAME TO message_index;
 )sql",
 };
 
@@ -469,6 +484,33 @@ Result<std::size_t> SqliteStore::count(std::string_view device, Table t) {
   sqlite3_reset(s);
   if (rc != SQLITE_ROW) return impl_->err("count");
   return n;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::all_keys(Table t) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("SELECT device_id, key FROM ") + table_name(t) + " ORDER BY key, device_id"));
+  std::vector<std::pair<std::string, std::string>> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.emplace_back(Impl::text(s, 0), Impl::text(s, 1));
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return impl_->err("all_keys");
+  return out;
+}
+
+Result<std::vector<store::Record>> SqliteStore::scan(Table t, std::string_view after_key, std::string_view after_device,
+                                                     std::size_t limit) {
+  std::lock_guard lock(impl_->mu);
+  WA_TRY(auto s, impl_->prepare(std::string("SELECT device_id, key, value FROM ") + table_name(t) +
+                                " WHERE (key, device_id) > (?, ?) ORDER BY key, device_id LIMIT ?"));
+  Impl::bind(s, 1, after_key);
+  Impl::bind(s, 2, after_device);
+  Impl::bind(s, 3, static_cast<std::int64_t>(limit));
+  std::vector<store::Record> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(store::Record{Impl::text(s, 0), Impl::text(s, 1), Impl::blob(s, 2)});
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return impl_->err("scan");
+  return out;
 }
 
 Status SqliteStore::transaction(const std::function<Status()>& body) {

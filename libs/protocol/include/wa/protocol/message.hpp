@@ -18,7 +18,10 @@
 
 namespace wa::protocol {
 
-/// "3EB0" + 18 uppercase hex digits (22 characters), the form WhatsApp Web uses.
+/// "3EB0" + 18 uppercase hex digits (22 characters), the form WhatsApp Web uses. The digits are the time in
+/// milliseconds, then a part that starts at random each millisecond: every id is greater than the one the
+/// process made before it, so the ids of a burst of accepts are neighbours in the gateway's message index
+/// (store.hpp, key_first()).
 std::string new_message_id();
 
 /// A chat partner as callers name it: phone digits ("5511999990000") or a JID; a user JID comes back

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "wa/core/bytes.hpp"
@@ -70,6 +71,22 @@ enum class Table : std::uint8_t {
 };
 inline constexpr int kTableCount = 14;
 
+/// send_queue, outbox and message_index are ordered by key, then device (every other table by device, then
+/// key). The gateway gives their keys one order across its numbers (a global sequence; message ids that grow
+/// with time), so that what one commit adds for many numbers lands on the same few pages instead of on one page
+/// or more per number (docs/architecture.md, "Key-first tables"). A listing of one device in these tables reads
+/// the whole table: the gateway reads them with all_keys() and scan() instead.
+constexpr bool key_first(Table t) noexcept {
+  return t == Table::send_queue || t == Table::outbox || t == Table::message_index;
+}
+
+/// One record of a table, with the device it belongs to (scan()).
+struct Record {
+  std::string device;
+  std::string key;
+  Bytes value;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -90,6 +107,12 @@ class Store {
   [[nodiscard]] virtual Result<std::vector<std::string>> keys(std::string_view device, Table t, std::string_view prefix) = 0;
   [[nodiscard]] virtual Status remove_prefix(std::string_view device, Table t, std::string_view prefix) = 0;
   [[nodiscard]] virtual Result<std::size_t> count(std::string_view device, Table t) = 0;
+  /// Every (device, key) of t, across devices, ordered by key, then device.
+  [[nodiscard]] virtual Result<std::vector<std::pair<std::string, std::string>>> all_keys(Table t) = 0;
+  /// At most limit records of t, across devices, in the order of all_keys(), after (after_key, after_device)
+  /// (exclusive; two empty strings start at the beginning).
+  [[nodiscard]] virtual Result<std::vector<Record>> scan(Table t, std::string_view after_key, std::string_view after_device,
+                                                         std::size_t limit) = 0;
 
   /// Runs body in one transaction: committed when it returns ok, rolled back when it fails. Not reentrant.
   [[nodiscard]] virtual Status transaction(const std::function<Status()>& body) = 0;

@@ -36,6 +36,9 @@ class SqliteStore final : public store::Store {
   Result<std::vector<std::string>> keys(std::string_view device, store::Table t, std::string_view prefix) override;
   Status remove_prefix(std::string_view device, store::Table t, std::string_view prefix) override;
   Result<std::size_t> count(std::string_view device, store::Table t) override;
+  Result<std::vector<std::pair<std::string, std::string>>> all_keys(store::Table t) override;
+  Result<std::vector<store::Record>> scan(store::Table t, std::string_view after_key, std::string_view after_device,
+                                          std::size_t limit) override;
   Status transaction(const std::function<Status()>& body) override;
 
   /// WAL checkpoints so far: by the checkpointer thread, and by committing threads because the WAL grew past its
