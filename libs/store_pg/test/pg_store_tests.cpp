@@ -85,4 +85,48 @@ TEST(PgStore, RefusesANewerSchemaAndBadInput) {
   EXPECT_FALSE(PgStore::open(url(), "x; DROP TABLE y"));
   EXPECT_FALSE(PgStore::open("postgresql://127.0.0.1:1/nope?connect_timeout=2", "s"));
 }
+// Migration 2 orders the send queue, the outbox and the message index by key first: a version 1 schema's
+// records of those tables are all there after it, listed across devices by key.
+TEST(PgStore, MigrationTwoKeepsTheRecordsOfTheTablesItReorders) {
+  ASSERT_FALSE(url().empty());
+  const std::string schema = "t_mig2_" + std::to_string(::getpid());
+  {
+    auto s = PgStore::open(url(), schema);
+    ASSERT_TRUE(s) << s.error().message();
+  }
+  PGconn* c = PQconnectdb(url().c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  std::string back = "BEGIN;";
+  for (const char* t : {"send_queue", "webhook_outbox", "message_index"}) {
+    back += "DROP TABLE " + schema + "." + t + "; CREATE TABLE " + schema + "." + t +
+            " (device_id BYTEA NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (device_id, key));" +
+            "INSERT INTO " + schema + "." + t +
+            " VALUES ('b', '0002', '\\x01'), ('a', '0003', '\\x02'), ('a', '0001', ''), ('c', '0002', '\\x03');";
+  }
+  back += "UPDATE " + schema + ".schema_version SET v = 1; COMMIT;";
+  PGresult* r = PQexec(c, back.c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+  PQclear(r);
+  PQfinish(c);
+  auto s = PgStore::open(url(), schema);
+  ASSERT_TRUE(s) << s.error().message();
+  using P = std::pair<std::string, std::string>;
+  for (auto t : {wa::store::Table::send_queue, wa::store::Table::outbox, wa::store::Table::message_index}) {
+    EXPECT_EQ(*(*s)->all_keys(t), (std::vector<P>{{"a", "0001"}, {"b", "0002"}, {"c", "0002"}, {"a", "0003"}}));
+    EXPECT_EQ(**(*s)->get("a", t, "0003"), wa::Bytes{2});
+    EXPECT_TRUE((*s)->get("a", t, "0001")->value().empty());
+  }
+  c = PQconnectdb(url().c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  for (const char* t : {"send_queue", "webhook_outbox", "message_index"}) {
+    const std::string q = "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'p' AND conrelid = '" + schema +
+                          "." + t + "'::regclass";
+    r = PQexec(c, q.c_str());
+    ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
+    ASSERT_EQ(PQntuples(r), 1);
+    EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "PRIMARY KEY (key, device_id)") << t;
+    PQclear(r);
+  }
+  PQfinish(c);
+}
 }  // namespace
