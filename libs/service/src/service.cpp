@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +33,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <system_error>
 #include <unordered_map>
 
 namespace wa::service {
@@ -79,11 +81,9 @@ std::string seq_key(std::uint64_t n) {
 // The number a seq_key() holds; 0 for a key that is not one.
 std::uint64_t seq_of(const std::string& key) {
   std::uint64_t n = 0;
-  for (char c : key) {
-    if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) return 0;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
+  const char* end = key.data() + key.size();
+  const auto [at, ec] = std::from_chars(key.data(), end, n);
+  return ec == std::errc() && at == end ? n : 0;
 }
 
 ByteView as_bytes(const std::string& s) { return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); }
@@ -1137,18 +1137,15 @@ struct Service::Impl {
   }
 
   std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
-  // A queued message removed before it was sent: the index entry its accept wrote goes with it, in one
-  // transaction.
-  Status unqueue(const std::string& id, const std::string& key) {
-    const auto item = queue_item(id, key);
-    const std::string mid = item && item->is_object() ? item->value("mid", "") : "";
-    auto st = gw.transaction([&]() -> Status {
-      WA_TRY_STATUS(gw.remove(id, Table::send_queue, key));
-      if (!mid.empty()) WA_TRY_STATUS(gw.remove(id, Table::message_index, mid));
-      return ok();
-    });
-    if (!st) return storage_error(st.error());
+  // A queued message removed before it was sent, with the index entry its accept wrote (mid: the message id
+  // from its queue record, "" when the record had none). Runs inside the caller's transaction.
+  Status unqueue(const std::string& id, const std::string& key, const std::string& mid) {
+    WA_TRY_STATUS(gw.remove(id, Table::send_queue, key));
+    if (!mid.empty()) WA_TRY_STATUS(gw.remove(id, Table::message_index, mid));
     return ok();
+  }
+  static std::string mid_of(const std::optional<json>& item) {
+    return item && item->is_object() ? item->value("mid", "") : "";
   }
 
   std::chrono::milliseconds spacing(const Send& s) {
@@ -1850,14 +1847,19 @@ Status Service::queue_clear(const std::string& id) {
   Impl::Inst* in = impl_->find(id);
   if (in == nullptr) return fail(errc::not_found, "instance");
   // The message in flight is already with the engine: it stays (it will be reported as sent).
+  // One transaction: the queue is cleared whole or not at all.
   Fifo<std::string> keep;
-  for (const auto& k : in->queue) {
-    if (k == in->inflight_key) {
-      keep.push_back(k);
-      continue;
+  auto st = impl_->gw.transaction([&]() -> Status {
+    for (const auto& k : in->queue) {
+      if (k == in->inflight_key) {
+        keep.push_back(k);
+        continue;
+      }
+      WA_TRY_STATUS(impl_->unqueue(id, k, Impl::mid_of(impl_->queue_item(id, k))));
     }
-    if (auto st = impl_->unqueue(id, k); !st) return st;
-  }
+    return ok();
+  });
+  if (!st) return storage_error(st.error());
   in->queue = std::move(keep);
   return ok();
 }
@@ -1869,7 +1871,8 @@ Status Service::queue_remove(const std::string& id, const std::string& zaap_id) 
     auto j = impl_->queue_item(id, *it);
     if (!j || j->value("zaap", "") != zaap_id) continue;
     if (*it == in->inflight_key) return fail(errc::invalid_argument, "the message is being sent");
-    if (auto st = impl_->unqueue(id, *it); !st) return st;
+    const std::string mid = Impl::mid_of(j);
+    if (auto st = impl_->gw.transaction([&] { return impl_->unqueue(id, *it, mid); }); !st) return storage_error(st.error());
     in->queue.erase(it);
     return ok();
   }
