@@ -12,8 +12,12 @@
 // --load: the C++ load process (same contract as bench/load.mjs, a fraction of its CPU); without it, load.mjs.
 // --tls 1: both halves reach wasim over wss:// (as against WhatsApp), trusting wasim's certificate.
 // --which b7: Baileys 7.0.0-rc14 instead of 6.17.16. --stanza-delay MS: wasim's pause before a connection's first
-// stanza, for both halves (wasim's default, 150, is there for Baileys 6, which loses a stanza that comes sooner;
-// Baileys 7 does not need it). Also printed: the CPU per message of wasim, of this script (the webhook sink) and
+// stanza while the numbers pair, for both halves (wasim's default, 150, is there for Baileys 6, which derives its
+// transport keys after it sends ClientFinish and loses a stanza that comes sooner; Baileys 7 does not need it).
+// --restart-stanza-delay MS: the same pause during the two restarts (POST /first-stanza-delay; default: the pairing
+// one). A real server's round trip stands in for it, and both halves pay it once, so a shorter one shows more of
+// each side's own cost; how short Baileys 6 allows depends on N (bench/stanza_delay_probe.mjs; at N = 100, 10 ms:
+// docs/benchmarks.md). Also printed: the CPU per message of wasim, of this script (the webhook sink) and
 // of the load process during the end-to-end phase. --baileys-heap MB: the Baileys process's V8 heap limit.
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,7 +31,7 @@ import { sleep } from '../tests/interop/clients.mjs';
 import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0', 'stanza-delay': '', 'baileys-heap': '' });
+const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0', 'stanza-delay': '', 'restart-stanza-delay': '', 'baileys-heap': '' });
 const tls = opt.tls === '1';
 const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
 const ticks = 100;
@@ -61,6 +65,13 @@ const runLoad = (base, count, conc, paths, recipients) => new Promise((resolve, 
 });
 
 const wasim = await startWasim(opt.wasim, opt['stanza-delay'] === '' ? [] : ['--first-stanza-delay-ms', opt['stanza-delay']]);
+// The pause while pairing (wasim's own unless --stanza-delay) and the one in force during a restart.
+const pairDelay = opt['stanza-delay'] === '' ? 150 : Number(opt['stanza-delay']);
+const restartDelay = opt['restart-stanza-delay'] === '' ? pairDelay : Number(opt['restart-stanza-delay']);
+const stanzaDelay = async (ms) => {
+  const r = await wasim.call('POST', '/first-stanza-delay', { ms });
+  if (r.status !== 200) throw new Error(`wasim refused the pause ${ms}: ${JSON.stringify(r.body)}`);
+};
 // wasim's process id, for its memory: the helper keeps the child private, so find it by port.
 const { execSync } = await import('node:child_process');
 const wpid = Number(execSync(`ss -ltnpH 'sport = :${wasim.port}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`).toString().trim());
@@ -102,6 +113,7 @@ try {
 
   // 2. Restart: SIGTERM, then time from spawn to all N connected, sampling RSS for the peak.
   await zapd.stop();
+  await stanzaDelay(restartDelay);
   const tR = Date.now();
   zapd = await startZapd(opt.zapd, zopts);
   let peak = 0;
@@ -112,6 +124,7 @@ try {
   clearInterval(sampler);
   results.zapd.restartMs = Date.now() - tR;
   results.zapd.restartPeakRss = peak;
+  await stanzaDelay(pairDelay);
   const paths = insts.map((x) => `/instances/${x.id}/token/${x.token}/`);
   const received = new Map();
   let scanned = 0;  // the sink's events are only appended to: each is looked at once
@@ -191,6 +204,7 @@ if (opt.baileys === '1' && !process.exitCode) {
   try {
     let f = fleet();
     const s0 = await f.cmd({ cmd: 'stats' });
+    await stanzaDelay(pairDelay);
     const phones = Array.from({ length: N }, (_, i) => `1555070${String(i).padStart(4, '0')}`);
     const linked = await f.cmd({ cmd: 'link', phones });
     if (!linked.ok) throw new Error(linked.error);
@@ -199,6 +213,7 @@ if (opt.baileys === '1' && !process.exitCode) {
     results.baileys = { rss0: s0.rss, rssN: s1.rss, perInstance: (s1.rss - s0.rss) / N, pairMs: linked.ms };
     f.c.kill('SIGKILL');
     await sleep(500);
+    await stanzaDelay(restartDelay);
     const tR = Date.now();
     f = fleet();
     let peak = 0;
@@ -208,6 +223,7 @@ if (opt.baileys === '1' && !process.exitCode) {
     if (!reopened.ok) throw new Error(reopened.error);
     results.baileys.restartMs = Date.now() - tR;
     results.baileys.restartPeakRss = peak;
+    await stanzaDelay(pairDelay);
     await f.cmd({ cmd: 'send', to: recipients, m: Math.min(N * R, 2000) });  // sessions first
     const c0 = (await f.cmd({ cmd: 'stats' })).cpu, wc0 = cpuMsOf(wpid);
     const sent = await f.cmd({ cmd: 'send', to: recipients, m: M });
@@ -226,7 +242,7 @@ for (const d of scratch) rmSync(d, { recursive: true, force: true });
 
 const z = results.zapd ?? {}, b = results.baileys;
 const ratio = (x, y, inverse) => (b && x && y ? `${(inverse ? y / x : x / y).toFixed(1)}x` : '-');
-console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, load process ${opt.load ? 'wa_bench_load (C++)' : 'load.mjs (Node)'}, ${tls ? 'wss' : 'ws'} to wasim, ${new Date().toISOString()}`);
+console.log(`\nsystem_vs_baileys: N=${N} instances, M=${M} messages, ${R} recipient phones, baileys ${opt.which}, load process ${opt.load ? 'wa_bench_load (C++)' : 'load.mjs (Node)'}, ${tls ? 'wss' : 'ws'} to wasim, wasim's first-stanza pause ${pairDelay} ms pairing / ${restartDelay} ms restarting, ${new Date().toISOString()}`);
 console.log('| measure | zapd | baileys | zapd advantage |');
 console.log('| --- | --- | --- | --- |');
 console.log(`| RSS per connected idle instance | ${KB(z.perInstance)} KB | ${b ? KB(b.perInstance) + ' KB' : '-'} | ${ratio(z.perInstance, b?.perInstance, true)} |`);

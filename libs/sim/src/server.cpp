@@ -478,6 +478,15 @@ struct Server::Impl {
         media_delay = std::chrono::milliseconds(std::clamp(ms, 0LL, 600000LL));
         return respond(st, buf, req, http::status::ok, json{{"ok", true}, {"ms", media_delay.count()}});
       }
+      if (req.method() == http::verb::post && req.target() == "/first-stanza-delay") {
+        // The pause after a handshake before the first stanza, for the connections that log in from now on.
+        auto body = nlohmann::json::parse(req.body(), nullptr, false);
+        if (!body.is_object() || !body.contains("ms") || !body["ms"].is_number_integer())
+          return respond(st, buf, req, http::status::bad_request, json{{"error", "INVALID_DELAY"}, {"message", "ms: an integer (milliseconds) is required"}});
+        const long long ms = std::clamp(body["ms"].get<long long>(), 0LL, 60000LL);
+        net.set_first_stanza_delay(std::chrono::milliseconds(ms));
+        return respond(st, buf, req, http::status::ok, json{{"ok", true}, {"ms", ms}});
+      }
       if (req.method() == http::verb::get && req.target().starts_with("/v/")) {
         const std::string* blob = net.media_get(req.target());
         if (blob == nullptr) return respond(st, buf, req, http::status::not_found, json{{"error", "NOT_FOUND"}});

@@ -15,10 +15,14 @@ namespace {
 struct FakeLink final : Link {
   std::vector<Bytes> written;
   std::vector<std::function<void()>> timers;
+  std::vector<std::chrono::milliseconds> delays;  // of every timer set, in order
   bool closed = false;
   void write(Bytes d) override { written.push_back(std::move(d)); }
   void close() override { closed = true; }
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
+  void after(std::chrono::milliseconds d, std::function<void()> fn) override {
+    delays.push_back(d);
+    timers.push_back(std::move(fn));
+  }
   void drop() override { closed = true; }
   void stall() override { stalled = true; }
   bool stalled = false;
@@ -119,6 +123,20 @@ TEST(Connection, RegistrationGetsPairDeviceRefs) {
   ASSERT_NE(iq->child("pair-device"), nullptr);
   EXPECT_EQ(iq->child("pair-device")->children().size(), 6u);
   EXPECT_EQ(*iq->attr_jid("from"), Jid::server_jid());  // typed JID, as whatsmeow requires
+}
+
+TEST(Connection, TheFirstStanzaWaitsThePauseSetAtTheTimeOfTheHandshake) {
+  Network net;
+  FakeLink first, second;
+  Connection a(net, first, 1), b(net, second, 2);
+  Client ca, cb;
+  ASSERT_TRUE(ca.handshake(net, a, first, ca.registration_payload(true)));
+  ASSERT_EQ(first.delays.size(), 1u);
+  EXPECT_EQ(first.delays[0], std::chrono::milliseconds(150));  // the default
+  net.set_first_stanza_delay(std::chrono::milliseconds(7));
+  ASSERT_TRUE(cb.handshake(net, b, second, cb.registration_payload(true)));
+  ASSERT_EQ(second.delays.size(), 1u);
+  EXPECT_EQ(second.delays[0], std::chrono::milliseconds(7));
 }
 
 TEST(Connection, BadSignedPreKeySignatureIsRejectedAndLogged) {

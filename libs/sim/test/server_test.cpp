@@ -87,4 +87,58 @@ TEST(SimServer, AcceptedSocketsSendSmallWritesAtOnce) {
   loop.join();
 }
 
+// One HTTP/1.1 request on a new connection; the whole answer (headers and body), "" on failure.
+std::string http_request(std::uint16_t port, const std::string& method, const std::string& path, const std::string& body) {
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (c < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+    const std::string req = method + " " + path + " HTTP/1.1\r\nHost: wasim\r\nConnection: close\r\nContent-Type: application/json\r\n" +
+                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (write(c, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      for (;;) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  close(c);
+  return got;
+}
+
+TEST(SimServer, FirstStanzaDelayCanBeChangedWhileRunning) {
+  sim::Network net;
+  sim::Server srv(net, sim::ServerConfig{});
+  srv.start();
+  std::thread loop([&] { srv.run(); });
+  ASSERT_EQ(net.config().first_stanza_delay, std::chrono::milliseconds(150));
+
+  std::string r = http_request(srv.port(), "POST", "/first-stanza-delay", R"({"ms":12})");
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r.substr(0, 80);
+  EXPECT_NE(r.find(R"("ms":12)"), std::string::npos) << r;
+  EXPECT_EQ(net.config().first_stanza_delay, std::chrono::milliseconds(12));
+
+  // Not an integer: refused with a stable code, the pause unchanged.
+  r = http_request(srv.port(), "POST", "/first-stanza-delay", R"({"ms":"soon"})");
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 400")) << r.substr(0, 80);
+  EXPECT_NE(r.find("INVALID_DELAY"), std::string::npos) << r;
+  EXPECT_EQ(net.config().first_stanza_delay, std::chrono::milliseconds(12));
+
+  // Bounded: at most a minute.
+  r = http_request(srv.port(), "POST", "/first-stanza-delay", R"({"ms":99999999})");
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r.substr(0, 80);
+  EXPECT_EQ(net.config().first_stanza_delay, std::chrono::milliseconds(60000));
+
+  srv.stop();
+  loop.join();
+}
+
 }  // namespace

@@ -157,6 +157,9 @@ class Network final {
   Network& operator=(const Network&) = delete;
 
   const NetworkConfig& config() const noexcept { return cfg_; }
+  /// Changes the pause before a connection's first stanza for the handshakes that finish from now on
+  /// (`POST /first-stanza-delay`).
+  void set_first_stanza_delay(std::chrono::milliseconds d) noexcept { cfg_.first_stanza_delay = d; }
   std::uint64_t now() const { return cfg_.now(); }
 
   // --- server identity -----------------------------------------------------------------------------
