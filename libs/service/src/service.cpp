@@ -9,6 +9,7 @@
 #include "wa/core/fifo.hpp"
 #include "wa/core/jid.hpp"
 #include "heap_trim.hpp"
+#include "records.hpp"
 #include "wa/crypto/crypto.hpp"
 #include "wa/crypto/media.hpp"
 #include "wa/service/media.hpp"
@@ -109,42 +110,6 @@ std::string recipient_jid(const std::string& phone) {
 
 bool is_group_jid(std::string_view jid) { return jid.ends_with("@g.us"); }
 
-json send_to_json(const Send& s) {
-  return json{{"kind", static_cast<int>(s.kind)}, {"phone", s.phone}, {"message", s.message}, {"reply_to", s.reply_to},
-              {"edit_id", s.edit_id}, {"mentioned", s.mentioned}, {"lat", s.latitude}, {"lng", s.longitude},
-              {"title", s.title}, {"address", s.address}, {"link_url", s.link_url}, {"link_description", s.link_description}, {"contact_name", s.contact_name},
-              {"contact_phone", s.contact_phone}, {"target_id", s.target_id}, {"owner", s.owner},
-              {"delay_message", s.delay_message}, {"delay_typing", s.delay_typing}, {"media", s.media},
-              {"file_name", s.file_name}, {"extension", s.extension}, {"view_once", s.view_once}};
-}
-
-Send send_from_json(const json& j) {
-  Send s;
-  s.kind = static_cast<Send::Kind>(j.value("kind", 0));
-  s.phone = j.value("phone", "");
-  s.message = j.value("message", "");
-  s.reply_to = j.value("reply_to", "");
-  s.edit_id = j.value("edit_id", "");
-  s.mentioned = j.value("mentioned", std::vector<std::string>{});
-  s.latitude = j.value("lat", 0.0);
-  s.longitude = j.value("lng", 0.0);
-  s.title = j.value("title", "");
-  s.address = j.value("address", "");
-  s.link_url = j.value("link_url", "");
-  s.link_description = j.value("link_description", "");
-  s.contact_name = j.value("contact_name", "");
-  s.contact_phone = j.value("contact_phone", "");
-  s.target_id = j.value("target_id", "");
-  s.owner = j.value("owner", true);
-  s.delay_message = j.value("delay_message", -1);
-  s.delay_typing = j.value("delay_typing", 0);
-  s.media = j.value("media", "");
-  s.file_name = j.value("file_name", "");
-  s.extension = j.value("extension", "");
-  s.view_once = j.value("view_once", false);
-  return s;
-}
-
 const char* kind_name(Send::Kind k) {
   switch (k) {
     case Send::Kind::text: return "text";
@@ -229,13 +194,7 @@ struct Service::Impl {
   };
 
   // A webhook event in the outbox. The stored record is JSON (id, hook, body, attempts, error).
-  struct Event {
-    std::string id;
-    int hook = 0;
-    std::string body;
-    int attempts = 0;
-    std::string error;
-  };
+  using Event = records::EventRecord;
   struct Outgoing {
     std::string key;
     std::optional<Event> event;  // nullopt: read it from the store when it reaches the head
@@ -982,6 +941,7 @@ struct Service::Impl {
     else if (ev.type == "read-self") status = "READ_BY_ME";
     else if (ev.type == "played") status = "PLAYED";
     else return;
+    if (!hooked(in, Hook::message_status)) return;  // nothing to build
     enqueue_event(in, Hook::message_status,
                   json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", status}, {"ids", ev.ids},
                        {"momment", ev.timestamp != 0 ? static_cast<std::int64_t>(ev.timestamp) * 1000 : now_ms()},
@@ -1019,10 +979,10 @@ struct Service::Impl {
     // The index entry goes with the accept, not with the send: message ids grow with time (new_message_id()),
     // so a batch of accepts appends to the index's last pages, where entries written as messages leave (in the
     // order numbers' queues drain) landed on a page each. "indexed" tells on_sent it need not write it again.
-    json item{{"zaap", ids.zaap_id}, {"mid", ids.message_id}, {"created", now}, {"indexed", now}, {"send", send_to_json(s)}};
     std::string index = index_entry(recipient_jid(s.phone), ids.zaap_id, false, now).dump();
+    std::string item = records::encode(records::QueueRecord{ids.zaap_id, ids.message_id, now, now, std::move(s)});
     ++in->pending_sends;
-    send_batch.push_back(PendingSend{id, key, item.dump(), std::move(ids), std::move(done), std::move(index)});
+    send_batch.push_back(PendingSend{id, key, std::move(item), std::move(ids), std::move(done), std::move(index)});
     schedule_commit();
   }
 
@@ -1136,7 +1096,12 @@ struct Service::Impl {
     return true;
   }
 
-  std::optional<json> queue_item(const std::string& id, const std::string& key) { return get_json(id, Table::send_queue, key); }
+  // A queued message's record; nullopt when absent or unreadable (a corrupt record is skipped, not fatal).
+  std::optional<records::QueueRecord> queue_item(const std::string& id, const std::string& key) {
+    auto v = read(id, Table::send_queue, key);
+    if (!v) return std::nullopt;
+    return records::decode_queue_record(*v);
+  }
   // A queued message removed before it was sent, with the index entry its accept wrote (mid: the message id
   // from its queue record, "" when the record had none). Runs inside the caller's transaction.
   Status unqueue(const std::string& id, const std::string& key, const std::string& mid) {
@@ -1144,9 +1109,7 @@ struct Service::Impl {
     if (!mid.empty()) WA_TRY_STATUS(gw.remove(id, Table::message_index, mid));
     return ok();
   }
-  static std::string mid_of(const std::optional<json>& item) {
-    return item && item->is_object() ? item->value("mid", "") : "";
-  }
+  static std::string mid_of(const std::optional<records::QueueRecord>& item) { return item ? item->mid : ""; }
 
   std::chrono::milliseconds spacing(const Send& s) {
     if (!opt.spacing) return 0ms;
@@ -1167,7 +1130,7 @@ struct Service::Impl {
       in.queue.pop_front();
       return pump(in);
     }
-    Send s = send_from_json((*item)["send"]);
+    Send s = std::move(item->send);
     const std::string to = recipient_jid(s.phone);
     if (s.delay_typing > 0 && !in.typing_shown && opt.spacing) {
       in.typing_shown = true;
@@ -1176,9 +1139,9 @@ struct Service::Impl {
     }
     in.typing_shown = false;
     in.inflight_key = key;
-    in.inflight_id = item->value("mid", "");
-    in.inflight_zaap = item->value("zaap", "");
-    in.inflight_indexed = item->value("indexed", std::int64_t{0});
+    in.inflight_id = std::move(item->mid);
+    in.inflight_zaap = std::move(item->zaap);
+    in.inflight_indexed = item->indexed;
     in.inflight_send = std::make_unique<Send>(s);
     in.inflight_send->media.clear();  // a data: URI can be megabytes; on_sent needs only the recipient
     std::weak_ptr<bool> alive_w = alive;
@@ -1534,8 +1497,6 @@ struct Service::Impl {
     if (!in.queue.empty() && in.queue.front() == key) in.queue.pop_front();
     if (sent) {
       const Send& s = *sent;
-      json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
-      if (!error.empty()) d["error"] = error;
       // One commit: the content goes, the ids stay (bounded time) for replies, reactions, edits and statuses,
       // and the webhook events are in the outbox; a crash leaves all of it or none.
       erase(in.view.id, Table::send_queue, key);
@@ -1546,8 +1507,12 @@ struct Service::Impl {
       if (!error.empty() || indexed == 0 || now - indexed > half_retention) {
         index_put(in.view.id, mid, index_entry(recipient_jid(s.phone), zaap, !error.empty(), now));
       }
-      enqueue_event(in, Hook::delivery, std::move(d));
-      if (error.empty()) {
+      if (hooked(in, Hook::delivery)) {
+        json d{{"type", "DeliveryCallback"}, {"instanceId", in.view.id}, {"phone", s.phone}, {"zaapId", zaap}, {"messageId", mid}};
+        if (!error.empty()) d["error"] = error;
+        enqueue_event(in, Hook::delivery, d);
+      }
+      if (error.empty() && hooked(in, Hook::message_status)) {
         enqueue_event(in, Hook::message_status,
                       json{{"type", "MessageStatusCallback"}, {"instanceId", in.view.id}, {"status", "SENT"},
                            {"ids", json::array({mid})}, {"momment", now_ms()}, {"phoneDevice", 0},
@@ -1559,15 +1524,17 @@ struct Service::Impl {
   }
 
   // ---- the webhook outbox ----------------------------------------------------------------------------
-  static std::string event_record(const Event& e) {
-    return json{{"id", e.id}, {"hook", e.hook}, {"body", e.body}, {"attempts", e.attempts}, {"error", e.error}}.dump();
-  }
-  static Event event_of(const json& j) {
-    return Event{j.value("id", ""), j.value("hook", 0), j.value("body", ""), j.value("attempts", 0), j.value("error", "")};
+  static std::string event_record(const Event& e) { return records::encode(e); }
+  // An outbox or dead-letter record; nullopt when absent or unreadable.
+  std::optional<Event> event_at(const std::string& id, Table t, const std::string& key) {
+    auto v = read(id, t, key);
+    if (!v) return std::nullopt;
+    return records::decode_event_record(*v);
   }
 
   // Events are stored only when their webhook is set; the URL is looked up again at delivery time. An event
   // joins the instance's outbox once committed, so nothing is POSTed that a crash could take back.
+  static bool hooked(const Inst& in, Hook h) { return !in.view.hooks[static_cast<std::size_t>(h)].empty(); }
   void enqueue_event(Inst& in, Hook h, const json& body) {
     if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
     const std::string key = seq_key(next_seq++);
@@ -1588,7 +1555,7 @@ struct Service::Impl {
     Outgoing& head = in.outbox.front();
     const std::string key = head.key;
     if (!head.event) {
-      if (auto found = get_json(in.view.id, Table::outbox, key)) head.event = event_of(*found);
+      head.event = event_at(in.view.id, Table::outbox, key);
     }
     if (!head.event) {  // gone or corrupt
       erase(in.view.id, Table::outbox, key);
@@ -1828,9 +1795,8 @@ Result<QueuePage> Service::queue(const std::string& id, std::size_t page_size, c
     }
     auto j = impl_->queue_item(id, key);
     if (!j) continue;
-    Send s = send_from_json((*j)["send"]);
-    page.items.push_back(QueuedItem{j->value("zaap", ""), j->value("mid", ""), s.phone, s.message, kind_name(s.kind),
-                                    s.delay_message, s.delay_typing, j->value("created", std::int64_t{0})});
+    const Send& s = j->send;
+    page.items.push_back(QueuedItem{j->zaap, j->mid, s.phone, s.message, kind_name(s.kind), s.delay_message, s.delay_typing, j->created});
     last = key;
   }
   if (more) page.next = last;
@@ -1869,7 +1835,7 @@ Status Service::queue_remove(const std::string& id, const std::string& zaap_id) 
   if (in == nullptr) return fail(errc::not_found, "instance");
   for (auto it = in->queue.begin(); it != in->queue.end(); ++it) {
     auto j = impl_->queue_item(id, *it);
-    if (!j || j->value("zaap", "") != zaap_id) continue;
+    if (!j || j->zaap != zaap_id) continue;
     if (*it == in->inflight_key) return fail(errc::invalid_argument, "the message is being sent");
     const std::string mid = Impl::mid_of(j);
     if (auto st = impl_->gw.transaction([&] { return impl_->unqueue(id, *it, mid); }); !st) return storage_error(st.error());
@@ -1908,12 +1874,11 @@ Result<std::vector<DeadLetter>> Service::dead_letters(const std::string& id) con
   if (!ks) return storage_error(ks.error());
   std::vector<DeadLetter> out;
   for (const auto& k : *ks) {
-    auto found = impl_->get_json(id, Table::dead_letter, k);
+    auto found = impl_->event_at(id, Table::dead_letter, k);
     if (!found) continue;
-    const json& j = *found;
-    const int h = j.value("hook", 0);
-    out.push_back(DeadLetter{j.value("id", ""), h >= 0 && h < static_cast<int>(kHookCount) ? kHookNames[static_cast<std::size_t>(h)] : "",
-                             j.value("body", ""), j.value("error", ""), j.value("attempts", 0)});
+    const int h = found->hook;
+    out.push_back(DeadLetter{found->id, h >= 0 && h < static_cast<int>(kHookCount) ? kHookNames[static_cast<std::size_t>(h)] : "",
+                             found->body, found->error, found->attempts});
   }
   return out;
 }
@@ -1957,11 +1922,10 @@ Result<std::size_t> Service::replay_dead_letters(const std::string& id) {
     auto st = impl_->gw.transaction([&]() -> Status {
       for (std::size_t i = from; i < to; ++i) {
         const std::string& k = (*ks)[i];
-        auto found = impl_->get_json(id, Table::dead_letter, k);
+        auto found = impl_->event_at(id, Table::dead_letter, k);
         if (!found) continue;
-        json j = std::move(*found);
-        j["attempts"] = 0;
-        const std::string s = j.dump();
+        found->attempts = 0;
+        const std::string s = Impl::event_record(*found);
         std::string okey = seq_key(seq++);
         WA_TRY_STATUS(impl_->gw.put(id, Table::outbox, okey, as_bytes(s)));
         WA_TRY_STATUS(impl_->gw.remove(id, Table::dead_letter, k));

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "../src/records.hpp"
 #include "counting_store.hpp"
 #include "wa/service/service.hpp"
 
@@ -65,9 +66,14 @@ TEST(DeadLetters, AReplayMovesThemBackInOrderInChunksAndNoneOfAFailedChunk) {
   for (int i : {0, 511, 512, kLetters - 1}) {
     auto rec = gw.get(id, Table::outbox, (*out)[static_cast<std::size_t>(i)]);
     ASSERT_TRUE(rec && *rec);
-    const auto j = nlohmann::json::parse(text(**rec));
-    EXPECT_EQ(j.value("body", ""), "{\"n\":" + std::to_string(i) + "}") << "out of order at " << i;
-    EXPECT_EQ(j.value("attempts", -1), 0);
+    // Written back in the current form (records.hpp), read from the JSON form the letters were stored in.
+    const auto e = records::decode_event_record(text(**rec));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(text(**rec)[0], records::kRecordV1);
+    EXPECT_EQ(e->body, "{\"n\":" + std::to_string(i) + "}") << "out of order at " << i;
+    EXPECT_EQ(e->attempts, 0);
+    EXPECT_EQ(e->error, "connection refused");
+    EXPECT_EQ(e->id, "ev" + std::to_string(i));
   }
   svc.shutdown();
 }
