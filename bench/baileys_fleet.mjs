@@ -1,7 +1,9 @@
 // The Baileys side of the system benchmark: one Node process holding many stock Baileys sockets (their auth
 // state on disk), driven by JSON commands on stdin; answers one JSON line per command on stdout.
 //   {"cmd":"link","phones":[...]}   create the wasim accounts and pair one socket each (QR scanned by the phone)
-//   {"cmd":"open"}                  open a socket for every saved auth directory (a restart)
+//   {"cmd":"open"}                  open a socket for every saved auth directory (a restart); answers once every
+//                                   one is open and has had the server's end-of-offline marker
+//                                   (receivedPendingNotifications), as zapd's restart is timed
 //   {"cmd":"send","to":[...],"m":M} M texts round-robin from every socket, each socket sequentially; answers once
 //                                   every one has a delivery receipt, with latencies
 //   {"cmd":"stats"}                 rss (bytes) and cpu (ms) of this process
@@ -23,10 +25,13 @@ const call = async (method, p, body) => {
 };
 const socks = new Map();  // phone -> sock
 const delivered = new Map();  // message id -> time of the delivery receipt
-const open = (phone) => new Promise((resolve, reject) => {
+// drained: resolve once the socket is open and the end-of-offline marker came (in either order), else once open.
+const open = (phone, drained = false) => new Promise((resolve, reject) => {
   const dir = path.join(opt.dir, phone);
   mkdirSync(dir, { recursive: true });
   let restarts = 0;
+  let opened = null, caughtUp = !drained;
+  const settle = () => { if (opened && caughtUp) { clearTimeout(timer); socks.set(phone, opened); resolve(); } };
   const timer = setTimeout(() => reject(new Error(`${phone} did not open`)), 120000);
   const start = async () => {
     const { state, saveCreds } = await B.useMultiFileAuthState(dir);
@@ -36,7 +41,8 @@ const open = (phone) => new Promise((resolve, reject) => {
     sock.ev.on('messages.update', (us) => { for (const u of us) if (u.update.status >= 3 && !delivered.has(u.key.id)) delivered.set(u.key.id, Date.now()); });
     sock.ev.on('connection.update', async (u) => {
       if (u.qr) await call('POST', `/accounts/${phone}/scan`, { qr: u.qr });
-      if (u.connection === 'open') { clearTimeout(timer); socks.set(phone, sock); resolve(); }
+      if (u.receivedPendingNotifications === true) { caughtUp = true; settle(); }
+      if (u.connection === 'open') { opened = sock; settle(); }
       if (u.connection === 'close' && socks.get(phone) !== sock) {
         if (u.lastDisconnect?.error?.output?.statusCode === 515 && restarts++ < 2) start();
         else { clearTimeout(timer); reject(new Error(`${phone} closed`)); }
@@ -55,7 +61,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       await pool(c.phones, 10, async (p) => { await call('POST', '/accounts', { phone: p, name: `B${p}` }); await open(p); });
       reply({ ok: true, ms: Date.now() - t0 });
     } else if (c.cmd === 'open') {
-      await pool(readdirSync(opt.dir), 50, open);
+      await pool(readdirSync(opt.dir), 50, (p) => open(p, true));
       reply({ ok: true, ms: Date.now() - t0, open: socks.size });
     } else if (c.cmd === 'send') {
       const senders = [...socks.values()];

@@ -1,6 +1,8 @@
 // The system benchmark (issue 8, docs/benchmarks.md): zapd and stock Baileys on the same wasim, same script.
 //   1. marginal RSS per connected idle instance (zapd, and wasim per linked device); Baileys: per socket
-//   2. restart: from process start to all N connected (zapd: logged in, queues resumed); peak RSS during it
+//   2. restart: from process start to all N connected, logged in and their offline queues drained (zapd:
+//      GET /instances/summary's offlineDrained; Baileys: connection 'open' and receivedPendingNotifications, the
+//      server's end-of-offline marker, on every socket); peak RSS during it
 //   3. API accept rate of send-text (spacing off) from a separate load process: requests/s, p50/p99; and again
 //      to unpaired instances (nothing drains meanwhile), with zapd's CPU per accept
 //   4. end to end: messages/s from the API call to the recipient phone's delivery receipt (as the
@@ -120,7 +122,8 @@ try {
   const sampler = setInterval(() => { try { peak = Math.max(peak, rssOf(zapd.pid)); } catch {} }, 20);
   // Polled every 5 ms: at 50 the time came out up to 50 ms late (25 on average), while Baileys' fleet answers
   // the moment its last socket opens. A count costs zapd about 50 µs.
-  await until('all instances back after the restart', allConnected, 120000, 5);
+  const allDrained = async () => (await zapd.partner('GET', '/instances/summary')).body.offlineDrained === N;
+  await until('all instances back and their offline queues drained after the restart', allDrained, 120000, 5);
   clearInterval(sampler);
   results.zapd.restartMs = Date.now() - tR;
   results.zapd.restartPeakRss = peak;

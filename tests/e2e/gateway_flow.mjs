@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBaileys, args, report } from '../oracle/lib.mjs';
 import { startWasim } from '../interop/wasim.mjs';
-import { linkClient, waitFor, textOf, sleep } from '../interop/clients.mjs';
+import { linkClient, waitFor, textOf, sleep, waitForAsync } from '../interop/clients.mjs';
 import { startZapd, startSink, pairInstance, instanceApi, dbFlags, zapdProblems } from './zapd.mjs';
 
 const opt = args({ which: 'b6' });
@@ -77,6 +77,11 @@ try {
   check(st.body.connected === true && st.body.smartphoneConnected === true, `status connected (${JSON.stringify(st.body)})`);
   const sum1 = await zapd.partner('GET', '/instances/summary');
   check(sum1.body.total === 1 && sum1.body.paired === 1 && sum1.body.connected === 1, `summary: one paired and connected (${JSON.stringify(sum1.body)})`);
+  // The end-of-offline marker follows the phone's key share on a first login (wasim waits for its ack).
+  const summary = () => zapd.partner('GET', '/instances/summary').then((r) => r.body);
+  const reached = (p) => p.then(() => true, () => false);
+  check(await reached(waitForAsync('the offline queue drained after pairing', async () => (await summary()).offlineDrained === 1, 20000)),
+    'summary.offlineDrained reaches 1 after pairing');
   const dev = await inst.call('GET', 'device');
   check(dev.status === 200 && dev.body.phone === E, `device (${JSON.stringify(dev.body)})`);
   check((await inst.call('GET', 'qr-code')).body.connected === true, 'qr-code when connected says so');
@@ -214,9 +219,11 @@ try {
     check((await inst.call('GET', 'status')).body.connected === true, 'connected after GET restart');
   }
 
-  // 1 (end). A zapd restart: the instance reconnects by itself and says so.
+  // 1 (end). A zapd restart: the instance reconnects by itself and says so; what Alice wrote meanwhile waits
+  // in the server's offline queue, and the summary counts the number drained only once it has been handled.
   const before = sink.of('ConnectedCallback').length;
   await zapd.stop();
+  const whileAway = await alice.sock.sendMessage(`${E}@s.whatsapp.net`, { text: 'while zapd was down' });
   // A second after the number connected, zapd gave its free heap pages back to the OS (docs/architecture.md).
   {
     const log = zapd.log;
@@ -228,6 +235,12 @@ try {
   inst = instanceApi(zapd, created.body);
   await waitFor('ConnectedCallback after restart', () => sink.of('ConnectedCallback').length > before, 20000);
   check((await inst.call('GET', 'status')).body.connected === true, 'connected again after the restart');
+  // Both numbers (this one and the one paired by code) reconnect; each is counted once its queue drained.
+  check(await reached(waitForAsync('the offline queues drained after the restart', async () => { const c = await summary(); return c.connected === 2 && c.offlineDrained === 2; }, 20000)),
+    `summary.offlineDrained reaches 2 after the restart (${JSON.stringify(await summary())})`);
+  // Drained means stored with its webhook in the outbox: the POST follows at once.
+  check(await reached(waitFor('the message sent while zapd was down', () => sink.of('ReceivedCallback', (b) => b.messageId === whileAway.key.id).length > 0, 5000)),
+    'the message Alice sent while zapd was down reaches the received webhook once the queue drained');
   const after = await inst.call('POST', 'send-text', { phone: A, message: 'after restart' });
   await waitFor('text after restart', () => upsertWith((m) => m.key.id === after.body.messageId && textOf(m) === 'after restart'), 20000);
   check(true, 'sends work after the restart');
@@ -243,6 +256,8 @@ try {
     check(Array.isArray(acct.body.devices) && acct.body.devices.length === 0, `the phone no longer lists zapd's device (${JSON.stringify(acct.body.devices)})`);
     const st2 = await inst.call('GET', 'status');
     check(st2.body.connected === false && st2.body.session === false && st2.body.error === 'You are not connected.', `status after disconnect (${JSON.stringify(st2.body)})`);
+    const c0 = await summary();
+    check(c0.connected === 1 && c0.offlineDrained === 1, `a disconnected number is not counted drained (${JSON.stringify(c0)})`);
     const before = sink.of('ConnectedCallback', (b) => b.instanceId === inst.id).length;
     const qr2 = await inst.call('GET', 'qr-code');
     check(qr2.status === 200 && /^2@/.test(qr2.body.value ?? ''), `a new QR after disconnect (${JSON.stringify(qr2.body)})`);

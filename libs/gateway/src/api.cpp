@@ -444,7 +444,7 @@ void Api::handle(const HttpRequest& req, Respond respond) {
     if (seg.size() == 2 && seg[1] == "summary") {
       if (m != "GET") return method_not_allowed("GET");
       const auto c = svc_.counts();
-      return answer(json_ok(json{{"total", c.total}, {"paired", c.paired}, {"connected", c.connected}}));
+      return answer(json_ok(json{{"total", c.total}, {"paired", c.paired}, {"connected", c.connected}, {"offlineDrained", c.offline_drained}}));
     }
     if (seg.size() == 2) {
       if (m != "DELETE") return method_not_allowed("DELETE");

@@ -62,6 +62,7 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::presence: return "presence";
     case EventKind::chatstate: return "chatstate";
     case EventKind::group: return "group";
+    case EventKind::offline_drained: return "offline_drained";
   }
   return "unknown";
 }
@@ -871,6 +872,7 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (n.tag == "receipt" && logged_in_) co_return on_receipt(n);
     if (n.tag == "ack") co_return on_ack(n);
     if (n.tag == "presence" || n.tag == "chatstate") co_return on_presence(n);
+    if (n.tag == "ib" && logged_in_) co_return on_ib(n);
     // <message>, <receipt>, <call> and the rest are handled by later parts of the engine. They are not
     // acknowledged here, so the server keeps them queued and nothing is lost.
   }
@@ -1242,6 +1244,18 @@ class Client final : public std::enable_shared_from_this<Client> {
     if (in_group) ack.set_attr("participant", reader);
     emit(std::move(ev));
     send(ack);
+  }
+
+  // <ib>: the server's informational stanzas. <offline count="N"/> closes the queue of what came while this
+  // device was away; stanzas are handled one at a time, in order, so all of it has been (messages persisted,
+  // receipts reported) when the event goes out.
+  void on_ib(const Node& n) {
+    const Node* offline = n.child("offline");
+    if (offline == nullptr) return;
+    Event ev;
+    ev.kind = EventKind::offline_drained;
+    ev.count = static_cast<std::size_t>(std::strtoull(std::string(offline->attr_string("count").value_or("0")).c_str(), nullptr, 10));
+    emit(std::move(ev));
   }
 
   void on_presence(const Node& n) {

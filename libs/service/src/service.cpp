@@ -204,6 +204,9 @@ struct Service::Impl {
   struct Inst {
     InstanceView view;
     bool running = false;
+    // The server's end-of-offline marker came on the current connection: what arrived while the number was
+    // away has been handled (GET /instances/summary counts these).
+    bool offline_drained = false;
     std::string qr, code;
     std::vector<Waiter> waiters;
     // Send queue.
@@ -503,6 +506,7 @@ struct Service::Impl {
         in->code.clear();
         if (ev.kind == K::connected) {
           in->view.connected = true;
+          in->offline_drained = false;  // this connection's offline queue comes next
           heap_trim.poke();
           wake(*in, false);
           wake(*in, true);
@@ -541,6 +545,9 @@ struct Service::Impl {
         break;
       }
       case K::group: on_group_event(*in, ev); break;
+      case K::offline_drained:
+        if (in->view.connected) in->offline_drained = true;
+        break;
       case K::error:
         std::cerr << "zapd: instance " << id << ": " << ev.text << '\n';
         break;
@@ -617,6 +624,7 @@ struct Service::Impl {
   void set_disconnected(Inst& in, const std::string& why, bool notify, bool force = false) {
     const bool was = in.view.connected;
     in.view.connected = false;
+    in.offline_drained = false;
     if (notify && (was || force)) {
       enqueue_event(in, Hook::disconnected, json{{"type", "DisconnectedCallback"}, {"instanceId", in.view.id},
                                            {"momment", now_ms()}, {"error", force ? why : "Device has been disconnected"},
@@ -1696,6 +1704,7 @@ Service::Counts Service::counts() const {
     ++c.total;
     if (in.view.paired) ++c.paired;
     if (in.view.connected) ++c.connected;
+    if (in.view.connected && in.offline_drained) ++c.offline_drained;
   }
   return c;
 }

@@ -59,6 +59,8 @@ enum class EventKind {
   group,           ///< a group changed (w:gp2): chat = the group, type = create | add | remove | promote | demote |
                    ///< leave | subject | description | announcement | ..., from = who did it, ids = the participants,
                    ///< text = the subject (create, subject)
+  offline_drained,  ///< the server's end-of-offline marker (<ib><offline count>): what arrived while this device
+                    ///< was away has been handled, in order, before this event; count: how many stanzas it said
 };
 std::string_view to_string(EventKind k) noexcept;
 

@@ -180,9 +180,11 @@ class Service final {
   std::vector<const InstanceView*> instances() const;
   struct Counts {
     std::size_t total = 0, paired = 0, connected = 0;
+    std::size_t offline_drained = 0;  ///< connected, and what came while they were away has been handled
   };
-  /// How many instances there are, have WhatsApp credentials, are connected: what a monitor polls, without
-  /// the list (1,000 numbers are about 600 KB of JSON).
+  /// How many instances there are, have WhatsApp credentials, are connected, and of those have had the
+  /// server's end-of-offline marker: what a monitor polls, without the list (1,000 numbers are about 600 KB
+  /// of JSON).
   Counts counts() const;
   /// The instance when token matches (constant time); nullopt for an unknown id or a wrong token alike.
   std::optional<InstanceView> authenticate(std::string_view id, std::string_view token) const;
