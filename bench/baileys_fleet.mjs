@@ -4,8 +4,9 @@
 //   {"cmd":"open"}                  open a socket for every saved auth directory (a restart); answers once every
 //                                   one is open and has had the server's end-of-offline marker
 //                                   (receivedPendingNotifications), as zapd's restart is timed
-//   {"cmd":"send","to":[...],"m":M} M texts round-robin from every socket, each socket sequentially; answers once
-//                                   every one has a delivery receipt, with latencies
+//   {"cmd":"send","to":[...],"m":M} M texts round-robin from every socket, each socket sequentially, up to 1,000
+//                                   sockets at once; answers once every one has a delivery receipt (or after
+//                                   2 minutes), with latencies and the sends that failed
 //   {"cmd":"stats"}                 rss (bytes) and cpu (ms) of this process
 // usage: node baileys_fleet.mjs --which b6 --control http://127.0.0.1:P --url ws://... --root HEX --dir DIR
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -67,19 +68,27 @@ for await (const line of createInterface({ input: process.stdin })) {
       const senders = [...socks.values()];
       const per = Math.ceil(c.m / senders.length);
       const sent = [];
-      await Promise.all(senders.map(async (s, k) => {
+      let failed = 0, firstError;
+      // Up to 1,000 sockets send at once (each its messages one after the other): every socket at once was
+      // 10,000 usync, prekey and message iqs in one burst at N = 10,000, and Baileys' iqs time out under it.
+      await pool(senders.map((s, k) => [s, k]), Math.min(senders.length, 1000), async ([s, k]) => {
         for (let i = 0; i < per && k * per + i < c.m; i++) {
           const n = k * per + i;
           const at = Date.now();
-          const r = await s.sendMessage(`${c.to[n % c.to.length]}@s.whatsapp.net`, { text: `load ${n} `.padEnd(100, '.') });
-          sent.push({ id: r.key.id, at });
+          try {
+            const r = await s.sendMessage(`${c.to[n % c.to.length]}@s.whatsapp.net`, { text: `load ${n} `.padEnd(100, '.') });
+            sent.push({ id: r.key.id, at });
+          } catch (e) {
+            failed++;
+            firstError ??= String(e?.message ?? e);
+          }
         }
-      }));
+      });
       const end = Date.now() + 120000;
       while (Date.now() < end && !sent.every((x) => delivered.has(x.id))) await new Promise((r) => setTimeout(r, 20));
       const lat = sent.filter((x) => delivered.has(x.id)).map((x) => delivered.get(x.id) - x.at).sort((a, b) => a - b);
       const last = Math.max(...sent.map((x) => delivered.get(x.id) ?? 0));
-      reply({ ok: true, delivered: lat.length, secs: (last - t0) / 1000, p50: lat[Math.floor(lat.length / 2)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 });
+      reply({ ok: true, delivered: lat.length, failed, firstError, secs: (last - t0) / 1000, p50: lat[Math.floor(lat.length / 2)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 });
     } else if (c.cmd === 'stats') {
       if (global.gc) global.gc();
       const u = process.cpuUsage();

@@ -227,11 +227,14 @@ if (opt.baileys === '1' && !process.exitCode) {
     results.baileys.restartMs = Date.now() - tR;
     results.baileys.restartPeakRss = peak;
     await stanzaDelay(pairDelay);
-    await f.cmd({ cmd: 'send', to: recipients, m: Math.min(N * R, 2000) });  // sessions first
+    const warm = await f.cmd({ cmd: 'send', to: recipients, m: Math.min(N * R, 2000) });  // sessions first
+    if (!warm.ok) throw new Error(`warm-up sends: ${warm.error}`);
     const c0 = (await f.cmd({ cmd: 'stats' })).cpu, wc0 = cpuMsOf(wpid);
     const sent = await f.cmd({ cmd: 'send', to: recipients, m: M });
+    if (!sent.ok || !sent.delivered) throw new Error(`sends: ${sent.error ?? `none of ${M} delivered within the wait (${sent.failed} failed: ${sent.firstError})`}`);
+    if (sent.failed || sent.delivered < M) console.error(`baileys: ${sent.delivered} of ${M} delivered, ${sent.failed} sends failed (${sent.firstError ?? 'no error'})`);
     const c1 = (await f.cmd({ cmd: 'stats' })).cpu;
-    results.baileys.e2e = { messages: sent.delivered, secs: sent.secs, rate: sent.delivered / sent.secs, p50: sent.p50, p99: sent.p99, cpuMsPerMsg: (c1 - c0) / sent.delivered,
+    results.baileys.e2e = { messages: sent.delivered, failed: sent.failed, secs: sent.secs, rate: sent.delivered / sent.secs, p50: sent.p50, p99: sent.p99, cpuMsPerMsg: (c1 - c0) / sent.delivered,
       wasimMsPerMsg: (cpuMsOf(wpid) - wc0) / sent.delivered };
     f.c.kill('SIGKILL');
   } catch (e) {
