@@ -50,21 +50,31 @@ int accepted_fd(std::uint16_t server_port, std::uint16_t client_port) {
   return found;
 }
 
+// A socket connected to 127.0.0.1:port, reads timing out after 5 s; -1 when it cannot connect.
+int connect_loopback(std::uint16_t port) {
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (c < 0) return -1;
+  timeval tv{5, 0};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    close(c);
+    return -1;
+  }
+  return c;
+}
+
 TEST(SimServer, AcceptedSocketsSendSmallWritesAtOnce) {
   sim::Network net;
   sim::Server srv(net, sim::ServerConfig{});
   srv.start();
   std::thread loop([&] { srv.run(); });
 
-  int c = socket(AF_INET, SOCK_STREAM, 0);
+  int c = connect_loopback(srv.port());
   ASSERT_GE(c, 0);
-  timeval tv{5, 0};
-  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(srv.port());
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   // One answered request: by then the server has accepted and set up the socket (kept alive after).
   const std::string req = "GET /tls-cert HTTP/1.1\r\nHost: wasim\r\n\r\n";
   ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
@@ -89,16 +99,10 @@ TEST(SimServer, AcceptedSocketsSendSmallWritesAtOnce) {
 
 // One HTTP/1.1 request on a new connection; the whole answer (headers and body), "" on failure.
 std::string http_request(std::uint16_t port, const std::string& method, const std::string& path, const std::string& body) {
-  int c = socket(AF_INET, SOCK_STREAM, 0);
+  int c = connect_loopback(port);
   if (c < 0) return "";
-  timeval tv{5, 0};
-  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string got;
-  if (connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+  {
     const std::string req = method + " " + path + " HTTP/1.1\r\nHost: wasim\r\nConnection: close\r\nContent-Type: application/json\r\n" +
                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     if (write(c, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
