@@ -207,7 +207,6 @@ if (opt.baileys === '1' && !process.exitCode) {
   try {
     let f = fleet();
     const s0 = await f.cmd({ cmd: 'stats' });
-    await stanzaDelay(pairDelay);
     const phones = Array.from({ length: N }, (_, i) => `1555070${String(i).padStart(4, '0')}`);
     const linked = await f.cmd({ cmd: 'link', phones });
     if (!linked.ok) throw new Error(linked.error);

@@ -72,29 +72,26 @@ std::optional<Send> send_of_json(const json& j) {
 // Only what differs from the default is set: a text message's record holds its kind, phone and text.
 void put_send(const Send& s, zapd::pb::Send& p) {
   if (s.kind != Send::Kind::text) p.set_kind(static_cast<std::int32_t>(s.kind));
-  auto str = [](const std::string& v, auto setter) {
-    if (!v.empty()) setter(v);
-  };
-  str(s.phone, [&](const std::string& v) { p.set_phone(v); });
-  str(s.message, [&](const std::string& v) { p.set_message(v); });
-  str(s.reply_to, [&](const std::string& v) { p.set_reply_to(v); });
-  str(s.edit_id, [&](const std::string& v) { p.set_edit_id(v); });
+  if (!s.phone.empty()) p.set_phone(s.phone);
+  if (!s.message.empty()) p.set_message(s.message);
+  if (!s.reply_to.empty()) p.set_reply_to(s.reply_to);
+  if (!s.edit_id.empty()) p.set_edit_id(s.edit_id);
   for (const auto& m : s.mentioned) p.add_mentioned(m);
   if (s.latitude != 0.0) p.set_latitude(s.latitude);
   if (s.longitude != 0.0) p.set_longitude(s.longitude);
-  str(s.title, [&](const std::string& v) { p.set_title(v); });
-  str(s.address, [&](const std::string& v) { p.set_address(v); });
-  str(s.link_url, [&](const std::string& v) { p.set_link_url(v); });
-  str(s.link_description, [&](const std::string& v) { p.set_link_description(v); });
-  str(s.contact_name, [&](const std::string& v) { p.set_contact_name(v); });
-  str(s.contact_phone, [&](const std::string& v) { p.set_contact_phone(v); });
-  str(s.target_id, [&](const std::string& v) { p.set_target_id(v); });
+  if (!s.title.empty()) p.set_title(s.title);
+  if (!s.address.empty()) p.set_address(s.address);
+  if (!s.link_url.empty()) p.set_link_url(s.link_url);
+  if (!s.link_description.empty()) p.set_link_description(s.link_description);
+  if (!s.contact_name.empty()) p.set_contact_name(s.contact_name);
+  if (!s.contact_phone.empty()) p.set_contact_phone(s.contact_phone);
+  if (!s.target_id.empty()) p.set_target_id(s.target_id);
   if (!s.owner) p.set_owner(false);
   if (s.delay_message != -1) p.set_delay_message(s.delay_message);
   if (s.delay_typing != 0) p.set_delay_typing(s.delay_typing);
-  str(s.media, [&](const std::string& v) { p.set_media(v); });
-  str(s.file_name, [&](const std::string& v) { p.set_file_name(v); });
-  str(s.extension, [&](const std::string& v) { p.set_extension(v); });
+  if (!s.media.empty()) p.set_media(s.media);
+  if (!s.file_name.empty()) p.set_file_name(s.file_name);
+  if (!s.extension.empty()) p.set_extension(s.extension);
   if (s.view_once) p.set_view_once(true);
 }
 

@@ -193,7 +193,7 @@ struct Service::Impl {
     bool code = false;  // waiting for a pairing code rather than a QR
   };
 
-  // A webhook event in the outbox. The stored record is JSON (id, hook, body, attempts, error).
+  // A webhook event in the outbox, stored as records.hpp's EventRecord (id, hook, body, attempts, error).
   using Event = records::EventRecord;
   struct Outgoing {
     std::string key;
@@ -1544,7 +1544,7 @@ struct Service::Impl {
   // joins the instance's outbox once committed, so nothing is POSTed that a crash could take back.
   static bool hooked(const Inst& in, Hook h) { return !in.view.hooks[static_cast<std::size_t>(h)].empty(); }
   void enqueue_event(Inst& in, Hook h, const json& body) {
-    if (in.view.hooks[static_cast<std::size_t>(h)].empty()) return;
+    if (!hooked(in, h)) return;
     const std::string key = seq_key(next_seq++);
     Event e{random_hex(16), static_cast<int>(h), body.dump(), 0, ""};
     write(in.view.id, Table::outbox, key, event_record(e));
@@ -1704,7 +1704,7 @@ Service::Counts Service::counts() const {
     ++c.total;
     if (in.view.paired) ++c.paired;
     if (in.view.connected) ++c.connected;
-    if (in.view.connected && in.offline_drained) ++c.offline_drained;
+    if (in.offline_drained) ++c.offline_drained;  // only ever set while connected (set_disconnected clears it)
   }
   return c;
 }
