@@ -48,6 +48,8 @@ class SqliteStore final : public store::Store {
     std::uint64_t inline_ = 0;
   };
   [[nodiscard]] CheckpointStats checkpoint_stats() const noexcept;
+  /// Bytes the connection's page cache holds now (bounded by open()'s cache_kib).
+  [[nodiscard]] std::int64_t page_cache_bytes() const noexcept;
 
   struct Impl;
 
