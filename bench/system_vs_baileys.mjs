@@ -12,6 +12,7 @@
 // usage: node bench/system_vs_baileys.mjs --wasim build/release/apps/wasim/wasim --zapd build/release/apps/zapd/zapd
 //          [--load build/release/bench/wa_bench_load] [--n 100] [--m 2000] [--accept 5000] [--which b6] [--baileys 1]
 // --load: the C++ load process (same contract as bench/load.mjs, a fraction of its CPU); without it, load.mjs.
+// --sink: the C++ webhook receiver (bench/sink.cpp, wa_bench_sink); without it, this script's own HTTP server.
 // --tls 1: both halves reach wasim over wss:// (as against WhatsApp), trusting wasim's certificate.
 // --which b7: Baileys 7.0.0-rc14 instead of 6.17.16. --stanza-delay MS: wasim's pause before a connection's first
 // stanza while the numbers pair, for both halves (wasim's default, 150, is there for Baileys 6, which derives its
@@ -19,8 +20,8 @@
 // --restart-stanza-delay MS: the same pause during the two restarts (POST /first-stanza-delay; default: the pairing
 // one). A real server's round trip stands in for it, and both halves pay it once, so a shorter one shows more of
 // each side's own cost; how short Baileys 6 allows depends on N (bench/stanza_delay_probe.mjs; at N = 100, 10 ms:
-// docs/benchmarks.md). Also printed: the CPU per message of wasim, of this script (the webhook sink) and
-// of the load process during the end-to-end phase. --baileys-heap MB: the Baileys process's V8 heap limit.
+// docs/benchmarks.md). Also printed: the CPU per message of wasim, of the webhook sink and of the load process
+// during the end-to-end phase. --baileys-heap MB: the Baileys process's V8 heap limit.
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -33,7 +34,7 @@ import { sleep } from '../tests/interop/clients.mjs';
 import { startZapd, startSink } from '../tests/e2e/zapd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const opt = args({ load: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0', 'stanza-delay': '', 'restart-stanza-delay': '', 'baileys-heap': '' });
+const opt = args({ load: '', sink: '', n: '100', m: '2000', accept: '5000', which: 'b6', baileys: '1', recipients: '10', tls: '0', 'stanza-delay': '', 'restart-stanza-delay': '', 'baileys-heap': '' });
 const tls = opt.tls === '1';
 const N = Number(opt.n), M = Number(opt.m), K = Number(opt.accept), R = Number(opt.recipients);
 const ticks = 100;
@@ -77,7 +78,47 @@ const stanzaDelay = async (ms) => {
 // wasim's process id, for its memory: the helper keeps the child private, so find it by port.
 const { execSync } = await import('node:child_process');
 const wpid = Number(execSync(`ss -ltnpH 'sport = :${wasim.port}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1`).toString().trim());
-const sink = await startSink();
+// The webhook receiver: zapd POSTs each message's SENT and RECEIVED statuses to it; the RECEIVED ones end the
+// end-to-end latency. received: messageId -> the time (unix ms) its RECEIVED status arrived.
+const startNativeSink = (bin) => new Promise((resolve, reject) => {
+  // stdin stays open for as long as this script lives: the sink exits when it closes.
+  const c = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  process.on('exit', () => c.kill('SIGKILL'));
+  const received = new Map();
+  let rest = '', started = false;
+  c.stdout.setEncoding('utf8');
+  c.stdout.on('data', (d) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop();
+    for (const l of lines) {
+      if (l.startsWith('R ')) {
+        const [, id, at] = l.split(' ');
+        if (!received.has(id)) received.set(id, Number(at));
+      } else if (l.startsWith('port ') && !started) {
+        started = true;
+        resolve({ url: `http://127.0.0.1:${l.slice(5)}`, pid: c.pid, received, update: () => received.size,
+          close: async () => { c.stdin.end(); c.kill('SIGTERM'); } });
+      }
+    }
+  });
+  c.on('exit', (code) => { if (!started) reject(new Error(`wa_bench_sink exited ${code}`)); });
+});
+const startScriptSink = async () => {
+  const s = await startSink();
+  const received = new Map();
+  let scanned = 0;  // the sink's events are only appended to: each is looked at once
+  const update = () => {
+    for (; scanned < s.events.length; scanned++) {
+      const e = s.events[scanned];
+      if (e.body?.status === 'RECEIVED') for (const id of e.body.ids) if (!received.has(id)) received.set(id, e.at);
+    }
+    return received.size;
+  };
+  return { url: s.url, pid: process.pid, received, update, close: () => s.close() };
+};
+const sink = opt.sink ? await startNativeSink(opt.sink) : await startScriptSink();
+// The sink's CPU (this script's when it is the sink, the polling included).
+const sinkCpuMs = () => (opt.sink ? cpuMsOf(sink.pid) : selfCpuMs());
 const recipients = Array.from({ length: R }, (_, i) => `1555090${String(i).padStart(4, '0')}`);
 for (const p of recipients) await wasim.call('POST', '/accounts', { phone: p, name: `R${p}` });
 const dataDir = tempDir('zapd-bench-system-');
@@ -129,15 +170,8 @@ try {
   results.zapd.restartPeakRss = peak;
   await stanzaDelay(pairDelay);
   const paths = insts.map((x) => `/instances/${x.id}/token/${x.token}/`);
-  const received = new Map();
-  let scanned = 0;  // the sink's events are only appended to: each is looked at once
-  const countReceived = () => {
-    for (; scanned < sink.events.length; scanned++) {
-      const e = sink.events[scanned];
-      if (e.body?.status === 'RECEIVED') for (const id of e.body.ids) if (!received.has(id)) received.set(id, e.at);
-    }
-    return received.size;
-  };
+  const received = sink.received;
+  const countReceived = sink.update;
   // Sessions with the recipients first (one message per instance), so that the timed phases do not include them.
   await runLoad(zapd.base, N * R <= 2000 ? N * R : 2000, 32, paths, recipients);
   await until('warm-up delivered', async () => (await Promise.all(insts.slice(0, 20).map((x) => zapd.call('GET', `/instances/${x.id}/token/${x.token}/queue/count`)))).every((r) => r.body.count === 0), 300000);
@@ -150,7 +184,7 @@ try {
   await until('their receipts', async () => { const n = countReceived(); await sleep(1000); return countReceived() === n; }, 600000);
 
   // 4 and 5. End to end: M messages as fast as the load process sends them, until every RECEIVED webhook.
-  const cpu0 = cpuMsOf(zapd.pid), wcpu0 = cpuMsOf(wpid), scpu0 = selfCpuMs();
+  const cpu0 = cpuMsOf(zapd.pid), wcpu0 = cpuMsOf(wpid), scpu0 = sinkCpuMs();
   const t4 = Date.now();
   const e2e = await runLoad(zapd.base, M, 64, paths, recipients);
   const loadCpuMs = e2e.cpuMs ?? 0;
@@ -159,7 +193,7 @@ try {
   const last = Math.max(...ids.map((id) => received.get(id)));
   const lat = ids.map((id) => received.get(id) - e2e.sentAt[id]).sort((a, b) => a - b);
   results.e2e = { messages: ids.length, secs: (last - t4) / 1000, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], cpuMsPerMsg: (cpuMsOf(zapd.pid) - cpu0) / ids.length,
-    wasimMsPerMsg: (cpuMsOf(wpid) - wcpu0) / ids.length, sinkMsPerMsg: (selfCpuMs() - scpu0) / ids.length, loadMsPerMsg: loadCpuMs / ids.length };
+    wasimMsPerMsg: (cpuMsOf(wpid) - wcpu0) / ids.length, sinkMsPerMsg: (sinkCpuMs() - scpu0) / ids.length, loadMsPerMsg: loadCpuMs / ids.length };
   results.e2e.rate = ids.length / results.e2e.secs;
 
   // 3b. The accept path alone: the same requests to instances that are not paired, so nothing drains meanwhile
@@ -264,7 +298,7 @@ console.log(`| CPU per delivered message | ${results.e2e?.cpuMsPerMsg.toFixed(3)
 // The rest of the machine during the end-to-end phase: what the 2 cores spend per message outside the two
 // measured processes (the rate's ceiling is about 2,000 ms / the sum of every process's CPU per message).
 const e = results.e2e;
-if (e) console.log(`| CPU per message elsewhere: wasim; webhook sink (this script); load process | ${e.wasimMsPerMsg.toFixed(3)}; ${e.sinkMsPerMsg.toFixed(3)}; ${e.loadMsPerMsg ? e.loadMsPerMsg.toFixed(3) : '-'} ms | ${b?.e2e ? b.e2e.wasimMsPerMsg.toFixed(3) + ' ms (wasim)' : '-'} | |`);
+if (e) console.log(`| CPU per message elsewhere: wasim; webhook sink (${opt.sink ? 'wa_bench_sink' : 'this script'}); load process | ${e.wasimMsPerMsg.toFixed(3)}; ${e.sinkMsPerMsg.toFixed(3)}; ${e.loadMsPerMsg ? e.loadMsPerMsg.toFixed(3) : '-'} ms | ${b?.e2e ? b.e2e.wasimMsPerMsg.toFixed(3) + ' ms (wasim)' : '-'} | |`);
 console.log(`| wasim RSS per linked device | ${KB(results.wasim?.perDevice)} KB | | |`);
 // Complete means every row has its numbers (the exit status is what the smoke test checks).
 if (!results.e2e || !results.accept || results.acceptOnly?.length !== 2 || z.restartMs === undefined || (opt.baileys === '1' && !b?.e2e)) process.exitCode = 1;
