@@ -1647,36 +1647,56 @@ class Client final : public std::enable_shared_from_this<Client> {
     }
     if (targets.empty()) co_return fail(core::errc::invalid_argument, "the recipient has no devices");
     const auto creds = creds_snapshot();  // shared, not copied per job
-    std::vector<Jid> devices;
-    for (const auto& [j, own] : targets) devices.push_back(j);
-    auto fetched = co_await bundles_for(devices);
-    if (!fetched) co_return fail(fetched.error());
-    const std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles = std::move(*fetched);
-    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
     const Bytes& content = m.content;
     const Bytes dsm = device_sent_message(to_user.to_string(), content);
+    // One job on the database executor finds the devices without a session and, when there are none (every
+    // message after a chat's first), encrypts at once: a message costs one trip to that thread, not two. With
+    // devices to fetch bundles for, it returns them instead, and runs again with the bundles (then without the
+    // check: a device the server had no bundle for fails in encrypt, as it did before the jobs were one).
     using EncOut = std::vector<std::tuple<Jid, signal::MessageType, Bytes>>;
-    auto enc_job = [this, creds, targets, bundles, content, dsm]() -> Result<EncOut> {
+    struct Encrypted {
+      std::vector<Jid> missing;  // devices without a session or a bundle: nothing was encrypted
       EncOut out;
-      WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+    };
+    std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
+    Encrypted encrypted;
+    for (int round = 0; round < 2; ++round) {
+      auto enc_job = [this, creds, targets, bundles, content, dsm, check = round == 0]() -> Result<Encrypted> {
+        Encrypted r;
         detail::DeviceSignalStore ss(eng_.store, *creds);
         signal::SignalProtocol sp(ss);
-        for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
         for (const auto& [j, own] : targets) {
-          WA_TRY(auto c, sp.encrypt(address_of(j), pad(own ? dsm : content)));
-          out.emplace_back(j, c.type, std::move(c.data));
+          if (check && !sp.has_session(address_of(j))) r.missing.push_back(j);
         }
         if (ss.failed()) return fail(*ss.failed());
-        return ok();
-      }));
-      return out;
-    };
-    auto encrypted = *co_await eng_.on_db(std::move(enc_job));
-    if (!encrypted) co_return fail(encrypted.error());
-    if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+        if (!r.missing.empty()) return r;
+        WA_TRY_STATUS(eng_.store.transaction([&]() -> Status {
+          for (const auto& [j, b] : bundles) WA_TRY_STATUS(sp.process_bundle(address_of(j), b));
+          for (const auto& [j, own] : targets) {
+            WA_TRY(auto c, sp.encrypt(address_of(j), pad(own ? dsm : content)));
+            r.out.emplace_back(j, c.type, std::move(c.data));
+          }
+          if (ss.failed()) return fail(*ss.failed());
+          return ok();
+        }));
+        return r;
+      };
+      auto done = *co_await eng_.on_db(std::move(enc_job));
+      if (!done) co_return fail(done.error());
+      if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+      if (done->missing.empty()) {
+        encrypted = std::move(*done);
+        break;
+      }
+      const std::vector<Jid> missing = std::move(done->missing);
+      auto fetched = co_await bundles_for(missing);
+      if (!fetched) co_return fail(fetched.error());
+      if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
+      bundles = std::move(*fetched);
+    }
     NodeList participants;
     bool prekey_message = false;
-    for (auto& [j, type, data] : *encrypted) {
+    for (auto& [j, type, data] : encrypted.out) {
       prekey_message = prekey_message || type == signal::MessageType::pkmsg;
       Node enc{"enc", {{"v", "2"}, {"type", type == signal::MessageType::pkmsg ? "pkmsg" : "msg"}}, std::move(data)};
       if (!m.mediatype.empty()) enc.set_attr("mediatype", m.mediatype);

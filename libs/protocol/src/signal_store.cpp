@@ -21,10 +21,38 @@ std::optional<Bytes> DeviceSignalStore::get(Table t, const std::string& k) {
   return std::move(*r);
 }
 
-std::optional<Bytes> DeviceSignalStore::load_session(const signal::Address& a) { return get(Table::session, key(a)); }
-void DeviceSignalStore::store_session(const signal::Address& a, ByteView r) { check(s_.put(device_, Table::session, key(a), r)); }
-void DeviceSignalStore::delete_session(const signal::Address& a) { check(s_.remove(device_, Table::session, key(a))); }
-void DeviceSignalStore::delete_all_sessions(const std::string& name) { check(s_.remove_prefix(device_, Table::session, name + ".")); }
+std::optional<Bytes> DeviceSignalStore::load_session(const signal::Address& a) {
+  std::string k = key(a);
+  if (memo_valid_ && k == memo_key_) return memo_;
+  auto r = s_.get(device_, Table::session, k);
+  if (!r) {
+    if (!error_) error_ = r.error();
+    memo_valid_ = false;
+    return std::nullopt;
+  }
+  memo_key_ = std::move(k);
+  memo_ = std::move(*r);
+  memo_valid_ = true;
+  return memo_;
+}
+void DeviceSignalStore::store_session(const signal::Address& a, ByteView r) {
+  std::string k = key(a);
+  auto st = s_.put(device_, Table::session, k, r);
+  memo_valid_ = static_cast<bool>(st);
+  if (memo_valid_) {
+    memo_key_ = std::move(k);
+    memo_ = Bytes(r.begin(), r.end());
+  }
+  check(std::move(st));
+}
+void DeviceSignalStore::delete_session(const signal::Address& a) {
+  memo_valid_ = false;
+  check(s_.remove(device_, Table::session, key(a)));
+}
+void DeviceSignalStore::delete_all_sessions(const std::string& name) {
+  memo_valid_ = false;
+  check(s_.remove_prefix(device_, Table::session, name + "."));
+}
 
 std::vector<std::uint32_t> DeviceSignalStore::sub_devices(const std::string& name) {
   std::vector<std::uint32_t> out;

@@ -47,6 +47,12 @@ class DeviceSignalStore final : public signal::Store {
 
   store::Store& s_;
   std::string device_;
+  // The last session record read or written, by key. Encrypting reads a record three times in one job (the
+  // caller's has_session, encrypt's own check, libsignal's load); an instance lives for one job on the database
+  // executor, the only thread that writes sessions, and every session write of that job goes through it.
+  std::string memo_key_;
+  std::optional<Bytes> memo_;
+  bool memo_valid_ = false;
   crypto::KeyPair identity_;
   std::uint32_t registration_id_;
   std::optional<Error> error_;
