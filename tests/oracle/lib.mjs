@@ -2,11 +2,25 @@
 // wa-oracle, and compare nodes in one canonical form.
 import { createRequire } from 'node:module';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+// Every temporary file of a test or benchmark process goes into one directory of its own, removed when the
+// process exits (normally or through process.exit; a killed one leaves that one directory): the scripts' data
+// directories, certificates and sessions, the zapd and wasim processes they start (which inherit TMPDIR), and
+// the files Baileys writes while it encrypts and decrypts media, which it leaves behind. Every test script
+// imports this module first, and os.tmpdir() reads TMPDIR at each call. A process started by another one makes
+// its own directory inside its parent's.
+const privateTmp = mkdtempSync(path.join(tmpdir(), `zapd-test-${process.pid}-`));
+process.env.TMPDIR = privateTmp;
+process.on('exit', () => {
+  try { rmSync(privateTmp, { recursive: true, force: true }); } catch {}
+});
 
 export async function loadBaileys(which) {
   const root = path.join(here, which, 'node_modules', 'baileys');
