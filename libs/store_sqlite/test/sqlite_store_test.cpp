@@ -10,17 +10,35 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 namespace {
 using wa::store::Credentials;
 using wa::store::Table;
 using wa::store_sqlite::SqliteStore;
 
+void remove_db(const std::string& p) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p + suffix, ec);
+}
+
+// Every database file a test made, removed (with its WAL and shared-memory files) after the last test.
+std::vector<std::string>& made_dbs() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+class RemoveTempDbs final : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    for (const auto& p : made_dbs()) remove_db(p);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveTempDbs = ::testing::AddGlobalTestEnvironment(new RemoveTempDbs);
+
 std::string temp_db(const char* name) {
   auto p = std::filesystem::temp_directory_path() / (std::string("wa_sqlite_") + name + "_" + std::to_string(::getpid()) + ".db");
-  std::filesystem::remove(p);
-  std::filesystem::remove(p.string() + "-wal");
-  std::filesystem::remove(p.string() + "-shm");
+  remove_db(p.string());
+  made_dbs().push_back(p.string());
   return p.string();
 }
 
