@@ -64,6 +64,20 @@ void expect_same(const Send& a, const Send& b) {
   EXPECT_EQ(a.extension, b.extension);
   EXPECT_EQ(a.view_once, b.view_once);
 }
+void expect_same(const QueueRecord& a, const QueueRecord& b) {
+  EXPECT_EQ(a.zaap, b.zaap);
+  EXPECT_EQ(a.mid, b.mid);
+  EXPECT_EQ(a.created, b.created);
+  EXPECT_EQ(a.indexed, b.indexed);
+  expect_same(a.send, b.send);
+}
+void expect_same(const EventRecord& a, const EventRecord& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.hook, b.hook);
+  EXPECT_EQ(a.body, b.body);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.error, b.error);
+}
 
 TEST(Records, AQueueRecordKeepsEveryField) {
   const QueueRecord r{"ZAAP1", "3EB0DDDDDDDDDDDDDDDDDD", 1764000000123, 1764000000456, full_send()};
@@ -72,11 +86,7 @@ TEST(Records, AQueueRecordKeepsEveryField) {
   EXPECT_EQ(bytes[0], kRecordV1);
   auto back = decode_queue_record(bytes);
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->zaap, r.zaap);
-  EXPECT_EQ(back->mid, r.mid);
-  EXPECT_EQ(back->created, r.created);
-  EXPECT_EQ(back->indexed, r.indexed);
-  expect_same(back->send, r.send);
+  expect_same(*back, r);
 }
 
 TEST(Records, DefaultsSurviveAndATextRecordIsSmall) {
@@ -105,11 +115,7 @@ TEST(Records, TheJsonFormOfEarlierVersionsIsStillRead) {
   const std::string legacy = nlohmann::json{{"zaap", "ZAAP1"}, {"mid", "MID1"}, {"created", 5}, {"indexed", 6}, {"send", send}}.dump();
   auto r = decode_queue_record(legacy);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->zaap, "ZAAP1");
-  EXPECT_EQ(r->mid, "MID1");
-  EXPECT_EQ(r->created, 5);
-  EXPECT_EQ(r->indexed, 6);
-  expect_same(r->send, f);
+  expect_same(*r, QueueRecord{"ZAAP1", "MID1", 5, 6, f});
   // Queued before accepts wrote index entries: no "indexed".
   auto old = decode_queue_record(R"({"zaap":"Z","mid":"M","created":5,"send":{"kind":0,"phone":"1","message":"m"}})");
   ASSERT_TRUE(old);
@@ -119,11 +125,7 @@ TEST(Records, TheJsonFormOfEarlierVersionsIsStillRead) {
   const std::string ev = nlohmann::json{{"id", "ev1"}, {"hook", 3}, {"body", R"({"a":"b\"c"})"}, {"attempts", 2}, {"error", "HTTP 500"}}.dump();
   auto e = decode_event_record(ev);
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->id, "ev1");
-  EXPECT_EQ(e->hook, 3);
-  EXPECT_EQ(e->body, R"({"a":"b\"c"})");
-  EXPECT_EQ(e->attempts, 2);
-  EXPECT_EQ(e->error, "HTTP 500");
+  expect_same(*e, EventRecord{"ev1", 3, R"({"a":"b\"c"})", 2, "HTTP 500"});
 }
 
 TEST(Records, AnEventRecordKeepsItsBodyAsIs) {
@@ -132,11 +134,7 @@ TEST(Records, AnEventRecordKeepsItsBodyAsIs) {
   EXPECT_NE(bytes.find(e.body), std::string::npos) << "the body is stored escaped";
   auto back = decode_event_record(bytes);
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->id, e.id);
-  EXPECT_EQ(back->hook, e.hook);
-  EXPECT_EQ(back->body, e.body);
-  EXPECT_EQ(back->attempts, e.attempts);
-  EXPECT_EQ(back->error, e.error);
+  expect_same(*back, e);
 }
 
 TEST(Records, DamagedOrForeignBytesAreRefused) {
