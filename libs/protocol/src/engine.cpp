@@ -1535,9 +1535,15 @@ class Client final : public std::enable_shared_from_this<Client> {
       return missing;
     };
     auto missing = *co_await eng_.on_db(std::move(missing_job));
+    co_return co_await fetch_bundles(missing);
+  }
+
+  // The server's prekey bundles of these devices (none asked for when the list is empty).
+  net::awaitable<Result<std::vector<std::pair<Jid, signal::PreKeyBundle>>>> fetch_bundles(std::vector<Jid> devices) {
+    auto self = shared_from_this();
     std::vector<std::pair<Jid, signal::PreKeyBundle>> bundles;
-    if (missing.empty()) co_return bundles;
-    Node req = prekey_fetch_iq(missing);
+    if (devices.empty()) co_return bundles;
+    Node req = prekey_fetch_iq(devices);
     auto r = co_await iq(std::move(req), cfg_->iq_timeout);
     if (!r) co_return fail(r.error());
     auto parsed = parse_bundles(*r);
@@ -1688,8 +1694,9 @@ class Client final : public std::enable_shared_from_this<Client> {
         encrypted = std::move(*done);
         break;
       }
+      // The job has just found them without a session: no second check.
       const std::vector<Jid> missing = std::move(done->missing);
-      auto fetched = co_await bundles_for(missing);
+      auto fetched = co_await fetch_bundles(missing);
       if (!fetched) co_return fail(fetched.error());
       if (gen != gen_) co_return fail(errc::connection_lost, "disconnected");
       bundles = std::move(*fetched);

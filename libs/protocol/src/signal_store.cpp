@@ -21,29 +21,26 @@ std::optional<Bytes> DeviceSignalStore::get(Table t, const std::string& k) {
   return std::move(*r);
 }
 
+// After a store error the job fails (its caller checks failed()): nothing is remembered from then on.
 std::optional<Bytes> DeviceSignalStore::load_session(const signal::Address& a) {
   std::string k = key(a);
   if (memo_valid_ && k == memo_key_) return memo_;
-  auto r = s_.get(device_, Table::session, k);
-  if (!r) {
-    if (!error_) error_ = r.error();
-    memo_valid_ = false;
-    return std::nullopt;
+  auto r = get(Table::session, k);
+  memo_valid_ = !error_;
+  if (memo_valid_) {
+    memo_key_ = std::move(k);
+    memo_ = r;
   }
-  memo_key_ = std::move(k);
-  memo_ = std::move(*r);
-  memo_valid_ = true;
-  return memo_;
+  return r;
 }
 void DeviceSignalStore::store_session(const signal::Address& a, ByteView r) {
   std::string k = key(a);
-  auto st = s_.put(device_, Table::session, k, r);
-  memo_valid_ = static_cast<bool>(st);
+  check(s_.put(device_, Table::session, k, r));
+  memo_valid_ = !error_;
   if (memo_valid_) {
     memo_key_ = std::move(k);
     memo_ = Bytes(r.begin(), r.end());
   }
-  check(std::move(st));
 }
 void DeviceSignalStore::delete_session(const signal::Address& a) {
   memo_valid_ = false;

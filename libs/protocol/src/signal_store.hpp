@@ -49,7 +49,8 @@ class DeviceSignalStore final : public signal::Store {
   std::string device_;
   // The last session record read or written, by key. Encrypting reads a record three times in one job (the
   // caller's has_session, encrypt's own check, libsignal's load); an instance lives for one job on the database
-  // executor, the only thread that writes sessions, and every session write of that job goes through it.
+  // executor, the only thread that writes sessions, and every session write of that job goes through it. Off
+  // once the job has met a store error.
   std::string memo_key_;
   std::optional<Bytes> memo_;
   bool memo_valid_ = false;

@@ -255,10 +255,7 @@ struct SqliteStore::Impl {
       s = nullptr;
       return err(sql);
     }
-    const int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return fail(store::errc::io, std::string(sql) + ": " + sqlite3_errstr(rc));
-    return ok();
+    return step_done(s, sql);
   }
 
   // Bound without a copy (SQLITE_STATIC): the caller's buffer outlives the statement's run, and the statement is
